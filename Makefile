@@ -1,0 +1,59 @@
+# Ladder's entry points. `make test` is what CI runs (via .ci/run).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PLATFORM := bash deploy/local/platform.sh
+
+# Local development keys (documented in README); production sets its own file.
+export INTAKE_API_KEYS_FILE ?= $(CURDIR)/deploy/local/api-keys.json
+
+.PHONY: help install up down status test unit bench demo openapi
+
+help:
+	@echo "make up | down | status   local platform (Kafka, PostgreSQL) and every service"
+	@echo "make test                  the whole suite against the real broker and database"
+	@echo "make unit                  unit tests only (no I/O)"
+	@echo "make bench                 throughput/latency benchmarks"
+	@echo "make openapi               regenerate docs/openapi/intake.json"
+	@echo "make demo                  the main job (arrives with the router/escalation/metrics issues)"
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s)" % sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+up: install
+	$(PLATFORM) up
+
+down:
+	$(PLATFORM) down
+
+status:
+	$(PLATFORM) status
+
+# Starts what is not running yet, runs the suite, and stops only what it started,
+# also when a test fails.
+test: install
+	$(PLATFORM) up-test --no-services || { $(PLATFORM) down-test; exit 1; }
+	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; $(PLATFORM) down-test; exit $$rc
+
+unit: install
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+bench: install
+	$(PLATFORM) up-test --no-services || { $(PLATFORM) down-test; exit 1; }
+	@rc=0; $(PY) -m bench $(BENCH_ARGS) || rc=$$?; $(PLATFORM) down-test; exit $$rc
+
+openapi: install
+	$(PY) -m services.intake.openapi > docs/openapi/intake.json
+
+demo:
+	@echo "make demo arrives with the router, escalation and metrics services (see README)." >&2
+	@exit 2

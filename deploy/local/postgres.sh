@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# Local PostgreSQL for Ladder.
+#
+# Usage: deploy/local/postgres.sh start|stop|status
+#   start   If DATABASE_URL points at a non-local host, or at a server that already accepts
+#           connections, only check that we can log in with it. (Without DATABASE_URL, a
+#           running local Debian cluster that lacks the role/database gets them.) Otherwise use Debian's
+#           PostgreSQL: install it if missing, create a cluster on the port if there is none,
+#           start it (recording var/run/postgres.started-by-us), wait for pg_isready, and create
+#           the role (LOGIN CREATEDB, with the URL's password) and database if missing.
+#   stop    Stop the cluster only if var/run/postgres.started-by-us says we started it.
+#   status  one line; exit 0 if it accepts connections, 3 otherwise
+#
+# Environment: DATABASE_URL (postgresql://ladder:ladder@localhost:5432/ladder); user,
+# password, database and port are taken from it. PG_START_TIMEOUT (30).
+set -euo pipefail
+LOG_PREFIX="postgres"
+# shellcheck source=deploy/local/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+DEFAULT_URL="postgresql://ladder:ladder@localhost:5432/ladder"
+URL="${DATABASE_URL:-$DEFAULT_URL}"
+URL_GIVEN=0
+[[ -n "${DATABASE_URL:-}" ]] && URL_GIVEN=1
+PG_START_TIMEOUT="${PG_START_TIMEOUT:-30}"
+is_uint "$PG_START_TIMEOUT" || die "PG_START_TIMEOUT must be seconds, got '$PG_START_TIMEOUT'"
+MARKER="$RUN_DIR/postgres.started-by-us"
+
+# Parse the URL (tolerates SQLAlchemy-style postgresql+asyncpg://) into shell variables.
+parsed="$(python3 - "$URL" <<'PY'
+import shlex, sys
+from urllib.parse import urlsplit, parse_qs, unquote
+url = sys.argv[1]
+try:
+    u = urlsplit(url)
+    scheme = u.scheme.split("+", 1)[0]
+    if scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"scheme must be postgresql://, got {u.scheme or 'none'}://")
+    q = parse_qs(u.query)
+    host = u.hostname or (q.get("host") or [""])[0] or "localhost"
+    port = u.port or int((q.get("port") or ["5432"])[0])
+    out = {
+        "PG_HOST": host, "PG_PORT": str(port),
+        "PG_USER": unquote(u.username or "ladder"), "PG_PASS": unquote(u.password or ""),
+        "PG_DB": unquote(u.path.lstrip("/")) or "ladder",
+        "PG_LIBPQ_URL": url.replace(u.scheme + "://", scheme + "://", 1),
+    }
+except ValueError as e:
+    print(f"echo {shlex.quote('postgres: error: bad DATABASE_URL: ' + str(e))} >&2; exit 1")
+    sys.exit(0)
+for k, v in out.items():
+    print(f"{k}={shlex.quote(v)}")
+PY
+)" || die "could not parse DATABASE_URL"
+eval "$parsed"
+
+case "$PG_HOST" in
+  localhost | 127.0.0.1 | ::1 | /*) PG_LOCAL=1 ;;
+  *) PG_LOCAL=0 ;;
+esac
+WHERE="$PG_HOST:$PG_PORT"
+
+accepting() { pg_isready -q -h "$PG_HOST" -p "$PG_PORT" -t 3 >/dev/null 2>&1; }
+
+login_check() { # prints psql's error on failure (stderr captured, stdout dropped)
+  # shellcheck disable=SC2069
+  PGCONNECT_TIMEOUT=5 psql "$PG_LIBPQ_URL" -X -q -tA -v ON_ERROR_STOP=1 -c 'select 1' 2>&1 >/dev/null
+}
+
+# Debian cluster on PG_PORT: prints "version name status" or nothing
+cluster_on_port() {
+  command -v pg_lsclusters >/dev/null 2>&1 || return 0
+  pg_lsclusters -h 2>/dev/null | awk -v p="$PG_PORT" '$3 == p { print $1, $2, $4; exit }'
+}
+
+psql_admin() { # run psql as the postgres superuser over the local socket
+  (cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p "$PG_PORT" -d postgres "$@")
+}
+
+provision() { # create role and database from the URL if missing
+  [[ -n "$PG_PASS" ]] || die "DATABASE_URL has no password; the local cluster needs one for TCP logins"
+  psql_admin -v u="$PG_USER" -v p="$PG_PASS" -v d="$PG_DB" <<'SQL' >/dev/null || die "could not create role/database as the postgres user"
+SELECT format('CREATE ROLE %I LOGIN CREATEDB PASSWORD %L', :'u', :'p')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'u') \gexec
+SELECT format('CREATE DATABASE %I OWNER %I', :'d', :'u')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'d') \gexec
+SQL
+  local err
+  if ! err="$(login_check)"; then
+    # With a DATABASE_URL of the user's own, a failed login is theirs to fix.
+    [[ "$URL_GIVEN" == 0 ]] || die "cannot log in as $PG_USER to $PG_DB at $WHERE with DATABASE_URL: $(head -n1 <<<"$err")"
+    # Default URL: the role existed with another password; make it match the default.
+    psql_admin -v u="$PG_USER" -v p="$PG_PASS" <<'SQL' >/dev/null || die "could not reset the password of role $PG_USER"
+SELECT format('ALTER ROLE %I LOGIN CREATEDB PASSWORD %L', :'u', :'p') \gexec
+SQL
+    err="$(login_check)" || die "cannot log in as $PG_USER to $PG_DB at $WHERE: $(head -n1 <<<"$err")"
+  fi
+}
+
+ensure_debian_postgres() {
+  if command -v pg_ctlcluster >/dev/null 2>&1 && compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null; then
+    return 0
+  fi
+  require_cmd apt-get "no apt-get: install postgresql yourself or set DATABASE_URL"
+  say "installing postgresql with apt-get ..."
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || die "apt-get update failed"
+  apt-get install -y -qq --no-install-recommends postgresql >/dev/null || die "apt-get install postgresql failed"
+  command -v pg_ctlcluster >/dev/null 2>&1 || die "postgresql installed but pg_ctlcluster is still missing"
+}
+
+cmd_start() {
+  require_cmd pg_isready "install postgresql-client (or run deploy/local/install.sh)"
+  require_cmd psql "install postgresql-client (or run deploy/local/install.sh)"
+  take_lock postgres
+  local err c ver name st
+  if accepting; then
+    if err="$(login_check)"; then
+      say "ready at $WHERE (db $PG_DB, user $PG_USER, $([[ -f "$MARKER" ]] && echo "started by us" || echo "not started by us"))"
+      return 0
+    fi
+    c="$(cluster_on_port)"
+    # A DATABASE_URL of the user's own on a running server: only check it.
+    if [[ "$URL_GIVEN" == 0 && "$PG_LOCAL" == 1 && -n "$c" ]]; then
+      read -r ver name st <<<"$c"
+      provision
+      say "ready at $WHERE (cluster $ver/$name; created role/db as needed)"
+      return 0
+    fi
+    die "server at $WHERE accepts connections but logging in as $PG_USER to $PG_DB fails: $(head -n1 <<<"$err")"
+  fi
+  if [[ "$PG_LOCAL" != 1 ]]; then
+    die "DATABASE_URL points at $WHERE, which does not accept connections ($(pg_isready -h "$PG_HOST" -p "$PG_PORT" -t 3 2>&1 || true))"
+  fi
+  if port_listening "$PG_PORT"; then
+    die "port $PG_PORT is in use by $(describe_port_owner "$PG_PORT"), which is not an answering PostgreSQL; free it or set DATABASE_URL"
+  fi
+
+  ensure_debian_postgres
+  c="$(cluster_on_port)"
+  if [[ -z "$c" ]]; then
+    ver="$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort -V | tail -n1)"
+    [[ -n "$ver" ]] || die "no PostgreSQL server version under /usr/lib/postgresql"
+    name=main
+    if pg_lsclusters -h 2>/dev/null | awk -v v="$ver" '$1 == v && $2 == "main" { f = 1 } END { exit !f }'; then
+      name=ladder
+    fi
+    say "creating cluster $ver/$name on port $PG_PORT ..."
+    pg_createcluster "$ver" "$name" --port "$PG_PORT" >/dev/null 9>&- || die "pg_createcluster $ver $name --port $PG_PORT failed"
+    c="$(cluster_on_port)"
+    [[ -n "$c" ]] || die "cluster $ver/$name created but pg_lsclusters does not list it on port $PG_PORT"
+  fi
+  read -r ver name st <<<"$c"
+  local t0
+  t0=$(now_s)
+  if [[ "$st" != online* ]]; then
+    # 9>&-: the server must not inherit our lock fd (it would hold the lock forever)
+    pg_ctlcluster "$ver" "$name" start 9>&- || die "pg_ctlcluster $ver $name start failed (log: /var/log/postgresql/postgresql-$ver-$name.log)"
+    echo "$ver $name" >"$MARKER"
+  fi
+  local deadline=$(($(now_s) + PG_START_TIMEOUT))
+  until accepting; do
+    (($(now_s) >= deadline)) && die "cluster $ver/$name not accepting connections on $WHERE after ${PG_START_TIMEOUT}s (log: /var/log/postgresql/postgresql-$ver-$name.log)"
+    sleep 0.3
+  done
+  provision
+  say "ready at $WHERE (cluster $ver/$name, $([[ -f "$MARKER" ]] && echo "started by us" || echo "not started by us") in $(($(now_s) - t0))s; db $PG_DB, user $PG_USER)"
+}
+
+cmd_stop() {
+  take_lock postgres
+  if [[ ! -f "$MARKER" ]]; then
+    if accepting; then say "left running at $WHERE (not started by us)"; else say "not running"; fi
+    return 0
+  fi
+  local ver name
+  read -r ver name <"$MARKER"
+  if pg_lsclusters -h 2>/dev/null | awk -v v="$ver" -v n="$name" '$1 == v && $2 == n && $4 ~ /^online/ { f = 1 } END { exit !f }'; then
+    pg_ctlcluster "$ver" "$name" stop -m fast || die "pg_ctlcluster $ver $name stop failed"
+    say "stopped cluster $ver/$name"
+  else
+    say "cluster $ver/$name already stopped"
+  fi
+  rm -f "$MARKER"
+}
+
+cmd_status() {
+  local by=""
+  [[ -f "$MARKER" ]] && by=", started by us"
+  if accepting; then
+    if login_check >/dev/null; then
+      say "ready at $WHERE (db $PG_DB, user $PG_USER$by)"
+    else
+      say "accepting connections at $WHERE but login as $PG_USER to $PG_DB fails$by"
+    fi
+    return 0
+  fi
+  say "not accepting connections at $WHERE$by"
+  return 3
+}
+
+case "${1:-}" in
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac

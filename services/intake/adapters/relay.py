@@ -1,0 +1,125 @@
+"""The outbox relay: publishes committed records to Kafka, in commit order, then deletes them.
+
+Invariants:
+1. A record is deleted only after the broker acknowledged it (`acks=all`). A crash in
+   between re-publishes it with the same event id; consumers deduplicate by id.
+2. One relay per database publishes (it holds a session advisory lock on its own
+   connection; standbys wait), so records leave in `seq` order and one ticket's events
+   keep their causal order on the partition.
+3. `wake()` after each commit keeps latency low; polling covers rows that other replicas
+   committed and rows left by a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+log = logging.getLogger(__name__)
+_LEADER_LOCK = 0x1ADDE2_0017  # "ladder intake relay"
+
+
+class OutboxRelay:
+    def __init__(self, database_url: str, bootstrap_servers: str, registry: CollectorRegistry, *,
+                 batch_size: int = 2000, poll_interval: float = 0.25) -> None:
+        self._database_url = database_url
+        self._bootstrap_servers = bootstrap_servers
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self.published = Counter("support_intake_outbox_published_total",
+                                 "Records the outbox relay published to Kafka.", ["topic"], registry=registry)
+        self.pending = Gauge("support_intake_outbox_pending_records",
+                             "Records committed but not yet published (as of the last relay pass).",
+                             registry=registry)
+        self.is_leader = Gauge("support_intake_outbox_relay_leader", "1 while this process publishes the outbox.",
+                               registry=registry)
+
+    async def start(self) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap_servers, client_id="ladder-intake-relay",
+            acks="all", enable_idempotence=True, linger_ms=1, max_batch_size=512 * 1024,
+        )
+        await self._producer.start()
+        self._task = asyncio.create_task(self._run(), name="intake-outbox-relay")
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def stop(self, drain_timeout: float = 10.0) -> None:
+        """Publish what is committed (up to `drain_timeout`), then stop."""
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, drain_timeout)
+            except asyncio.TimeoutError:
+                log.error("outbox not drained before shutdown; the next start publishes the rest")
+        if self._producer is not None:
+            await self._producer.stop()
+
+    async def _run(self) -> None:
+        pause = 0.2
+        while not self._stopping:
+            try:
+                await self._lead()
+                return
+            except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning("outbox relay interrupted, retrying", extra={"error": type(error).__name__, "pause_s": pause})
+            except Exception:
+                log.exception("outbox relay failed, retrying")
+            self.is_leader.set(0)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)
+
+    async def _lead(self) -> None:
+        conn = await asyncpg.connect(self._database_url)
+        try:
+            while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _LEADER_LOCK):
+                if self._stopping:
+                    return
+                await self._sleep()
+            self.is_leader.set(1)
+            while True:
+                published = await self._publish_batch(conn)
+                if published:
+                    continue
+                if self._stopping:
+                    return
+                await self._sleep()
+        finally:
+            self.is_leader.set(0)
+            await conn.close()  # also releases the leader lock
+
+    async def _sleep(self) -> None:
+        try:
+            await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
+        except asyncio.TimeoutError:
+            pass
+        self._wakeup.clear()
+
+    async def _publish_batch(self, conn: asyncpg.Connection) -> int:
+        assert self._producer is not None
+        rows = await conn.fetch(
+            "SELECT seq, topic, key, value, header_names, header_values FROM intake.outbox ORDER BY seq LIMIT $1",
+            self._batch_size)
+        self.pending.set(len(rows))
+        if not rows:
+            return 0
+        sent = [
+            await self._producer.send(row["topic"], row["value"], key=row["key"],
+                                      headers=list(zip(row["header_names"], row["header_values"])))
+            for row in rows
+        ]
+        await asyncio.gather(*sent)
+        await conn.execute("DELETE FROM intake.outbox WHERE seq = ANY($1::bigint[])", [row["seq"] for row in rows])
+        for row in rows:
+            self.published.labels(row["topic"]).inc()
+        return len(rows)

@@ -1,0 +1,162 @@
+"""What upstream systems may ask of intake: one model per command.
+
+The HTTP API takes the `*Request` body models (the ticket id is in the path); the
+`support.ticket-commands` topic takes the same fields plus `type` and `ticket_id`
+(`KafkaCommand`). Validation here is about shape only; whether a command fits the
+ticket's current state is decided in `core.tickets`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+from shared.events import AgentId, AwareDatetime, Channel, HandoffChecklist, Priority, Tier, TicketId
+
+TIER_RANK = {Tier.L0: 0, Tier.L1: 1, Tier.L2: 2, Tier.L3: 3, Tier.L4: 4}
+
+Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$")]
+ExternalRef = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
+
+
+class Action(StrEnum):
+    """What an API key may be allowed to do."""
+
+    CREATE = "create"
+    RESPOND = "respond"
+    ESCALATE = "escalate"
+    RETURN = "return"
+    RESOLVE = "resolve"
+    REOPEN = "reopen"
+    RATE = "rate"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    ACTION: ClassVar[Action]
+
+
+class CreateTicketRequest(_Body):
+    ACTION: ClassVar[Action] = Action.CREATE
+
+    customer_id: Annotated[str, Field(min_length=1, max_length=128, examples=["cust-42"])]
+    channel: Channel
+    subject: Annotated[str, Field(min_length=1, max_length=300, examples=["Cannot log in with SSO"])]
+    intent: Code = Field(examples=["login"])
+    priority: Priority = Priority.P3
+    customer_blocked: bool = False
+    created_at: AwareDatetime | None = Field(None, description="When the customer raised it; defaults to now.")
+    external_id: ExternalRef | None = Field(
+        None, description="The upstream system's id; a second create with the same id from the same "
+                          "client is treated as a retry, like a repeated Idempotency-Key.")
+
+
+class RecordResponseRequest(_Body):
+    ACTION: ClassVar[Action] = Action.RESPOND
+
+    tier: Tier
+    agent_id: AgentId
+
+
+class RequestEscalationRequest(_Body):
+    ACTION: ClassVar[Action] = Action.ESCALATE
+
+    from_tier: Tier
+    to_tier: Tier
+    agent_id: AgentId
+    checklist: HandoffChecklist
+    hypothesis: str | None = Field(None, max_length=1000, description="Suspected cause or next test.")
+
+    @model_validator(mode="after")
+    def _goes_up(self) -> RequestEscalationRequest:
+        if TIER_RANK[self.to_tier] <= TIER_RANK[self.from_tier]:
+            raise ValueError("to_tier must be above from_tier")
+        return self
+
+
+class ReturnWithFixRequest(_Body):
+    ACTION: ClassVar[Action] = Action.RETURN
+
+    from_tier: Tier
+    to_tier: Tier = Tier.L1
+    agent_id: AgentId
+    fix_summary: Annotated[str, Field(min_length=1, max_length=500)]
+
+    @model_validator(mode="after")
+    def _goes_down(self) -> ReturnWithFixRequest:
+        if TIER_RANK[self.to_tier] >= TIER_RANK[self.from_tier]:
+            raise ValueError("to_tier must be below from_tier")
+        return self
+
+
+class ResolveTicketRequest(_Body):
+    ACTION: ClassVar[Action] = Action.RESOLVE
+
+    tier: Tier
+    agent_id: AgentId
+    resolution_code: Code
+
+
+class ReopenTicketRequest(_Body):
+    ACTION: ClassVar[Action] = Action.REOPEN
+
+
+class RateTicketRequest(_Body):
+    ACTION: ClassVar[Action] = Action.RATE
+
+    score: Annotated[int, Field(ge=1, le=5)]
+
+
+Request = (CreateTicketRequest | RecordResponseRequest | RequestEscalationRequest | ReturnWithFixRequest
+           | ResolveTicketRequest | ReopenTicketRequest | RateTicketRequest)
+
+
+# --- the same commands on the `support.ticket-commands` topic -------------------------------
+
+class _OnTopic(BaseModel):
+    command_id: ExternalRef | None = Field(
+        None, description="Sender's unique id for this command; a repeat is ignored. "
+                          "Defaults to the record's topic position.")
+
+
+class _ForTicket(_OnTopic):
+    ticket_id: TicketId
+
+
+class CreateTicketCommand(CreateTicketRequest, _OnTopic):
+    type: Literal["create_ticket"]
+
+
+class RecordResponseCommand(RecordResponseRequest, _ForTicket):
+    type: Literal["record_response"]
+
+
+class RequestEscalationCommand(RequestEscalationRequest, _ForTicket):
+    type: Literal["request_escalation"]
+
+
+class ReturnWithFixCommand(ReturnWithFixRequest, _ForTicket):
+    type: Literal["return_with_fix"]
+
+
+class ResolveTicketCommand(ResolveTicketRequest, _ForTicket):
+    type: Literal["resolve_ticket"]
+
+
+class ReopenTicketCommand(ReopenTicketRequest, _ForTicket):
+    type: Literal["reopen_ticket"]
+
+
+class RateTicketCommand(RateTicketRequest, _ForTicket):
+    type: Literal["rate_ticket"]
+
+
+KafkaCommand = Annotated[
+    CreateTicketCommand | RecordResponseCommand | RequestEscalationCommand | ReturnWithFixCommand
+    | ResolveTicketCommand | ReopenTicketCommand | RateTicketCommand,
+    Field(discriminator="type"),
+]
+KAFKA_COMMAND = TypeAdapter(KafkaCommand)
+

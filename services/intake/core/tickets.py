@@ -1,0 +1,212 @@
+"""Intake's decision core: does a command fit the ticket, and which event does it produce?
+
+Pure functions over plain data: no I/O, no clock (time comes in with the submission).
+
+Invariants:
+1. Every accepted command yields exactly one event whose id derives from the command id,
+   so processing the same command twice can only ever produce the same event.
+2. A repeated command (same command id, or a create for an existing upstream ticket) with
+   the same content is answered with the original outcome and produces no event; with
+   different content it is rejected.
+3. Ticket lifecycle: created -> open <-> resolved; responses, handoffs and resolution need
+   an open ticket, reopening and rating a resolved one; one rating per resolution.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+
+from shared.envelope import Envelope, derive_id
+from shared.events import (
+    Event, TicketCreated, TicketEscalationRequested, TicketRated, TicketReopened, TicketResolved,
+    TicketResponded, TicketReturnRequested,
+)
+from services.intake.core.commands import (
+    CreateTicketRequest, RateTicketRequest, RecordResponseRequest, ReopenTicketRequest, Request,
+    RequestEscalationRequest, ResolveTicketRequest, ReturnWithFixRequest,
+)
+
+SOURCE = "ladder/intake"
+_NAMESPACE = uuid.UUID("4b1d2f5e-7a0c-4c8e-bf0e-2d9f8c3a6e51")
+
+
+class Status(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class RejectCode(StrEnum):
+    MALFORMED = "malformed"  # not a valid command at all (topic input only)
+    UNKNOWN_TICKET = "unknown_ticket"
+    TICKET_RESOLVED = "ticket_resolved"
+    TICKET_OPEN = "ticket_open"
+    ALREADY_RATED = "already_rated"
+    REUSED_KEY = "idempotency_key_reused"
+    TICKET_EXISTS = "ticket_exists"
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """What intake must remember about a ticket to validate the next command."""
+
+    ticket_id: str
+    correlation_id: str  # id of its ticket.created event
+    created_fingerprint: str
+    status: Status = Status.OPEN
+    rated: bool = False  # rated since the last resolution
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One command as received: the validated request plus who sent it and its identity."""
+
+    request: Request
+    ticket_id: str
+    command_id: str
+    client: str
+    received_at: datetime
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.request)
+
+
+@dataclass(frozen=True, slots=True)
+class PriorCommand:
+    """A command id already processed, and what it produced."""
+
+    fingerprint: str
+    ticket_id: str
+    event_id: str
+    event_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    envelope: Envelope
+    ticket: Ticket
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """The command was seen before with the same content: here is its original outcome."""
+
+    ticket_id: str
+    event_id: str
+    event_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    code: RejectCode
+    reason: str
+
+
+Decision = Accepted | Replayed | Rejected
+
+
+def fingerprint(request: Request) -> str:
+    return hashlib.sha256(f"{type(request).__name__}:{request.model_dump_json()}".encode()).hexdigest()
+
+
+def command_id(client: str, *, idempotency_key: str | None = None) -> str:
+    """Idempotency keys are scoped per client: two clients may use the same key."""
+    if idempotency_key is None:
+        return str(uuid.uuid4())
+    return str(uuid.uuid5(_NAMESPACE, f"key/{client}/{idempotency_key}"))
+
+
+def new_ticket_id(client: str, request: CreateTicketRequest, command: str) -> str:
+    """An upstream `external_id` *is* the ticket's identity for that client; otherwise the
+    ticket id derives from the command id, so a retried create names the same ticket."""
+    if request.external_id is not None:
+        return str(uuid.uuid5(_NAMESPACE, f"external/{client}/{request.external_id}"))
+    return str(uuid.uuid5(_NAMESPACE, f"ticket/{command}"))
+
+
+def decide(ticket: Ticket | None, prior: PriorCommand | None, submission: Submission) -> Decision:
+    """Decide one command against the ticket's state and the command's own history."""
+    if prior is not None:
+        if prior.fingerprint != submission.fingerprint:
+            return Rejected(RejectCode.REUSED_KEY, "this idempotency key was used for a different request")
+        return Replayed(prior.ticket_id, prior.event_id, prior.event_type)
+
+    request = submission.request
+    if isinstance(request, CreateTicketRequest):
+        if ticket is not None:
+            if ticket.created_fingerprint == submission.fingerprint:
+                return Replayed(ticket.ticket_id, ticket.correlation_id, TicketCreated.TYPE)
+            return Rejected(RejectCode.TICKET_EXISTS, "a ticket with this external_id exists with different content")
+        return _create(submission, request)
+
+    if ticket is None:
+        return Rejected(RejectCode.UNKNOWN_TICKET, f"ticket {submission.ticket_id} does not exist")
+    match request:
+        case RecordResponseRequest():
+            return _when_open(ticket, submission, TicketResponded(
+                ticket_id=ticket.ticket_id, tier=request.tier, agent_id=request.agent_id))
+        case RequestEscalationRequest():
+            return _when_open(ticket, submission, TicketEscalationRequested(
+                ticket_id=ticket.ticket_id, from_tier=request.from_tier, to_tier=request.to_tier,
+                agent_id=request.agent_id, checklist=request.checklist, hypothesis=request.hypothesis))
+        case ReturnWithFixRequest():
+            return _when_open(ticket, submission, TicketReturnRequested(
+                ticket_id=ticket.ticket_id, from_tier=request.from_tier, to_tier=request.to_tier,
+                agent_id=request.agent_id, fix_summary=request.fix_summary))
+        case ResolveTicketRequest():
+            decision = _when_open(ticket, submission, TicketResolved(
+                ticket_id=ticket.ticket_id, tier=request.tier, agent_id=request.agent_id,
+                resolution_code=request.resolution_code))
+            return _then(decision, status=Status.RESOLVED, rated=False)
+        case ReopenTicketRequest():
+            if ticket.status is not Status.RESOLVED:
+                return Rejected(RejectCode.TICKET_OPEN, "only a resolved ticket can be reopened")
+            return _then(_accept(ticket, submission, TicketReopened(ticket_id=ticket.ticket_id)),
+                         status=Status.OPEN, rated=False)
+        case RateTicketRequest():
+            if ticket.status is not Status.RESOLVED:
+                return Rejected(RejectCode.TICKET_OPEN, "only a resolved ticket can be rated")
+            if ticket.rated:
+                return Rejected(RejectCode.ALREADY_RATED, "this resolution was already rated")
+            return _then(_accept(ticket, submission, TicketRated(ticket_id=ticket.ticket_id, score=request.score)),
+                         rated=True)
+    raise TypeError(f"unhandled request {type(request).__name__}")
+
+
+def _create(submission: Submission, request: CreateTicketRequest) -> Accepted:
+    event_id = derive_id(submission.command_id, TicketCreated.TYPE)
+    event = TicketCreated(
+        ticket_id=submission.ticket_id, customer_id=request.customer_id, channel=request.channel,
+        subject=request.subject, intent=request.intent, priority=request.priority,
+        customer_blocked=request.customer_blocked, created_at=request.created_at or submission.received_at,
+        external_id=request.external_id,
+    )
+    ticket = Ticket(submission.ticket_id, correlation_id=event_id, created_fingerprint=submission.fingerprint)
+    return Accepted(_envelope(event, event_id, ticket, submission), ticket)
+
+
+def _when_open(ticket: Ticket, submission: Submission, event: Event) -> Decision:
+    if ticket.status is not Status.OPEN:
+        return Rejected(RejectCode.TICKET_RESOLVED, "the ticket is resolved; reopen it first")
+    return _accept(ticket, submission, event)
+
+
+def _accept(ticket: Ticket, submission: Submission, event: Event) -> Accepted:
+    event_id = derive_id(submission.command_id, event.TYPE)
+    return Accepted(_envelope(event, event_id, ticket, submission), ticket)
+
+
+def _then(decision: Decision, **changes: object) -> Decision:
+    if isinstance(decision, Accepted):
+        return Accepted(decision.envelope, replace(decision.ticket, **changes))
+    return decision
+
+
+def _envelope(event: Event, event_id: str, ticket: Ticket, submission: Submission) -> Envelope:
+    return Envelope(event=event, id=event_id, source=SOURCE, time=submission.received_at,
+                    correlation_id=ticket.correlation_id, causation_id=submission.command_id)
+

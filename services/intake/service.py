@@ -1,0 +1,176 @@
+"""The intake use case: decide a batch of commands against stored state, in one transaction.
+
+Read state, decide (pure core), store state + outbox together. Invariants:
+1. No dual write: ticket state, the command's outcome and the resulting records (events
+   and dead letters) commit atomically; the outbox relay publishes them afterwards.
+2. One ticket's commands are serialised across batches and replicas by a transaction-scoped
+   lock per ticket, so a batch sees the state every earlier batch left.
+3. Commands from the topic are remembered by id whatever their outcome, so a redelivered
+   record (crash after commit, before the offset commit) changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from shared import topics
+from shared.deadletter import SourceRecord, dead_letter
+from shared.envelope import derive_id, encode
+from services.intake.core.tickets import (
+    Accepted, Decision, PriorCommand, Rejected, RejectCode, Submission, Ticket, decide,
+)
+
+log = logging.getLogger(__name__)
+SERVICE = "intake"
+DEAD_LETTERED = "dead_letter"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Poison:
+    """A topic record that is not a valid command at all (not JSON, unknown type, too large...)."""
+
+    command_id: str
+    source: SourceRecord
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FromTopic:
+    """A valid command read from the topic; rejections of it are dead-lettered."""
+
+    submission: Submission
+    source: SourceRecord
+
+
+Entry = Submission | FromTopic | Poison
+
+
+class Transaction(Protocol):
+    async def lock_tickets(self, ticket_ids: Sequence[str]) -> None: ...
+    async def load(self, ticket_ids: Sequence[str], command_ids: Sequence[str]) -> tuple[dict[str, Ticket], dict[str, PriorCommand]]: ...
+    async def save(self, tickets: Sequence[Ticket], commands: dict[str, PriorCommand], outbox: Sequence[OutboxRecord]) -> None: ...
+
+
+class Store(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
+
+
+async def process(store: Store, entries: Sequence[Entry], *, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> list[Decision]:
+    """Decide and store `entries` in order; returns one decision per entry."""
+    submissions = [_submission(entry) for entry in entries]
+    ticket_ids = sorted({sub.ticket_id for sub in submissions if sub is not None})
+    command_ids = [entry.command_id if isinstance(entry, Poison) else _submission(entry).command_id for entry in entries]
+
+    async with store.transaction() as tx:
+        await tx.lock_tickets(ticket_ids)
+        tickets, priors = await tx.load(ticket_ids, command_ids)
+        changed: dict[str, Ticket] = {}
+        remembered: dict[str, PriorCommand] = {}
+        outbox: list[OutboxRecord] = []
+        decisions: list[Decision] = []
+        for entry, submission, command in zip(entries, submissions, command_ids):
+            prior = priors.get(command)
+            if isinstance(entry, Poison):
+                decision: Decision = Rejected(RejectCode.MALFORMED, entry.reason)
+                if prior is None:
+                    remembered[command] = priors[command] = _dead_letter(entry.source, command, entry.reason,
+                                                                        _raw_fingerprint(entry.source), outbox, now())
+                decisions.append(decision)
+                continue
+            assert submission is not None
+            decision = decide(tickets.get(submission.ticket_id), prior, submission)
+            if isinstance(decision, Accepted):
+                tickets[submission.ticket_id] = changed[submission.ticket_id] = decision.ticket
+                record = encode(decision.envelope)
+                outbox.append(OutboxRecord(topics.TICKET_EVENTS, record.key, record.value, record.headers))
+                remembered[command] = priors[command] = PriorCommand(
+                    submission.fingerprint, submission.ticket_id, decision.envelope.id, decision.envelope.type)
+            elif isinstance(decision, Rejected) and isinstance(entry, FromTopic):
+                remembered[command] = priors[command] = _dead_letter(
+                    entry.source, command, f"{decision.code.value}: {decision.reason}", submission.fingerprint,
+                    outbox, now(), ticket_id=submission.ticket_id)
+            decisions.append(decision)
+        await tx.save(list(changed.values()), remembered, outbox)
+    return decisions
+
+
+def _submission(entry: Entry) -> Submission | None:
+    if isinstance(entry, Submission):
+        return entry
+    if isinstance(entry, FromTopic):
+        return entry.submission
+    return None
+
+
+def _raw_fingerprint(source: SourceRecord) -> str:
+    return hashlib.sha256(source.value).hexdigest()
+
+
+def _dead_letter(source: SourceRecord, command: str, reason: str, fingerprint: str,
+                 outbox: list[OutboxRecord], at: datetime, ticket_id: str = "") -> PriorCommand:
+    record = dead_letter(source, reason, service=SERVICE, at=at)
+    outbox.append(OutboxRecord(topics.DEAD_LETTER, record.key, record.value, record.headers))
+    log.warning("command dead-lettered", extra={"position": source.position, "reason": reason})
+    return PriorCommand(fingerprint, ticket_id, derive_id(command, DEAD_LETTERED), DEAD_LETTERED)
+
+
+class Batcher:
+    """Group commit for the HTTP path: concurrent requests share one transaction.
+
+    A request waits only for the transaction that carries it; while one batch commits, the
+    next one fills up, so batches grow with load and latency stays flat."""
+
+    def __init__(self, run_batch: Callable[[list[Submission]], Awaitable[list[Decision]]],
+                 *, max_batch: int = 256, workers: int = 2) -> None:
+        self._run_batch = run_batch
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[tuple[Submission, asyncio.Future[Decision]] | None] = asyncio.Queue()
+        self._workers = [asyncio.create_task(self._work(), name=f"intake-batcher-{i}") for i in range(workers)]
+
+    async def submit(self, submission: Submission) -> Decision:
+        future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((submission, future))
+        return await future
+
+    async def _work(self) -> None:
+        while (first := await self._queue.get()) is not None:
+            batch = [first]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                if (item := self._queue.get_nowait()) is None:
+                    self._queue.put_nowait(None)  # leave the stop signal for this worker's next turn
+                    break
+                batch.append(item)
+            live = [(sub, future) for sub, future in batch if not future.done()]
+            if not live:
+                continue
+            try:
+                decisions = await self._run_batch([sub for sub, _ in live])
+            except Exception as error:  # every waiter learns the batch failed; the worker lives on
+                for _, future in live:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for (_, future), decision in zip(live, decisions):
+                if not future.done():
+                    future.set_result(decision)
+
+    async def close(self) -> None:
+        """Finish every queued and in-flight batch, then stop the workers."""
+        for _ in self._workers:
+            self._queue.put_nowait(None)
+        await asyncio.gather(*self._workers)

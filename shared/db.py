@@ -1,0 +1,86 @@
+"""PostgreSQL: the connection pool and the versioned migration runner.
+
+Migration invariants:
+1. Each service owns one schema; its migrations are files `NNNN_name.sql`, applied in order.
+2. Applying twice is a no-op; an already-applied file whose content changed is an error.
+3. Concurrent starts don't race: the runner holds a transaction-scoped advisory lock per schema,
+   and all pending files apply in that one transaction (DDL is transactional in PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import struct
+from pathlib import Path
+
+import asyncpg
+
+from shared.settings import StartupError, redact_url
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+async def create_pool(database_url: str, *, min_size: int = 2, max_size: int = 10, timeout: float = 10.0) -> asyncpg.Pool:
+    """A pool, or `StartupError` naming DATABASE_URL when the server can't be reached."""
+    try:
+        return await asyncio.wait_for(
+            asyncpg.create_pool(database_url, min_size=min_size, max_size=max_size, command_timeout=30),
+            timeout,
+        )
+    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, ValueError) as error:
+        reason = str(error) or type(error).__name__
+        raise StartupError(f"DATABASE_URL={redact_url(database_url)}: PostgreSQL unreachable ({reason})") from None
+
+
+def _lock_key(schema: str) -> int:
+    return struct.unpack(">q", hashlib.sha256(f"ladder.migrate.{schema}".encode()).digest()[:8])[0]
+
+
+def _quote(identifier: str) -> str:
+    if not identifier.replace("_", "").isalnum():
+        raise ValueError(f"bad schema name {identifier!r}")
+    return f'"{identifier}"'
+
+
+async def migrate(pool: asyncpg.Pool, schema: str, directory: Path) -> list[str]:
+    """Apply pending migrations of `schema` from `directory`; returns the names applied now."""
+    files = sorted(directory.glob("[0-9][0-9][0-9][0-9]_*.sql"))
+    name = _quote(schema)
+    applied_now: list[str] = []
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _lock_key(schema))
+        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {name}")
+        await conn.execute(f"SET LOCAL search_path TO {name}, public")
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        applied = {row["version"]: row["checksum"] for row in await conn.fetch("SELECT version, checksum FROM schema_migrations")}
+        for path in files:
+            version = int(path.name[:4])
+            sql = path.read_text()
+            checksum = hashlib.sha256(sql.encode()).hexdigest()
+            if version in applied:
+                if applied[version] != checksum:
+                    raise MigrationError(f"{schema} migration {path.name} changed after it was applied")
+                continue
+            await conn.execute(sql)
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                version, path.name, checksum,
+            )
+            applied_now.append(path.name)
+    return applied_now
+
+
+async def ping(pool: asyncpg.Pool, timeout: float = 2.0) -> bool:
+    try:
+        async with asyncio.timeout(timeout):
+            async with pool.acquire() as conn:
+                return await conn.fetchval("SELECT 1") == 1
+    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return False

@@ -1,0 +1,65 @@
+"""Shared fixtures. Integration tests need the real broker and database (`make test`
+starts them); if they are unreachable the run stops at once with one line naming the
+variable, instead of skipping."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+
+import pytest
+
+from shared.settings import LadderSettings, StartupError, load
+
+
+def pytest_collection_modifyitems(config, items):
+    # Every test under tests/integration or tests/e2e needs the platform; mark it so.
+    for item in items:
+        parts = item.path.parts
+        if "integration" in parts:
+            item.add_marker(pytest.mark.integration)
+        if "e2e" in parts:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def settings() -> LadderSettings:
+    return load(LadderSettings)
+
+
+@pytest.fixture(scope="session")
+async def platform(settings):
+    """Fail the whole run, loudly, when Kafka or PostgreSQL is not there."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    import asyncpg
+
+    from shared import topics
+    from shared.db import create_pool
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=5000)
+    try:
+        await asyncio.wait_for(admin.start(), 15)
+        existing = set(await admin.list_topics())
+    except Exception as error:  # noqa: BLE001 - any failure here means no broker
+        pytest.exit(f"KAFKA_BOOTSTRAP_SERVERS={settings.kafka_bootstrap_servers}: Kafka broker unreachable "
+                    f"({type(error).__name__}); run `make up` or `make test`", returncode=3)
+    finally:
+        await admin.close()
+    missing = set(topics.ALL) - existing
+    if missing:
+        pytest.exit(f"topics missing on {settings.kafka_bootstrap_servers}: {sorted(missing)}; run `make up`", returncode=3)
+    try:
+        pool = await create_pool(settings.database_url, timeout=10)
+    except StartupError as error:
+        pytest.exit(str(error), returncode=3)
+    yield settings
+    await pool.close()
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+os.environ.setdefault("LOG_LEVEL", "WARNING")

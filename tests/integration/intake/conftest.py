@@ -1,0 +1,62 @@
+"""intake running in-process against the real broker and database."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+
+import httpx
+import pytest
+
+from shared import topics
+from services.intake.core.auth import hash_key
+from services.intake.main import create_app
+from services.intake.settings import IntakeSettings
+from tests.kafka_tools import TopicReader
+
+KEYS = {"helpdesk": "it-helpdesk-key", "chatbot": "it-chatbot-key"}
+KEY_CONFIG = json.dumps({"keys": [
+    {"name": "helpdesk", "sha256": hash_key(KEYS["helpdesk"]),
+     "actions": ["create", "respond", "escalate", "return", "resolve", "reopen", "rate"]},
+    {"name": "chatbot", "sha256": hash_key(KEYS["chatbot"]), "actions": ["create", "respond"]},
+]})
+HELPDESK = {"Authorization": f"Bearer {KEYS['helpdesk']}"}
+CHATBOT = {"Authorization": f"Bearer {KEYS['chatbot']}"}
+
+
+def intake_env(**overrides: str) -> dict[str, str]:
+    return {"INTAKE_API_KEYS": KEY_CONFIG, "INTAKE_CONSUMER_GROUP": f"intake-test-{uuid.uuid4().hex[:8]}",
+            "INTAKE_MAX_BODY_BYTES": "8192", "INTAKE_MAX_COMMAND_BYTES": "8192", **overrides}
+
+
+@pytest.fixture(scope="module")
+async def intake(platform):
+    """An in-process intake (HTTP via ASGI, consumer and relay on the real broker)."""
+    saved = dict(os.environ)
+    os.environ.update(intake_env())
+    try:
+        app = create_app(IntakeSettings())
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake") as client:
+            yield client
+
+
+@pytest.fixture
+async def events(platform):
+    async with TopicReader(platform.kafka_bootstrap_servers, topics.TICKET_EVENTS) as reader:
+        yield reader
+
+
+@pytest.fixture
+async def dead_letters(platform):
+    async with TopicReader(platform.kafka_bootstrap_servers, topics.DEAD_LETTER) as reader:
+        yield reader
+
+
+def ticket_body(unique: str, **changes) -> dict:
+    return {"customer_id": f"cust-{unique}", "channel": "email", "subject": "Invoice PDF is blank",
+            "intent": "billing", "priority": "P3", **changes}

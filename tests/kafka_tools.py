@@ -1,0 +1,86 @@
+"""Test helpers for reading topics independently of the services under test."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+
+class TopicReader:
+    """Reads what is appended to a topic after the reader was opened (no consumer group)."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.topic, self.bootstrap = topic, bootstrap
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                         auto_offset_reset="earliest")
+        self.records: list[ConsumerRecord] = []
+
+    async def __aenter__(self) -> "TopicReader":
+        await self.consumer.start()
+        partitions = [TopicPartition(self.topic, p) for p in await partitions_of(self.bootstrap, self.topic)]
+        self.consumer.assign(partitions)
+        ends = await self.consumer.end_offsets(partitions)
+        for tp, offset in ends.items():
+            self.consumer.seek(tp, offset)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.consumer.stop()
+
+    async def poll(self, seconds: float = 0.5) -> list[ConsumerRecord]:
+        batches = await self.consumer.getmany(timeout_ms=int(seconds * 1000))
+        new = [record for batch in batches.values() for record in batch]
+        self.records.extend(new)
+        return new
+
+    async def wait_for(self, predicate: Callable[[list[ConsumerRecord]], bool], timeout: float = 20.0) -> list[ConsumerRecord]:
+        deadline = time.monotonic() + timeout
+        while not predicate(self.records):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out on {self.topic}; saw {len(self.records)} records")
+            await self.poll(0.3)
+        return self.records
+
+    async def settle(self, seconds: float = 1.5) -> list[ConsumerRecord]:
+        """Keep reading for `seconds` (to show that nothing *more* arrives)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            await self.poll(0.3)
+        return self.records
+
+    def with_key(self, key: str) -> list[ConsumerRecord]:
+        return [r for r in self.records if r.key == key.encode()]
+
+
+async def partitions_of(bootstrap: str, topic: str) -> list[int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (description,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return sorted(p["partition"] for p in description["partitions"])
+
+
+def kcat_read(bootstrap: str, topic: str, partition: int, offset: int) -> str:
+    """One record as kcat (an independent C client) sees it: key, headers, value on three lines."""
+    result = subprocess.run(
+        ["kcat", "-C", "-b", bootstrap, "-t", topic, "-p", str(partition), "-o", str(offset), "-c", "1", "-e",
+         "-f", "%k\n%h\n%s\n"],
+        capture_output=True, text=True, timeout=30, check=True)
+    return result.stdout
+
+
+async def gather_limited(coros, limit: int = 50):
+    semaphore = asyncio.Semaphore(limit)
+
+    async def run(coro):
+        async with semaphore:
+            return await coro
+
+    return await asyncio.gather(*(run(c) for c in coros))

@@ -1,0 +1,65 @@
+"""Topic records become commands or poison with a reason (pure translation, no broker)."""
+
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from shared.deadletter import SourceRecord
+from services.intake.core.auth import ApiKey, KeyRing, KeyRingConfig, hash_key
+from services.intake.core.commands import Action
+from services.intake.handlers.commands import read_command
+from services.intake.service import FromTopic, Poison
+
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
+RING = KeyRing(KeyRingConfig(keys=[
+    ApiKey(name="helpdesk", sha256=hash_key("k1"), actions=frozenset(Action)),
+    ApiKey(name="chatbot", sha256=hash_key("k2"), actions=frozenset({Action.CREATE})),
+]))
+CREATE = {"type": "create_ticket", "customer_id": "c", "channel": "email", "subject": "s", "intent": "billing"}
+
+
+def record(value, key="helpdesk-key", offset=7, auth=b"Bearer k1"):
+    headers = [("authorization", auth)] if auth is not None else []
+    body = value if isinstance(value, bytes) else orjson.dumps(value)
+    return SourceRecord("support.ticket-commands", 2, offset, key.encode(), body, headers)
+
+
+def read(rec, max_bytes=1024):
+    return read_command(rec, RING, max_bytes=max_bytes, now=NOW)
+
+
+def test_valid_create():
+    entry = read(record(CREATE))
+    assert isinstance(entry, FromTopic)
+    assert entry.submission.client == "helpdesk"
+    assert entry.submission.received_at == NOW
+    # Without a command_id the record's position identifies the command: a redelivery repeats it.
+    assert read(record(CREATE)).submission.command_id == entry.submission.command_id
+    assert read(record(CREATE, offset=8)).submission.command_id != entry.submission.command_id
+
+
+def test_command_id_scopes_like_an_idempotency_key():
+    first = read(record({**CREATE, "command_id": "abc"}, offset=1))
+    second = read(record({**CREATE, "command_id": "abc"}, offset=99))
+    assert first.submission.command_id == second.submission.command_id
+    assert first.submission.ticket_id == second.submission.ticket_id
+
+
+@pytest.mark.parametrize(("value", "auth", "reason"), [
+    (b"\x00\xffnot json", b"Bearer k1", "not JSON"),
+    ([1, 2], b"Bearer k1", "not a command"),
+    ({"no": "type"}, b"Bearer k1", "not a command"),
+    ({"type": "launch_rocket"}, b"Bearer k1", "invalid launch_rocket"),
+    ({**CREATE, "priority": "urgent"}, b"Bearer k1", "priority"),
+    ({"type": "resolve_ticket", "ticket_id": "t-1", "tier": "L1", "agent_id": "a", "resolution_code": "x"},
+     b"Bearer k2", "forbidden: API key 'chatbot' may not resolve"),
+    (CREATE, None, "unauthenticated: missing bearer API key"),
+    (CREATE, b"Bearer wrong", "unauthenticated: invalid API key"),
+    (b"x" * 2000, b"Bearer k1", "too large: 2000 bytes > 1024"),
+])
+def test_poison_has_a_reason(value, auth, reason):
+    entry = read(record(value, auth=auth))
+    assert isinstance(entry, Poison)
+    assert reason in entry.reason
+    assert "k1" not in entry.reason and "k2" not in entry.reason

@@ -1,0 +1,122 @@
+"""State rules of intake's core, exhaustively: every command against every ticket state."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from shared.events import Channel, HandoffChecklist, Priority, Tier
+from services.intake.core.commands import (
+    CreateTicketRequest, RateTicketRequest, RecordResponseRequest, ReopenTicketRequest, RequestEscalationRequest,
+    ResolveTicketRequest, ReturnWithFixRequest,
+)
+from services.intake.core.tickets import (
+    Accepted, PriorCommand, Rejected, RejectCode, Replayed, Status, Submission, Ticket, command_id, decide,
+    fingerprint, new_ticket_id,
+)
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+CREATE = CreateTicketRequest(customer_id="c-1", channel=Channel.CHAT, subject="VPN drops", intent="vpn",
+                             priority=Priority.P2)
+COMMANDS = {
+    "respond": RecordResponseRequest(tier=Tier.L1, agent_id="a-1"),
+    "escalate": RequestEscalationRequest(from_tier=Tier.L1, to_tier=Tier.L2, agent_id="a-1",
+                                         checklist=HandoffChecklist(impact="one user"), hypothesis="MTU"),
+    "return": ReturnWithFixRequest(from_tier=Tier.L2, agent_id="a-2", fix_summary="lower MTU"),
+    "resolve": ResolveTicketRequest(tier=Tier.L1, agent_id="a-1", resolution_code="workaround"),
+    "reopen": ReopenTicketRequest(),
+    "rate": RateTicketRequest(score=4),
+}
+OPEN = Ticket("t-1", correlation_id="e-0", created_fingerprint=fingerprint(CREATE))
+RESOLVED = Ticket("t-1", "e-0", fingerprint(CREATE), status=Status.RESOLVED)
+RATED = Ticket("t-1", "e-0", fingerprint(CREATE), status=Status.RESOLVED, rated=True)
+
+# expected outcome per (command, state): an event type, or the rejection code
+TABLE = {
+    ("respond", "missing"): RejectCode.UNKNOWN_TICKET, ("respond", "open"): "ticket.responded",
+    ("respond", "resolved"): RejectCode.TICKET_RESOLVED, ("respond", "rated"): RejectCode.TICKET_RESOLVED,
+    ("escalate", "missing"): RejectCode.UNKNOWN_TICKET, ("escalate", "open"): "ticket.escalation_requested",
+    ("escalate", "resolved"): RejectCode.TICKET_RESOLVED, ("escalate", "rated"): RejectCode.TICKET_RESOLVED,
+    ("return", "missing"): RejectCode.UNKNOWN_TICKET, ("return", "open"): "ticket.return_requested",
+    ("return", "resolved"): RejectCode.TICKET_RESOLVED, ("return", "rated"): RejectCode.TICKET_RESOLVED,
+    ("resolve", "missing"): RejectCode.UNKNOWN_TICKET, ("resolve", "open"): "ticket.resolved",
+    ("resolve", "resolved"): RejectCode.TICKET_RESOLVED, ("resolve", "rated"): RejectCode.TICKET_RESOLVED,
+    ("reopen", "missing"): RejectCode.UNKNOWN_TICKET, ("reopen", "open"): RejectCode.TICKET_OPEN,
+    ("reopen", "resolved"): "ticket.reopened", ("reopen", "rated"): "ticket.reopened",
+    ("rate", "missing"): RejectCode.UNKNOWN_TICKET, ("rate", "open"): RejectCode.TICKET_OPEN,
+    ("rate", "resolved"): "ticket.rated", ("rate", "rated"): RejectCode.ALREADY_RATED,
+}
+STATES = {"missing": None, "open": OPEN, "resolved": RESOLVED, "rated": RATED}
+
+
+def submit(request, ticket_id="t-1", command="cmd-1"):
+    return Submission(request, ticket_id, command, "helpdesk", NOW)
+
+
+@pytest.mark.parametrize(("name", "state"), sorted(TABLE))
+def test_every_command_in_every_state(name, state):
+    decision = decide(STATES[state], None, submit(COMMANDS[name]))
+    expected = TABLE[(name, state)]
+    if isinstance(expected, RejectCode):
+        assert isinstance(decision, Rejected) and decision.code is expected
+        assert decision.reason
+    else:
+        assert isinstance(decision, Accepted)
+        envelope = decision.envelope
+        assert (envelope.type, envelope.ticket_id, envelope.causation_id) == (expected, "t-1", "cmd-1")
+        assert envelope.correlation_id == "e-0"
+        assert envelope.time == NOW
+
+
+def test_state_transitions():
+    resolved = decide(OPEN, None, submit(COMMANDS["resolve"]))
+    assert resolved.ticket.status is Status.RESOLVED and not resolved.ticket.rated
+    rated = decide(resolved.ticket, None, submit(COMMANDS["rate"], command="c2"))
+    assert rated.ticket.rated
+    reopened = decide(rated.ticket, None, submit(COMMANDS["reopen"], command="c3"))
+    assert reopened.ticket.status is Status.OPEN and not reopened.ticket.rated
+    again = decide(decide(reopened.ticket, None, submit(COMMANDS["resolve"], command="c4")).ticket, None,
+                   submit(COMMANDS["rate"], command="c5"))
+    assert isinstance(again, Accepted)  # a new resolution may be rated again
+
+
+def test_create_makes_the_ticket_and_its_correlation():
+    decision = decide(None, None, submit(CREATE, ticket_id="t-9"))
+    assert isinstance(decision, Accepted)
+    envelope = decision.envelope
+    assert envelope.type == "ticket.created"
+    assert envelope.correlation_id == envelope.id == decision.ticket.correlation_id
+    assert envelope.event.created_at == NOW  # defaulted to receipt time
+    assert decision.ticket.status is Status.OPEN
+
+
+def test_event_ids_derive_from_the_command():
+    first = decide(OPEN, None, submit(COMMANDS["respond"], command="x"))
+    second = decide(OPEN, None, submit(COMMANDS["respond"], command="x"))
+    other = decide(OPEN, None, submit(COMMANDS["respond"], command="y"))
+    assert first.envelope.id == second.envelope.id != other.envelope.id
+
+
+def test_repeated_command_replays_or_conflicts():
+    prior = PriorCommand(fingerprint(COMMANDS["resolve"]), "t-1", "e-5", "ticket.resolved")
+    # Same content: the original answer, even though the ticket is resolved by now.
+    assert decide(RESOLVED, prior, submit(COMMANDS["resolve"])) == Replayed("t-1", "e-5", "ticket.resolved")
+    different = ResolveTicketRequest(tier=Tier.L2, agent_id="a-1", resolution_code="workaround")
+    decision = decide(OPEN, prior, submit(different))
+    assert isinstance(decision, Rejected) and decision.code is RejectCode.REUSED_KEY
+
+
+def test_create_for_existing_upstream_ticket():
+    assert decide(OPEN, None, submit(CREATE)) == Replayed("t-1", "e-0", "ticket.created")
+    changed = CREATE.model_copy(update={"subject": "something else"})
+    decision = decide(OPEN, None, submit(changed))
+    assert isinstance(decision, Rejected) and decision.code is RejectCode.TICKET_EXISTS
+
+
+def test_identity_derivation():
+    assert command_id("a", idempotency_key="k") == command_id("a", idempotency_key="k")
+    assert command_id("a", idempotency_key="k") != command_id("b", idempotency_key="k")
+    assert command_id("a") != command_id("a")
+    with_ext = CREATE.model_copy(update={"external_id": "ZD-1"})
+    assert new_ticket_id("a", with_ext, "c1") == new_ticket_id("a", with_ext, "c2")  # upstream id wins
+    assert new_ticket_id("a", with_ext, "c1") != new_ticket_id("b", with_ext, "c1")
+    assert new_ticket_id("a", CREATE, "c1") == new_ticket_id("a", CREATE, "c1") != new_ticket_id("a", CREATE, "c2")
