@@ -24,6 +24,7 @@ class SourceRecord:
     topic: str
     partition: int
     offset: int
+    timestamp_ms: int
     key: bytes | None
     value: bytes
     headers: Headers
@@ -31,6 +32,12 @@ class SourceRecord:
     @property
     def position(self) -> str:
         return f"{self.topic}/{self.partition}/{self.offset}"
+
+    @property
+    def identity(self) -> str:
+        """Stable across redeliveries of this record; differs for a record that reuses the
+        position after the topic was recreated (its timestamp differs)."""
+        return f"{self.position}@{self.timestamp_ms}"
 
 
 def dead_letter(source: SourceRecord, reason: str, *, service: str, at: datetime) -> KafkaRecord:

@@ -101,9 +101,10 @@ async def process(store: Store, entries: Sequence[Entry], *, now: Callable[[], d
                 remembered[command] = priors[command] = PriorCommand(
                     submission.fingerprint, submission.ticket_id, decision.envelope.id, decision.envelope.type)
             elif isinstance(decision, Rejected) and isinstance(entry, FromTopic):
-                remembered[command] = priors[command] = _dead_letter(
-                    entry.source, command, f"{decision.code.value}: {decision.reason}", submission.fingerprint,
-                    outbox, now(), ticket_id=submission.ticket_id)
+                dead = _dead_letter(entry.source, command, f"{decision.code.value}: {decision.reason}",
+                                    submission.fingerprint, outbox, now(), ticket_id=submission.ticket_id)
+                if prior is None:  # a reused id keeps its first outcome; the clash is dead-lettered each time
+                    remembered[command] = priors[command] = dead
             decisions.append(decision)
         await tx.save(list(changed.values()), remembered, outbox)
     return decisions

@@ -38,7 +38,7 @@ _POSITION_NAMESPACE = uuid.UUID("0e7c6a63-5d8e-4a5b-9d0c-4f6b0a1d2e33")
 
 def read_command(record: SourceRecord, keys: KeyRing, *, max_bytes: int, now: datetime) -> Entry:
     """Turn one record into a command, or into `Poison` with the reason. Pure."""
-    position_id = str(uuid.uuid5(_POSITION_NAMESPACE, record.position))
+    position_id = str(uuid.uuid5(_POSITION_NAMESPACE, record.identity))
 
     def poison(reason: str) -> Poison:
         return Poison(position_id, record, reason)
@@ -72,8 +72,8 @@ def read_command(record: SourceRecord, keys: KeyRing, *, max_bytes: int, now: da
 
 
 def source_record(record: ConsumerRecord[Any, Any]) -> SourceRecord:
-    return SourceRecord(record.topic, record.partition, record.offset, record.key, record.value or b"",
-                        list(record.headers or ()))
+    return SourceRecord(record.topic, record.partition, record.offset, record.timestamp, record.key,
+                        record.value or b"", list(record.headers or ()))
 
 
 async def tolerant_batch_parser(records: tuple[ConsumerRecord[Any, Any], ...], original: Callable[..., Any]) -> Any:

@@ -19,10 +19,10 @@ RING = KeyRing(KeyRingConfig(keys=[
 CREATE = {"type": "create_ticket", "customer_id": "c", "channel": "email", "subject": "s", "intent": "billing"}
 
 
-def record(value, key="helpdesk-key", offset=7, auth=b"Bearer k1"):
+def record(value, key="helpdesk-key", offset=7, auth=b"Bearer k1", timestamp=1_700_000_000_000):
     headers = [("authorization", auth)] if auth is not None else []
     body = value if isinstance(value, bytes) else orjson.dumps(value)
-    return SourceRecord("support.ticket-commands", 2, offset, key.encode(), body, headers)
+    return SourceRecord("support.ticket-commands", 2, offset, timestamp, key.encode(), body, headers)
 
 
 def read(rec, max_bytes=1024):
@@ -37,6 +37,8 @@ def test_valid_create():
     # Without a command_id the record's position identifies the command: a redelivery repeats it.
     assert read(record(CREATE)).submission.command_id == entry.submission.command_id
     assert read(record(CREATE, offset=8)).submission.command_id != entry.submission.command_id
+    # A recreated topic reuses positions; its records have other timestamps, so other ids.
+    assert read(record(CREATE, timestamp=1)).submission.command_id != entry.submission.command_id
 
 
 def test_command_id_scopes_like_an_idempotency_key():

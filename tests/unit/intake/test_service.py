@@ -22,7 +22,7 @@ def sub(request, ticket="t-1", command="c-1"):
 
 
 def source(offset, value=b"{}"):
-    return SourceRecord(topics.TICKET_COMMANDS, 0, offset, b"k", value,
+    return SourceRecord(topics.TICKET_COMMANDS, 0, offset, 1_700_000_000_000, b"k", value,
                         [("authorization", b"Bearer secret"), ("trace", b"1")])
 
 
@@ -74,3 +74,15 @@ async def test_dead_letter_body_is_kept_verbatim():
     raw = orjson.dumps({"type": "x", "subject": "private text"})
     await process(store, [Poison("p", source(1, raw), "invalid x")])
     assert store.outbox[0].value == raw
+
+
+async def test_a_reused_command_id_with_other_content_is_dead_lettered_once():
+    store = InMemoryStore()
+    await process(store, [FromTopic(sub(CREATE, command="c-1"), source(1))])
+    other = FromTopic(sub(RESOLVE, command="c-1"), source(2))
+    (decision,) = await process(store, [other])
+    assert isinstance(decision, Rejected) and decision.code is RejectCode.REUSED_KEY
+    assert [r.topic for r in store.outbox] == [topics.TICKET_EVENTS, topics.DEAD_LETTER]
+    (again,) = await process(store, [other])  # the command id keeps its first outcome
+    assert isinstance(again, Rejected)
+    assert store.commands["c-1"].event_type == "ticket.created"
