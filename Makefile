@@ -48,6 +48,7 @@ unit: install
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 bench: install
+	LADDER_BENCH_TOOLS=1 bash deploy/local/install.sh
 	$(PLATFORM) up-test --no-services || { $(PLATFORM) down-test; exit 1; }
 	@rc=0; $(PY) -m bench $(BENCH_ARGS) || rc=$$?; $(PLATFORM) down-test; exit $$rc
 

@@ -7,7 +7,7 @@
 # from starting daemons (a temporary /usr/sbin/policy-rc.d), and anything that is listening
 # on Prometheus' 9090 (or node-exporter's 9100) afterwards but was not before is stopped:
 # the project starts what it needs itself.
-# Usage: deploy/local/install.sh
+# Usage: deploy/local/install.sh            (LADDER_BENCH_TOOLS=1 adds wrk and hey for `make bench`)
 set -euo pipefail
 LOG_PREFIX="install"
 # shellcheck source=deploy/local/lib.sh
@@ -28,6 +28,10 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v ss >/dev/null 2>&1 || missing+=(iproute2)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v flock >/dev/null 2>&1 || missing+=(util-linux)
+if [[ "${LADDER_BENCH_TOOLS:-0}" == 1 ]]; then
+  command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+  command -v hey >/dev/null 2>&1 || missing+=(hey)
+fi
 
 if ((${#missing[@]} == 0)); then
   say "all system packages present (kcat, prometheus, postgresql, java, mvn)"

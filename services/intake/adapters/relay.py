@@ -19,6 +19,8 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from shared.db import connect_options
+
 log = logging.getLogger(__name__)
 _LEADER_LOCK = 0x1ADDE2_0017  # "ladder intake relay"
 
@@ -80,7 +82,7 @@ class OutboxRelay:
             pause = min(pause * 2, 5.0)
 
     async def _lead(self) -> None:
-        conn = await asyncpg.connect(self._database_url)
+        conn = await asyncpg.connect(self._database_url, **connect_options(self._database_url))
         try:
             while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _LEADER_LOCK):
                 if self._stopping:
