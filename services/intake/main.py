@@ -126,4 +126,4 @@ def main() -> None:
     app = create_app(settings)
     asyncio.run(preflight(settings.kafka_bootstrap_servers, settings.database_url, settings.startup_timeout_s))
     uvicorn.run(app, host=settings.intake_host, port=settings.intake_port, log_config=None,
-                access_log=False, timeout_graceful_shutdown=int(settings.intake_shutdown_drain_s), loop="uvloop")
+                access_log=False, proxy_headers=False, server_header=False, timeout_graceful_shutdown=int(settings.intake_shutdown_drain_s), loop="uvloop")

@@ -74,11 +74,12 @@ async def process(store: Store, entries: Sequence[Entry], *, now: Callable[[], d
     """Decide and store `entries` in order; returns one decision per entry."""
     submissions = [_submission(entry) for entry in entries]
     ticket_ids = sorted({sub.ticket_id for sub in submissions if sub is not None})
-    command_ids = [entry.command_id if isinstance(entry, Poison) else _submission(entry).command_id for entry in entries]
+    command_ids = [entry.command_id if sub is None else sub.command_id for entry, sub in zip(entries, submissions)]
+    repeatable = [cid for cid, sub in zip(command_ids, submissions) if sub is None or sub.repeatable]
 
     async with store.transaction() as tx:
         await tx.lock_tickets(ticket_ids)
-        tickets, priors = await tx.load(ticket_ids, command_ids)
+        tickets, priors = await tx.load(ticket_ids, repeatable)
         changed: dict[str, Ticket] = {}
         remembered: dict[str, PriorCommand] = {}
         outbox: list[OutboxRecord] = []
@@ -98,8 +99,9 @@ async def process(store: Store, entries: Sequence[Entry], *, now: Callable[[], d
                 tickets[submission.ticket_id] = changed[submission.ticket_id] = decision.ticket
                 record = encode(decision.envelope)
                 outbox.append(OutboxRecord(topics.TICKET_EVENTS, record.key, record.value, record.headers))
-                remembered[command] = priors[command] = PriorCommand(
-                    submission.fingerprint, submission.ticket_id, decision.envelope.id, decision.envelope.type)
+                if submission.repeatable:
+                    remembered[command] = priors[command] = PriorCommand(
+                        submission.fingerprint, submission.ticket_id, decision.envelope.id, decision.envelope.type)
             elif isinstance(decision, Rejected) and isinstance(entry, FromTopic):
                 dead = _dead_letter(entry.source, command, f"{decision.code.value}: {decision.reason}",
                                     submission.fingerprint, outbox, now(), ticket_id=submission.ticket_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import struct
 from collections.abc import AsyncIterator, Sequence
@@ -9,6 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
+import orjson
 
 from shared.db import migrate
 from services.intake.core.tickets import PriorCommand, Status, Ticket
@@ -63,18 +65,28 @@ class PostgresTransaction:
                 [t.created_fingerprint for t in tickets], [t.status.value for t in tickets], [t.rated for t in tickets],
             )
         if commands:
-            await self._conn.copy_records_to_table(
-                "commands", schema_name=SCHEMA,
-                columns=["command_id", "fingerprint", "ticket_id", "event_id", "event_type"],
-                records=[(cid, p.fingerprint, p.ticket_id, p.event_id, p.event_type) for cid, p in commands.items()],
+            await self._conn.execute(
+                "INSERT INTO intake.commands (command_id, fingerprint, ticket_id, event_id, event_type)"
+                " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])",
+                list(commands), [p.fingerprint for p in commands.values()], [p.ticket_id for p in commands.values()],
+                [p.event_id for p in commands.values()], [p.event_type for p in commands.values()],
             )
         if outbox:
-            await self._conn.copy_records_to_table(
-                "outbox", schema_name=SCHEMA,
-                columns=["topic", "key", "value", "header_names", "header_values"],
-                records=[(r.topic, r.key, r.value, [h[0] for h in r.headers], [h[1] for h in r.headers])
-                         for r in outbox],
+            await self._conn.execute(
+                "INSERT INTO intake.outbox (topic, key, value, headers)"
+                " SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::jsonb[])",
+                [r.topic for r in outbox], [r.key for r in outbox], [r.value for r in outbox],
+                [encode_headers(r.headers) for r in outbox],
             )
+
+
+def encode_headers(headers: Sequence[tuple[str, bytes]]) -> str:
+    """Headers as JSON `[[name, base64 value], ...]`: values may be any bytes (dead letters)."""
+    return orjson.dumps([(name, base64.b64encode(value).decode()) for name, value in headers]).decode()
+
+
+def decode_headers(text: str) -> list[tuple[str, bytes]]:
+    return [(name, base64.b64decode(value)) for name, value in orjson.loads(text)]
 
 
 class PostgresStore:

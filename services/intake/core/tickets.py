@@ -69,6 +69,7 @@ class Submission:
     command_id: str
     client: str
     received_at: datetime
+    repeatable: bool = True  # False for a random command id: it can never come again, so it is not remembered
 
     @property
     def fingerprint(self) -> str:

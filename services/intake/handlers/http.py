@@ -14,8 +14,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+import orjson
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -59,6 +60,13 @@ def _problem(status: int, error: str, detail: str, fields: list[dict[str, str]] 
                         status_code=status, headers=headers)
 
 
+def _accepted(ticket_id: str, event_id: str, event_type: str, status: int,
+              headers: dict[str, str] | None = None) -> Response:
+    """The `CommandAccepted` body, serialised directly (this is the hot path)."""
+    body = orjson.dumps({"ticket_id": ticket_id, "event_id": event_id, "event_type": event_type})
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+
 class _Refused(Exception):
     def __init__(self, response: JSONResponse) -> None:
         self.response = response
@@ -81,12 +89,13 @@ def api_router(keys: KeyRing, submit: Callable[[Submission], Awaitable[Decision]
         return authorize
 
     async def handle(key: ApiKey, command: Command, ticket_id: str | None, idempotency_key: str | None,
-                     status: int) -> JSONResponse:
+                     status: int) -> Response:
         command_key = command_id(key.name, idempotency_key=idempotency_key)
         if ticket_id is None:
             assert isinstance(command, CreateTicketRequest)
             ticket_id = new_ticket_id(key.name, command, command_key)
-        submission = Submission(command, ticket_id, command_key, key.name, datetime.now(UTC))
+        submission = Submission(command, ticket_id, command_key, key.name, datetime.now(UTC),
+                                repeatable=idempotency_key is not None)
         try:
             decision = await submit(submission)
         except TRANSIENT_ERRORS as error:
@@ -95,25 +104,23 @@ def api_router(keys: KeyRing, submit: Callable[[Submission], Awaitable[Decision]
                             headers={"Retry-After": "1"})
         match decision:
             case Accepted(envelope=envelope):
-                return JSONResponse(CommandAccepted(ticket_id=envelope.ticket_id, event_id=envelope.id,
-                                                    event_type=envelope.type).model_dump(), status_code=status)
+                return _accepted(envelope.ticket_id, envelope.id, envelope.type, status)
             case Replayed():
-                return JSONResponse(CommandAccepted(ticket_id=decision.ticket_id, event_id=decision.event_id,
-                                                    event_type=decision.event_type).model_dump(),
-                                    status_code=status, headers={"Idempotent-Replayed": "true"})
+                return _accepted(decision.ticket_id, decision.event_id, decision.event_type, status,
+                                 headers={"Idempotent-Replayed": "true"})
             case Rejected(code=code, reason=reason):
                 return _problem(_REJECT_STATUS.get(code, 409), code.value, reason)
         raise AssertionError(decision)
 
     @router.post("/tickets", status_code=201, response_model=CommandAccepted, summary="Create a ticket")
     async def create_ticket(command: CreateTicketRequest, idempotency_key: IdempotencyKey = None,
-                            key: ApiKey = Depends(writer(Action.CREATE))) -> JSONResponse:
+                            key: ApiKey = Depends(writer(Action.CREATE))) -> Response:
         return await handle(key, command, None, idempotency_key, 201)
 
     def ticket_command(path: str, body: type[Command], summary: str) -> None:
         async def endpoint(ticket_id: TicketPath, command: body,  # type: ignore[valid-type]
                            idempotency_key: IdempotencyKey = None,
-                           key: ApiKey = Depends(writer(body.ACTION))) -> JSONResponse:
+                           key: ApiKey = Depends(writer(body.ACTION))) -> Response:
             return await handle(key, command, ticket_id, idempotency_key, 202)
         endpoint.__name__ = path.replace("-", "_")
         router.add_api_route(f"/tickets/{{ticket_id}}/{path}", endpoint, methods=["POST"], status_code=202,
