@@ -24,60 +24,67 @@ def _lock_key(ticket_id: str) -> int:
     return struct.unpack(">q", hashlib.blake2b(ticket_id.encode(), digest_size=8).digest())[0]
 
 
+_LOAD = """
+SELECT 'ticket' AS kind, ticket_id AS id, correlation_id AS a, created_fingerprint AS b, status AS c, rated AS flag
+  FROM intake.tickets WHERE ticket_id = ANY($1::text[])
+UNION ALL
+SELECT 'command', command_id, fingerprint, ticket_id, event_id || ' ' || event_type, NULL
+  FROM intake.commands WHERE command_id = ANY($2::text[])
+"""
+
+# One statement writes the whole batch (data-modifying CTEs); empty arrays insert nothing.
+_SAVE = """
+WITH tickets AS (
+    INSERT INTO intake.tickets (ticket_id, correlation_id, created_fingerprint, status, rated)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[])
+    ON CONFLICT (ticket_id) DO UPDATE SET status = excluded.status, rated = excluded.rated, updated_at = now()
+), commands AS (
+    INSERT INTO intake.commands (command_id, fingerprint, ticket_id, event_id, event_type)
+    SELECT * FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+)
+INSERT INTO intake.outbox (topic, key, value, headers)
+SELECT * FROM unnest($11::text[], $12::bytea[], $13::bytea[], $14::jsonb[])
+"""
+
+
 class PostgresTransaction:
+    """Four round trips per batch: BEGIN with the locks, one read, one write, COMMIT."""
+
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
+        self.begun = False
 
     async def lock_tickets(self, ticket_ids: Sequence[str]) -> None:
-        if not ticket_ids:
-            return
+        # Locks come in their own statement, before the read: in READ COMMITTED a statement
+        # reads from a snapshot taken when it starts, i.e. before it waited for a lock.
         # Sorted, in one statement: two transactions never wait on each other in a cycle.
-        keys = sorted({_lock_key(ticket_id) for ticket_id in ticket_ids})
-        await self._conn.execute(
-            "SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest($1::bigint[]) AS k ORDER BY 1) AS sorted", keys)
+        # The keys are integers computed here, so inlining them is safe.
+        keys = ",".join(str(key) for key in sorted({_lock_key(ticket_id) for ticket_id in ticket_ids}))
+        await self._conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock(k) FROM unnest('{{{keys}}}'::bigint[]) AS k")
+        self.begun = True
 
     async def load(self, ticket_ids: Sequence[str], command_ids: Sequence[str]) -> tuple[dict[str, Ticket], dict[str, PriorCommand]]:
-        tickets = {
-            row["ticket_id"]: Ticket(row["ticket_id"], row["correlation_id"], row["created_fingerprint"],
-                                     Status(row["status"]), row["rated"])
-            for row in await self._conn.fetch(
-                "SELECT ticket_id, correlation_id, created_fingerprint, status, rated"
-                " FROM intake.tickets WHERE ticket_id = ANY($1::text[])", list(ticket_ids))
-        }
-        priors = {
-            row["command_id"]: PriorCommand(row["fingerprint"], row["ticket_id"], row["event_id"], row["event_type"])
-            for row in await self._conn.fetch(
-                "SELECT command_id, fingerprint, ticket_id, event_id, event_type"
-                " FROM intake.commands WHERE command_id = ANY($1::text[])", list(command_ids))
-        }
+        tickets: dict[str, Ticket] = {}
+        priors: dict[str, PriorCommand] = {}
+        for row in await self._conn.fetch(_LOAD, list(ticket_ids), list(command_ids)):
+            if row["kind"] == "ticket":
+                tickets[row["id"]] = Ticket(row["id"], row["a"], row["b"], Status(row["c"]), row["flag"])
+            else:
+                event_id, event_type = row["c"].split(" ", 1)
+                priors[row["id"]] = PriorCommand(row["a"], row["b"], event_id, event_type)
         return tickets, priors
 
     async def save(self, tickets: Sequence[Ticket], commands: dict[str, PriorCommand], outbox: Sequence[OutboxRecord]) -> None:
-        if tickets:
-            await self._conn.execute(
-                """
-                INSERT INTO intake.tickets AS t (ticket_id, correlation_id, created_fingerprint, status, rated)
-                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[])
-                ON CONFLICT (ticket_id) DO UPDATE
-                SET status = excluded.status, rated = excluded.rated, updated_at = now()
-                """,
-                [t.ticket_id for t in tickets], [t.correlation_id for t in tickets],
-                [t.created_fingerprint for t in tickets], [t.status.value for t in tickets], [t.rated for t in tickets],
-            )
-        if commands:
-            await self._conn.execute(
-                "INSERT INTO intake.commands (command_id, fingerprint, ticket_id, event_id, event_type)"
-                " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])",
-                list(commands), [p.fingerprint for p in commands.values()], [p.ticket_id for p in commands.values()],
-                [p.event_id for p in commands.values()], [p.event_type for p in commands.values()],
-            )
-        if outbox:
-            await self._conn.execute(
-                "INSERT INTO intake.outbox (topic, key, value, headers)"
-                " SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::jsonb[])",
-                [r.topic for r in outbox], [r.key for r in outbox], [r.value for r in outbox],
-                [encode_headers(r.headers) for r in outbox],
-            )
+        prior = list(commands.values())
+        await self._conn.execute(
+            _SAVE,
+            [t.ticket_id for t in tickets], [t.correlation_id for t in tickets],
+            [t.created_fingerprint for t in tickets], [t.status.value for t in tickets], [t.rated for t in tickets],
+            list(commands), [p.fingerprint for p in prior], [p.ticket_id for p in prior],
+            [p.event_id for p in prior], [p.event_type for p in prior],
+            [r.topic for r in outbox], [r.key for r in outbox], [r.value for r in outbox],
+            [encode_headers(r.headers) for r in outbox],
+        )
 
 
 def encode_headers(headers: Sequence[tuple[str, bytes]]) -> str:
@@ -98,5 +105,15 @@ class PostgresStore:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresTransaction]:
-        async with self.pool.acquire() as conn, conn.transaction():
-            yield PostgresTransaction(conn)
+        """`lock_tickets` must come first: it opens the transaction (saving a round trip)."""
+        async with self.pool.acquire() as conn:
+            tx = PostgresTransaction(conn)
+            try:
+                yield tx
+            except BaseException:
+                if tx.begun and not conn.is_closed():
+                    await conn.execute("ROLLBACK")
+                raise
+            if not tx.begun:
+                raise RuntimeError("transaction used without lock_tickets()")
+            await conn.execute("COMMIT")

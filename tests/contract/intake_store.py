@@ -1,0 +1,94 @@
+"""Contract of intake's batch use case over a `Store`, run against every implementation
+(the in-memory fake in tests/unit, PostgreSQL in tests/integration) so the fake cannot drift.
+
+A test module that imports `IntakeStoreContract` provides a `probe` fixture: a store, a way
+to read its outbox and its remembered commands, and a prefix that keeps ids unique."""
+
+from datetime import UTC, datetime
+
+import orjson
+
+from shared import topics
+from shared.deadletter import SourceRecord
+from shared.events import Channel, Tier
+from services.intake.core.commands import CreateTicketRequest, RateTicketRequest, ResolveTicketRequest
+from services.intake.core.tickets import Accepted, Rejected, RejectCode, Replayed, Submission
+from services.intake.service import FromTopic, Poison, process
+
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
+CREATE = CreateTicketRequest(customer_id="c", channel=Channel.WEB, subject="s", intent="x")
+RESOLVE = ResolveTicketRequest(tier=Tier.L1, agent_id="a", resolution_code="done")
+
+
+class IntakeStoreContract:
+    def sub(self, probe, request, ticket="t-1", command="c-1", repeatable=True):
+        return Submission(request, probe.id(ticket), probe.id(command), "helpdesk", NOW, repeatable=repeatable)
+
+    def source(self, probe, offset, value=b"{}"):
+        return SourceRecord(topics.TICKET_COMMANDS, 0, offset, 1_700_000_000_000, b"k", value,
+                            [("authorization", b"Bearer secret"), ("trace", b"1")])
+
+    async def test_later_commands_in_a_batch_see_earlier_ones(self, probe):
+        decisions = await process(probe.store, [
+            self.sub(probe, CREATE, command="c-1"), self.sub(probe, RESOLVE, command="c-2"),
+            self.sub(probe, RESOLVE, command="c-3"), self.sub(probe, RateTicketRequest(score=5), command="c-4")])
+        assert [type(d) for d in decisions] == [Accepted, Accepted, Rejected, Accepted]
+        outbox = await probe.outbox()
+        assert [r.topic for r in outbox] == [topics.TICKET_EVENTS] * 3
+        assert [dict(r.headers)["ce_type"] for r in outbox] == [b"ticket.created", b"ticket.resolved", b"ticket.rated"]
+
+    async def test_duplicates_in_one_batch_and_across_batches_produce_one_event(self, probe):
+        first, second = await process(probe.store, [self.sub(probe, CREATE, command="same"),
+                                                    self.sub(probe, CREATE, command="same")])
+        assert isinstance(first, Accepted)
+        assert second == Replayed(probe.id("t-1"), first.envelope.id, "ticket.created")
+        (third,) = await process(probe.store, [self.sub(probe, CREATE, command="same")])
+        assert third == second
+        assert len(await probe.outbox()) == 1
+
+    async def test_state_survives_between_batches(self, probe):
+        await process(probe.store, [self.sub(probe, CREATE, command="c-1")])
+        await process(probe.store, [self.sub(probe, RESOLVE, command="c-2")])
+        (again,) = await process(probe.store, [self.sub(probe, RESOLVE, command="c-3")])
+        assert isinstance(again, Rejected) and again.code is RejectCode.TICKET_RESOLVED
+        (rated,) = await process(probe.store, [self.sub(probe, RateTicketRequest(score=1), command="c-4")])
+        assert isinstance(rated, Accepted)
+
+    async def test_topic_rejections_and_poison_are_dead_lettered_once(self, probe):
+        rejected = FromTopic(self.sub(probe, RESOLVE, ticket="nope", command="c-9"), self.source(probe, 5))
+        poison = Poison(probe.id("p-1"), self.source(probe, 6, b"garbage"), "not JSON")
+        decisions = await process(probe.store, [rejected, poison])
+        assert [d.code for d in decisions] == [RejectCode.UNKNOWN_TICKET, RejectCode.MALFORMED]
+        outbox = await probe.outbox()
+        assert [r.topic for r in outbox] == [topics.DEAD_LETTER] * 2
+        headers = dict(outbox[1].headers)
+        assert outbox[1].value == b"garbage"
+        assert headers["dlq_reason"] == b"not JSON"
+        assert headers["dlq_source_offset"] == b"6" and headers["trace"] == b"1"
+        assert "authorization" not in headers  # credentials never reach the dead-letter topic
+        # Redelivery of the same records (crash before the offset commit): nothing new.
+        await process(probe.store, [rejected, poison])
+        assert len(await probe.outbox()) == 2
+
+    async def test_unrepeatable_commands_and_http_rejections_are_not_remembered(self, probe):
+        (rejected,) = await process(probe.store, [self.sub(probe, RESOLVE, ticket="nope", command="c-1")])
+        assert isinstance(rejected, Rejected)
+        (created,) = await process(probe.store, [self.sub(probe, CREATE, command="c-2", repeatable=False)])
+        assert isinstance(created, Accepted)
+        assert await probe.remembered("c-1") is None and await probe.remembered("c-2") is None
+        assert len(await probe.outbox()) == 1
+
+    async def test_dead_letter_body_is_kept_verbatim(self, probe):
+        raw = orjson.dumps({"type": "x", "subject": "private text"}) + b"\x00\xff"
+        await process(probe.store, [Poison(probe.id("p"), self.source(probe, 1, raw), "invalid x")])
+        assert (await probe.outbox())[0].value == raw
+
+    async def test_a_reused_command_id_with_other_content_is_dead_lettered(self, probe):
+        await process(probe.store, [FromTopic(self.sub(probe, CREATE, command="c-1"), self.source(probe, 1))])
+        other = FromTopic(self.sub(probe, RESOLVE, command="c-1"), self.source(probe, 2))
+        (decision,) = await process(probe.store, [other])
+        assert isinstance(decision, Rejected) and decision.code is RejectCode.REUSED_KEY
+        assert [r.topic for r in await probe.outbox()] == [topics.TICKET_EVENTS, topics.DEAD_LETTER]
+        (again,) = await process(probe.store, [other])  # the command id keeps its first outcome
+        assert isinstance(again, Rejected)
+        assert (await probe.remembered("c-1")).event_type == "ticket.created"
