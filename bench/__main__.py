@@ -78,7 +78,7 @@ def wrk_max(url: str, seconds: int, connections: int) -> dict:
 
 
 def hey_at_rate(url: str, rate: int, seconds: int) -> dict:
-    workers = 20
+    workers = 40  # each waits for its answer: enough of them to hold the rate at ~20 ms latency
     body = ROOT / "var" / "bench" / "ticket.json"
     body.write_text('{"customer_id":"bench","channel":"web","subject":"Benchmark ticket","intent":"bench"}')
     out = subprocess.run(["hey", "-z", f"{seconds}s", "-c", str(workers), "-q", str(rate // workers), "-m", "POST",
