@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared import topics
+from shared.kafka import commit_group_at_end
 from services.intake.core.auth import hash_key
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,30 +36,39 @@ BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092")
 
 
 class Intake:
-    def __init__(self, port: int) -> None:
-        self.port = port
+    """`replicas` intake processes in one consumer group (ports port, port+1, ...); the
+    first one serves the HTTP benchmarks. Its new group starts at the topic's tail."""
+
+    def __init__(self, port: int, replicas: int = 1) -> None:
         self.url = f"http://127.0.0.1:{port}"
         log = ROOT / "var" / "bench" / "intake.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "INTAKE_API_KEYS": KEYS, "INTAKE_PORT": str(port), "LOG_LEVEL": "WARNING",
-               "INTAKE_CONSUMER_GROUP": f"bench-{uuid.uuid4().hex[:8]}"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "services.intake"], cwd=ROOT, env=env,
-                                     stdout=log.open("ab"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while subprocess.run(["curl", "-sf", f"{self.url}/readyz"], capture_output=True).returncode != 0:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"intake did not start; see {log}")
-            time.sleep(0.3)
+        group = f"bench-{uuid.uuid4().hex[:8]}"
+        asyncio.run(commit_group_at_end(BOOTSTRAP, group, topics.TICKET_COMMANDS))
+        self.procs = []
+        for replica in range(replicas):
+            env = {**os.environ, "INTAKE_API_KEYS": KEYS, "INTAKE_PORT": str(port + replica), "LOG_LEVEL": "WARNING",
+                   "INTAKE_CONSUMER_GROUP": group}
+            self.procs.append(subprocess.Popen([sys.executable, "-m", "services.intake"], cwd=ROOT, env=env,
+                                               stdout=log.open("ab"), stderr=subprocess.STDOUT))
+            deadline = time.monotonic() + 60
+            while subprocess.run(["curl", "-sf", f"http://127.0.0.1:{port + replica}/readyz"],
+                                 capture_output=True).returncode != 0:
+                if self.procs[-1].poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"intake did not start; see {log}")
+                time.sleep(0.3)
 
     def rss_mib(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+        for line in Path(f"/proc/{self.procs[0].pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
         return float("nan")
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(30)
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            proc.wait(30)
 
 
 def need(tool: str) -> None:
@@ -155,24 +165,31 @@ def main() -> None:
     parser.add_argument("--kafka-count", type=int, default=100_000)
     parser.add_argument("--kafka-rate", type=int, default=5000)
     parser.add_argument("--port", type=int, default=18001)
+    parser.add_argument("--kafka-replicas", type=int, default=1, help="intake processes in the consumer group")
     parser.add_argument("--only", choices=["http", "kafka"])
     args = parser.parse_args()
     need("wrk"), need("hey"), need("curl")
 
-    intake = Intake(args.port)
     results: dict = {"machine": {"cores": os.cpu_count()}}
+    intake = Intake(args.port)
     try:
         if args.only != "kafka":
             subprocess.run(["curl", "-s", "-o", "/dev/null", "-X", "POST", f"{intake.url}/v1/tickets"])  # warm up
             wrk_max(intake.url, 3, 32)
             results["http_max"] = wrk_max(intake.url, args.seconds, 64)
             results["http_at_rate"] = hey_at_rate(intake.url, args.http_rate, args.seconds)
-        if args.only != "http":
-            results["kafka_max"] = asyncio.run(kafka_run(args.kafka_count, None))
-            results["kafka_at_rate"] = asyncio.run(kafka_run(args.kafka_rate * args.seconds // 2, args.kafka_rate))
         results["intake_rss_mib"] = round(intake.rss_mib(), 1)
     finally:
         intake.stop()
+    if args.only != "http":
+        for replicas in sorted({1, args.kafka_replicas}):
+            intake = Intake(args.port, replicas)
+            try:
+                results[f"kafka_max_{replicas}_process"] = asyncio.run(kafka_run(args.kafka_count, None))
+                results[f"kafka_at_rate_{replicas}_process"] = asyncio.run(
+                    kafka_run(args.kafka_rate * args.seconds // 2, args.kafka_rate))
+            finally:
+                intake.stop()
     out = ROOT / "var" / "bench" / "intake.json"
     out.write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))

@@ -111,3 +111,24 @@ async def retrying(
             await asyncio.sleep(pause)
             pause = min(pause * 2, max_pause)
     raise AssertionError("unreachable")
+
+
+async def commit_group_at_end(bootstrap_servers: str, group_id: str, topic: str) -> None:
+    """Commit `topic`'s end offsets for `group_id`: a new group then starts at the tail
+    instead of the beginning (for tools and tests; services keep `earliest`)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+        await admin.start()
+        try:
+            (description,) = await admin.describe_topics([topic])
+        finally:
+            await admin.close()
+        partitions = [TopicPartition(topic, p["partition"]) for p in description["partitions"]]
+        consumer.assign(partitions)
+        await consumer.commit(await consumer.end_offsets(partitions))
+    finally:
+        await consumer.stop()

@@ -90,7 +90,7 @@ async def process(store: Store, entries: Sequence[Entry], *, now: Callable[[], d
                 decision: Decision = Rejected(RejectCode.MALFORMED, entry.reason)
                 if prior is None:
                     remembered[command] = priors[command] = _dead_letter(entry.source, command, entry.reason,
-                                                                        _raw_fingerprint(entry.source), outbox, now())
+                                                                        record_fingerprint(entry.source), outbox, now())
                 decisions.append(decision)
                 continue
             assert submission is not None
@@ -120,7 +120,7 @@ def _submission(entry: Entry) -> Submission | None:
     return None
 
 
-def _raw_fingerprint(source: SourceRecord) -> str:
+def record_fingerprint(source: SourceRecord) -> str:
     return hashlib.sha256(source.value).hexdigest()
 
 

@@ -92,3 +92,15 @@ class IntakeStoreContract:
         (again,) = await process(probe.store, [other])  # the command id keeps its first outcome
         assert isinstance(again, Rejected)
         assert (await probe.remembered("c-1")).event_type == "ticket.created"
+
+    async def test_a_redelivered_record_keeps_its_first_outcome(self, probe):
+        """Judged poison once (say, under an older key ring), the same record is not judged again."""
+        import hashlib
+
+        raw = b'{"type": "create_ticket"}'
+        await process(probe.store, [Poison(probe.id("r-1"), self.source(probe, 3, raw), "unauthenticated")])
+        again = Submission(CREATE, probe.id("t-r"), probe.id("r-1"), "helpdesk", NOW,
+                           record_fingerprint=hashlib.sha256(raw).hexdigest())
+        (decision,) = await process(probe.store, [FromTopic(again, self.source(probe, 3, raw))])
+        assert isinstance(decision, Replayed)
+        assert [r.topic for r in await probe.outbox()] == [topics.DEAD_LETTER]

@@ -131,3 +131,11 @@ def test_models_are_strict():
     with pytest.raises(ValidationError, match="customer_blocked"):
         TicketCreated(ticket_id="t-1", customer_id="c", channel=Channel.WEB, subject="s", intent="x",
                       priority=Priority.P1, customer_blocked=1, created_at=NOW)
+
+
+def test_name_based_ids_are_standard_uuid5():
+    import uuid
+
+    namespace = uuid.UUID("8f0b7a8e-3c52-4d7e-9a53-5e0c0f6d1a11")
+    for name in ("", "a", "cmd-1/ticket.created", "ünïcode/\u2603" * 20):
+        assert ce.name_based_id(namespace, name) == str(uuid.uuid5(namespace, name))

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections import Counter
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
 from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client import Counter as CounterMetric
 
@@ -42,6 +44,7 @@ class OutboxRelay:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._producer: AIOKafkaProducer | None = None
+        self._partitions: dict[str, list[int]] = {}
         self.published = CounterMetric("support_intake_outbox_published_total",
                                  "Records the outbox relay published to Kafka.", ["topic"], registry=registry)
         self.pending = Gauge("support_intake_outbox_pending_records",
@@ -123,13 +126,39 @@ class OutboxRelay:
         self.pending.set(len(rows))
         if not rows:
             return 0
-        sent = [
-            await self._producer.send(row["topic"], row["value"], key=row["key"],
-                                      headers=decode_headers(row["headers"]))
-            for row in rows
-        ]
-        await asyncio.gather(*sent)
+        await asyncio.gather(*[await self._send(topic, partition, records)
+                               for (topic, partition), records in (await self._by_partition(rows)).items()])
         await conn.execute("DELETE FROM intake.outbox WHERE seq = ANY($1::bigint[])", [row["seq"] for row in rows])
         for topic, count in Counter(row["topic"] for row in rows).items():
             self.published.labels(topic).inc(count)
         return len(rows)
+
+    async def _by_partition(self, rows: list[asyncpg.Record]) -> dict[tuple[str, int], list[asyncpg.Record]]:
+        """Rows grouped by destination partition, in `seq` order within each. The partition
+        is the Java client's (murmur2 of the key), as every other producer of these topics
+        computes it, so one ticket's records share a partition whoever writes them."""
+        assert self._producer is not None
+        groups: dict[tuple[str, int], list[asyncpg.Record]] = {}
+        for row in rows:
+            partitions = self._partitions.get(row["topic"])
+            if partitions is None:
+                partitions = self._partitions[row["topic"]] = sorted(await self._producer.partitions_for(row["topic"]))
+            if row["key"] is None:
+                partition = random.choice(partitions)
+            else:
+                partition = partitions[(murmur2(row["key"]) & 0x7FFFFFFF) % len(partitions)]
+            groups.setdefault((row["topic"], partition), []).append(row)
+        return groups
+
+    async def _send(self, topic: str, partition: int, records: list[asyncpg.Record]) -> asyncio.Future[object]:
+        """Send `records` as few batches as fit; the returned future covers all of them."""
+        assert self._producer is not None
+        sent = []
+        batch = self._producer.create_batch()
+        for row in records:
+            while batch.append(key=row["key"], value=row["value"], timestamp=None,
+                               headers=decode_headers(row["headers"])) is None:
+                sent.append(await self._producer.send_batch(batch, topic, partition=partition))
+                batch = self._producer.create_batch()
+        sent.append(await self._producer.send_batch(batch, topic, partition=partition))
+        return asyncio.gather(*sent)

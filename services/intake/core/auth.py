@@ -45,10 +45,23 @@ class KeyRing:
         self._by_digest = {key.sha256: key for key in config.keys}
         if len(self._by_digest) != len(config.keys):
             raise ValueError("two API keys share one digest")
+        self._recent: dict[str, ApiKey | Denied] = {}  # header value -> outcome; topic batches repeat one
 
     def authorize(self, authorization: str | None, action: Action) -> ApiKey | Denied:
         """Check an `Authorization: Bearer <key>` value for `action`."""
-        scheme, _, secret = (authorization or "").partition(" ")
+        key = self._recent.get(authorization or "")
+        if key is None:
+            if len(self._recent) >= 256:
+                self._recent.clear()
+            key = self._recent[authorization or ""] = self._authenticate(authorization or "")
+        if isinstance(key, Denied):
+            return key
+        if action not in key.actions:
+            return Denied(403, f"API key {key.name!r} may not {action.value}")
+        return key
+
+    def _authenticate(self, authorization: str) -> ApiKey | Denied:
+        scheme, _, secret = authorization.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             return Denied(401, "missing bearer API key")
         digest = hash_key(secret.strip())
@@ -56,6 +69,4 @@ class KeyRing:
         # compare_digest keeps the final check constant-time even though the lookup is by hash
         if key is None or not hmac.compare_digest(key.sha256, digest):
             return Denied(401, "invalid API key")
-        if action not in key.actions:
-            return Denied(403, f"API key {key.name!r} may not {action.value}")
         return key

@@ -26,19 +26,19 @@ from pydantic import ValidationError
 
 from shared import topics
 from shared.deadletter import SourceRecord
-from shared.envelope import describe_validation_error
+from shared.envelope import describe_validation_error, name_based_id
 from shared.kafka import CONSUMER_ACK_POLICY, retrying
 from services.intake.core.auth import Denied, KeyRing
 from services.intake.core.commands import KAFKA_COMMAND, CreateTicketRequest
 from services.intake.core.tickets import Submission, command_id, new_ticket_id
-from services.intake.service import Entry, FromTopic, Poison
+from services.intake.service import Entry, FromTopic, Poison, record_fingerprint
 
 _POSITION_NAMESPACE = uuid.UUID("0e7c6a63-5d8e-4a5b-9d0c-4f6b0a1d2e33")
 
 
 def read_command(record: SourceRecord, keys: KeyRing, *, max_bytes: int, now: datetime) -> Entry:
     """Turn one record into a command, or into `Poison` with the reason. Pure."""
-    position_id = str(uuid.uuid5(_POSITION_NAMESPACE, record.identity))
+    position_id = name_based_id(_POSITION_NAMESPACE, record.identity)
 
     def poison(reason: str) -> Poison:
         return Poison(position_id, record, reason)
@@ -61,19 +61,26 @@ def read_command(record: SourceRecord, keys: KeyRing, *, max_bytes: int, now: da
         return poison(("unauthenticated: " if key.status == 401 else "forbidden: ") + key.reason)
 
     if command.command_id is not None:  # same scoping as an HTTP Idempotency-Key
-        command_key = command_id(key.name, idempotency_key=command.command_id)
+        command_key, same_record = command_id(key.name, idempotency_key=command.command_id), None
     else:  # the record's position is stable across redeliveries
-        command_key = position_id
+        command_key, same_record = position_id, record_fingerprint(record)
     if isinstance(command, CreateTicketRequest):
         ticket_id = new_ticket_id(key.name, command, command_key)
     else:
         ticket_id = command.ticket_id  # type: ignore[union-attr]
-    return FromTopic(Submission(command, ticket_id, command_key, key.name, now), record)
+    return FromTopic(Submission(command, ticket_id, command_key, key.name, now, record_fingerprint=same_record),
+                     record)
 
 
 def source_record(record: ConsumerRecord[Any, Any]) -> SourceRecord:
     return SourceRecord(record.topic, record.partition, record.offset, record.timestamp, record.key,
                         record.value or b"", list(record.headers or ()))
+
+
+async def raw_records(message: Any) -> None:
+    """Decoder: the handler reads `message.raw_message` itself (each record may be garbage),
+    so FastStream's JSON decoding of every record would be wasted work."""
+    return None
 
 
 async def tolerant_batch_parser(records: tuple[ConsumerRecord[Any, Any], ...], original: Callable[..., Any]) -> Any:
@@ -94,6 +101,7 @@ def register(broker: KafkaBroker, *, keys: KeyRing, process: Callable[[Sequence[
     subscriber = broker.subscriber(
         topics.TICKET_COMMANDS, batch=True, max_records=batch_size, group_id=group_id,
         auto_offset_reset="earliest", ack_policy=CONSUMER_ACK_POLICY, parser=tolerant_batch_parser,
+        decoder=raw_records,
         title="intake commands", description="Upstream ticket commands (JSON with a `type`).",
     )
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from shared import topics
+from shared.kafka import commit_group_at_end
 from services.intake.core.auth import hash_key
 from services.intake.main import create_app
 from services.intake.settings import IntakeSettings
@@ -25,6 +26,13 @@ HELPDESK = {"Authorization": f"Bearer {KEYS['helpdesk']}"}
 CHATBOT = {"Authorization": f"Bearer {KEYS['chatbot']}"}
 
 
+async def intake_env_at_tail(bootstrap: str, **overrides: str) -> dict[str, str]:
+    """`intake_env` whose consumer group starts at the commands topic's tail."""
+    env = intake_env(**overrides)
+    await commit_group_at_end(bootstrap, env["INTAKE_CONSUMER_GROUP"], topics.TICKET_COMMANDS)
+    return env
+
+
 def intake_env(**overrides: str) -> dict[str, str]:
     return {"INTAKE_API_KEYS": KEY_CONFIG, "INTAKE_CONSUMER_GROUP": f"intake-test-{uuid.uuid4().hex[:8]}",
             "INTAKE_MAX_BODY_BYTES": "8192", "INTAKE_MAX_COMMAND_BYTES": "8192", **overrides}
@@ -32,9 +40,10 @@ def intake_env(**overrides: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 async def intake(platform):
-    """An in-process intake (HTTP via ASGI, consumer and relay on the real broker)."""
+    """An in-process intake (HTTP via ASGI, consumer and relay on the real broker). Its new
+    consumer group starts at the tail: commands left by earlier runs are not replayed."""
     saved = dict(os.environ)
-    os.environ.update(intake_env())
+    os.environ.update(await intake_env_at_tail(platform.kafka_bootstrap_servers))
     try:
         app = create_app(IntakeSettings())
     finally:

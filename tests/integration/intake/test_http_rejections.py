@@ -86,3 +86,16 @@ async def test_authentication(intake, events, unique):
     await events.wait_for(lambda rs: any(r.key == ticket.encode() for r in rs))
     await events.settle(1.0)
     assert [dict(r.headers)["ce_type"] for r in events.records if r.key == ticket.encode()] == [b"ticket.created"]
+
+
+async def test_operations_endpoints(intake):
+    from services.intake.openapi import document
+
+    assert (await intake.get("/healthz")).json() == {"status": "alive"}
+    ready = await intake.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"database": True, "kafka": True}
+    assert (await intake.get("/openapi.json")).json() == document()
+    metrics = (await intake.get("/metrics")).text
+    assert 'support_http_requests_total{method="POST",route="/v1/tickets",status="201"}' in metrics
+    assert "support_intake_commands_total" in metrics and "support_intake_outbox_published_total" in metrics
+    assert "ticket_id=" not in metrics  # no per-ticket labels

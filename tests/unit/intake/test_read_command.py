@@ -65,3 +65,10 @@ def test_poison_has_a_reason(value, auth, reason):
     assert isinstance(entry, Poison)
     assert reason in entry.reason
     assert "k1" not in entry.reason and "k2" not in entry.reason
+
+
+def test_a_redelivered_record_is_recognised_by_its_bytes():
+    first = read(record(CREATE))
+    assert first.submission.fingerprint == read(record(CREATE)).submission.fingerprint
+    with_id = read(record({**CREATE, "command_id": "x"}))
+    assert with_id.submission.fingerprint == read(record({**CREATE, "command_id": "x"}, offset=99)).submission.fingerprint

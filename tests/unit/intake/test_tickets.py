@@ -4,6 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from shared.envelope import decode, encode
+
 from shared.events import Channel, HandoffChecklist, Priority, Tier
 from services.intake.core.commands import (
     CreateTicketRequest, RateTicketRequest, RecordResponseRequest, ReopenTicketRequest, RequestEscalationRequest,
@@ -86,6 +88,8 @@ def test_create_makes_the_ticket_and_its_correlation():
     assert envelope.type == "ticket.created"
     assert envelope.correlation_id == envelope.id == decision.ticket.correlation_id
     assert envelope.event.created_at == NOW  # defaulted to receipt time
+    record = encode(envelope)  # the event (built without re-validation) passes the strict decoder
+    assert decode(record.key, record.value, record.headers) == envelope
     assert decision.ticket.status is Status.OPEN
 
 
