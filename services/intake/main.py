@@ -81,7 +81,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     command_topic.register(
         broker, keys=keys, process=lambda entries: run(entries, "kafka"), clock=_now,
         group_id=settings.intake_consumer_group, batch_size=settings.intake_commands_batch,
-        max_bytes=settings.intake_max_command_bytes,
+        max_bytes=settings.intake_max_command_bytes, consumers=settings.intake_command_consumers,
     )
 
     @asynccontextmanager

@@ -22,6 +22,7 @@ class IntakeSettings(LadderSettings):
     intake_max_command_bytes: int = 64 * 1024
     intake_consumer_group: str = "ladder-intake"
     intake_commands_batch: int = 500
+    intake_command_consumers: int = 3  # group members per process (the topic has 6 partitions)
     intake_http_batch: int = 256
     intake_relay: bool = True  # off on replicas that only accept commands; one relay per database suffices
     intake_db_pool_size: int = 8

@@ -97,17 +97,22 @@ async def tolerant_batch_parser(records: tuple[ConsumerRecord[Any, Any], ...], o
 
 
 def register(broker: KafkaBroker, *, keys: KeyRing, process: Callable[[Sequence[Entry]], Awaitable[Any]],
-             clock: Callable[[], datetime], group_id: str, batch_size: int, max_bytes: int) -> None:
-    subscriber = broker.subscriber(
-        topics.TICKET_COMMANDS, batch=True, max_records=batch_size, group_id=group_id,
-        auto_offset_reset="earliest", ack_policy=CONSUMER_ACK_POLICY, parser=tolerant_batch_parser,
-        decoder=raw_records,
-        title="intake commands", description="Upstream ticket commands (JSON with a `type`).",
-    )
+             clock: Callable[[], datetime], group_id: str, batch_size: int, max_bytes: int,
+             consumers: int) -> None:
+    """`consumers` group members in this process: each owns some partitions and runs its
+    own batches, so one decides while another waits for the database."""
 
-    @subscriber
     async def on_commands(message: KafkaMessage) -> None:
         now = clock()
         entries = [read_command(source_record(record), keys, max_bytes=max_bytes, now=now)
                    for record in message.raw_message]
         await retrying(lambda: process(entries), what="store command batch")
+
+    for member in range(consumers):
+        subscriber = broker.subscriber(
+            topics.TICKET_COMMANDS, batch=True, max_records=batch_size, group_id=group_id,
+            auto_offset_reset="earliest", ack_policy=CONSUMER_ACK_POLICY, parser=tolerant_batch_parser,
+            decoder=raw_records, title=f"intake commands #{member + 1}",
+            description="Upstream ticket commands (JSON with a `type`).",
+        )
+        subscriber(on_commands)
