@@ -113,6 +113,7 @@ def register(broker: KafkaBroker, *, keys: KeyRing, process: Callable[[Sequence[
             topics.TICKET_COMMANDS, batch=True, max_records=batch_size, group_id=group_id,
             auto_offset_reset="earliest", ack_policy=CONSUMER_ACK_POLICY, parser=tolerant_batch_parser,
             decoder=raw_records, title=f"intake commands #{member + 1}",
+            heartbeat_interval_ms=1000,  # members notice a rebalance within a second
             description="Upstream ticket commands (JSON with a `type`).",
         )
         subscriber(on_commands)
