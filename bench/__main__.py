@@ -22,11 +22,10 @@ import uuid
 from pathlib import Path
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shared import topics
-from shared.kafka import commit_group_at_end
+from shared.kafka import commit_group_at_end, topic_partitions
 from services.intake.core.auth import hash_key
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,11 +103,7 @@ def hey_at_rate(url: str, rate: int, seconds: int) -> dict:
 async def kafka_run(count: int, rate: int | None) -> dict:
     """Publish `count` create commands (at `rate`/s, or as fast as possible) and time the events."""
     run = uuid.uuid4().hex[:8]
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    await admin.start()
-    (desc,) = await admin.describe_topics([topics.TICKET_EVENTS])
-    await admin.close()
-    partitions = [TopicPartition(topics.TICKET_EVENTS, p["partition"]) for p in desc["partitions"]]
+    partitions = await topic_partitions(BOOTSTRAP, topics.TICKET_EVENTS)
     consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, fetch_max_bytes=50 << 20)
     await consumer.start()
     consumer.assign(partitions)

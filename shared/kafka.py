@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from faststream import AckPolicy
@@ -113,21 +114,23 @@ async def retrying(
     raise AssertionError("unreachable")
 
 
+async def topic_partitions(bootstrap_servers: str, topic: str) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        (description,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return [TopicPartition(topic, p["partition"]) for p in sorted(description["partitions"], key=lambda p: p["partition"])]
+
+
 async def commit_group_at_end(bootstrap_servers: str, group_id: str, topic: str) -> None:
     """Commit `topic`'s end offsets for `group_id`: a new group then starts at the tail
     instead of the beginning (for tools and tests; services keep `earliest`)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
+    partitions = await topic_partitions(bootstrap_servers, topic)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False)
     await consumer.start()
     try:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-        await admin.start()
-        try:
-            (description,) = await admin.describe_topics([topic])
-        finally:
-            await admin.close()
-        partitions = [TopicPartition(topic, p["partition"]) for p in description["partitions"]]
         consumer.assign(partitions)
         await consumer.commit(await consumer.end_offsets(partitions))
     finally:

@@ -32,7 +32,6 @@ def settings() -> LadderSettings:
 async def platform(settings):
     """Fail the whole run, loudly, when Kafka or PostgreSQL is not there."""
     from aiokafka.admin import AIOKafkaAdminClient
-    import asyncpg
 
     from shared import topics
     from shared.db import create_pool

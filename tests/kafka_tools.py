@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import time
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+
+from shared.kafka import topic_partitions
 
 
 class TopicReader:
@@ -22,7 +22,7 @@ class TopicReader:
 
     async def __aenter__(self) -> "TopicReader":
         await self.consumer.start()
-        partitions = [TopicPartition(self.topic, p) for p in await partitions_of(self.bootstrap, self.topic)]
+        partitions = await topic_partitions(self.bootstrap, self.topic)
         self.consumer.assign(partitions)
         ends = await self.consumer.end_offsets(partitions)
         for tp, offset in ends.items():
@@ -57,16 +57,6 @@ class TopicReader:
         return [r for r in self.records if r.key == key.encode()]
 
 
-async def partitions_of(bootstrap: str, topic: str) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        (description,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    return sorted(p["partition"] for p in description["partitions"])
-
-
 def kcat_read(bootstrap: str, topic: str, partition: int, offset: int) -> str:
     """One record as kcat (an independent C client) sees it: key, headers, value on three lines."""
     result = subprocess.run(
@@ -74,13 +64,3 @@ def kcat_read(bootstrap: str, topic: str, partition: int, offset: int) -> str:
          "-f", "%k\n%h\n%s\n"],
         capture_output=True, text=True, timeout=30, check=True)
     return result.stdout
-
-
-async def gather_limited(coros, limit: int = 50):
-    semaphore = asyncio.Semaphore(limit)
-
-    async def run(coro):
-        async with semaphore:
-            return await coro
-
-    return await asyncio.gather(*(run(c) for c in coros))
