@@ -54,7 +54,7 @@ def read_command(record: SourceRecord, keys: KeyRing, *, max_bytes: int, now: da
     try:
         command = KAFKA_COMMAND.validate_python(payload)
     except ValidationError as error:
-        return poison(f"invalid {payload['type']}: {describe_validation_error(error)}")
+        return poison(f"invalid {payload['type'][:64]}: {describe_validation_error(error)}")
     authorization = next((value or b"" for name, value in record.headers if name.lower() == "authorization"), b"")
     key = keys.authorize(authorization.decode(errors="replace"), command.ACTION)
     if isinstance(key, Denied):
