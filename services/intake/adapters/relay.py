@@ -21,11 +21,11 @@ from collections import Counter
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import murmur2
 from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client import Counter as CounterMetric
 
 from shared.db import connect_options
+from shared.partitioning import partition_for
 from services.intake.adapters.store import decode_headers
 
 log = logging.getLogger(__name__)
@@ -134,9 +134,8 @@ class OutboxRelay:
         return len(rows)
 
     async def _by_partition(self, rows: list[asyncpg.Record]) -> dict[tuple[str, int], list[asyncpg.Record]]:
-        """Rows grouped by destination partition, in `seq` order within each. The partition
-        is the Java client's (murmur2 of the key), as every other producer of these topics
-        computes it, so one ticket's records share a partition whoever writes them."""
+        """Rows grouped by destination partition, in `seq` order within each (the partition
+        every producer computes for the key: `shared.partitioning`)."""
         assert self._producer is not None
         groups: dict[tuple[str, int], list[asyncpg.Record]] = {}
         for row in rows:
@@ -146,7 +145,7 @@ class OutboxRelay:
             if row["key"] is None:
                 partition = random.choice(partitions)
             else:
-                partition = partitions[(murmur2(row["key"]) & 0x7FFFFFFF) % len(partitions)]
+                partition = partitions[partition_for(row["key"], len(partitions))]
             groups.setdefault((row["topic"], partition), []).append(row)
         return groups
 

@@ -4,6 +4,8 @@ import orjson
 import pytest
 
 from shared import envelope as ce
+from shared.kafka import topic_partitions
+from shared.partitioning import partition_for
 from tests.integration.intake.conftest import HELPDESK, ticket_body
 
 FLOW = [  # (path, body, event type) in an order the state rules accept
@@ -35,6 +37,9 @@ async def test_every_command_becomes_its_event(intake, events, unique):
     assert [d.type for d in decoded] == ["ticket.created"] + [t for _, _, t in FLOW]
     assert [d.id for d in decoded] == [a["event_id"] for a in answers]
     assert len({r.partition for r in mine}) == 1  # one ticket, one partition, in order
+    # ...the partition any producer with the default (murmur2) partitioner would choose
+    assert mine[0].partition == partition_for(ticket_id.encode(), len(await topic_partitions(
+        events.bootstrap, events.topic)))
     assert all(d.correlation_id == created_id for d in decoded)
     assert all(d.causation_id for d in decoded)
     assert decoded[0].event.subject == "Invoice PDF is blank"
