@@ -104,8 +104,9 @@ class OutboxRelay:
                     continue
                 if self._stopping and not published:
                     return
-                await asyncio.sleep(self._linger)
-                if not published:
+                if published:
+                    await asyncio.sleep(self._linger)  # let the next pass carry more
+                else:
                     await self._sleep()
         finally:
             self.is_leader.set(0)

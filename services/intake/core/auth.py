@@ -49,15 +49,16 @@ class KeyRing:
 
     def authorize(self, authorization: str | None, action: Action) -> ApiKey | Denied:
         """Check an `Authorization: Bearer <key>` value for `action`."""
+        key = self.authenticate(authorization)
+        return key if isinstance(key, Denied) else permit(key, action)
+
+    def authenticate(self, authorization: str | None) -> ApiKey | Denied:
+        """Who is this (401 if nobody we know)? Cached: topic batches repeat one header."""
         key = self._recent.get(authorization or "")
         if key is None:
             if len(self._recent) >= 256:
                 self._recent.clear()
             key = self._recent[authorization or ""] = self._authenticate(authorization or "")
-        if isinstance(key, Denied):
-            return key
-        if action not in key.actions:
-            return Denied(403, f"API key {key.name!r} may not {action.value}")
         return key
 
     def _authenticate(self, authorization: str) -> ApiKey | Denied:
@@ -70,3 +71,10 @@ class KeyRing:
         if key is None or not hmac.compare_digest(key.sha256, digest):
             return Denied(401, "invalid API key")
         return key
+
+
+def permit(key: ApiKey, action: Action) -> ApiKey | Denied:
+    """May this key take `action` (403 if not)?"""
+    if action not in key.actions:
+        return Denied(403, f"API key {key.name!r} may not {action.value}")
+    return key

@@ -28,7 +28,7 @@ from shared import topics
 from shared.deadletter import SourceRecord
 from shared.envelope import describe_validation_error, name_based_id
 from shared.kafka import CONSUMER_ACK_POLICY, retrying
-from services.intake.core.auth import Denied, KeyRing
+from services.intake.core.auth import Denied, KeyRing, permit
 from services.intake.core.commands import KAFKA_COMMAND, CreateTicketRequest
 from services.intake.core.tickets import Submission, command_id, new_ticket_id
 from services.intake.service import Entry, FromTopic, Poison, record_fingerprint
@@ -45,6 +45,11 @@ def read_command(record: SourceRecord, keys: KeyRing, *, max_bytes: int, now: da
 
     if len(record.value) > max_bytes:
         return poison(f"too large: {len(record.value)} bytes > {max_bytes}")
+    # Authenticate before reading the body: strangers learn nothing about the schema.
+    authorization = next((value or b"" for name, value in record.headers if name.lower() == "authorization"), b"")
+    key = keys.authenticate(authorization.decode(errors="replace"))
+    if isinstance(key, Denied):
+        return poison(f"unauthenticated: {key.reason}")
     try:
         payload = orjson.loads(record.value)
     except orjson.JSONDecodeError:
@@ -55,10 +60,9 @@ def read_command(record: SourceRecord, keys: KeyRing, *, max_bytes: int, now: da
         command = KAFKA_COMMAND.validate_python(payload)
     except ValidationError as error:
         return poison(f"invalid {payload['type'][:64]}: {describe_validation_error(error)}")
-    authorization = next((value or b"" for name, value in record.headers if name.lower() == "authorization"), b"")
-    key = keys.authorize(authorization.decode(errors="replace"), command.ACTION)
-    if isinstance(key, Denied):
-        return poison(("unauthenticated: " if key.status == 401 else "forbidden: ") + key.reason)
+    allowed = permit(key, command.ACTION)
+    if isinstance(allowed, Denied):
+        return poison(f"forbidden: {allowed.reason}")
 
     if command.command_id is not None:  # same scoping as an HTTP Idempotency-Key
         command_key, same_record = command_id(key.name, idempotency_key=command.command_id), None

@@ -73,6 +73,8 @@ async def test_authentication(intake, events, unique):
     body = ticket_body(unique)
     missing = await intake.post("/v1/tickets", json=body)
     assert missing.status_code == 401 and missing.headers["WWW-Authenticate"] == "Bearer"
+    stranger = await intake.post("/v1/tickets", json={"channel": "pigeon"})
+    assert stranger.status_code == 401  # no schema details for strangers
     wrong = await intake.post("/v1/tickets", json=body, headers={"Authorization": "Bearer not-a-key"})
     assert wrong.status_code == 401 and wrong.json()["error"] == "unauthenticated"
     basic = await intake.post("/v1/tickets", json=body, headers={"Authorization": "Basic aGk6aGk="})

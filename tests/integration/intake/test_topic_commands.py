@@ -96,7 +96,7 @@ async def test_garbage_is_dead_lettered_and_the_next_command_flows(intake, event
 async def test_kcat_written_garbage_is_dead_lettered(intake, dead_letters, platform, unique):
     marker = f"kcat-garbage-{unique}"
     subprocess.run(["kcat", "-P", "-b", platform.kafka_bootstrap_servers, "-t", topics.TICKET_COMMANDS, "-k", "x",
-                    "-H", "authorization=Bearer nope"], input=marker.encode(), check=True, timeout=30)
+                    "-H", f"authorization={HELPDESK['Authorization']}"], input=marker.encode(), check=True, timeout=30)
     (dead,) = [r for r in await dead_letters.wait_for(lambda rs: any(r.value == marker.encode() for r in rs))
                if r.value == marker.encode()]
     assert dict(dead.headers)["dlq_reason"] == b"not JSON"

@@ -57,6 +57,7 @@ def test_command_id_scopes_like_an_idempotency_key():
     ({"type": "resolve_ticket", "ticket_id": "t-1", "tier": "L1", "agent_id": "a", "resolution_code": "x"},
      b"Bearer k2", "forbidden: API key 'chatbot' may not resolve"),
     (CREATE, None, "unauthenticated: missing bearer API key"),
+    (b"garbage from a stranger", None, "unauthenticated"),  # authentication comes before parsing
     (CREATE, b"Bearer wrong", "unauthenticated: invalid API key"),
     (b"x" * 2000, b"Bearer k1", "too large: 2000 bytes > 1024"),
 ])
