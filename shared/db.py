@@ -46,8 +46,9 @@ def connect_options(database_url: str) -> dict[str, object]:
     return {}
 
 
-def _lock_key(schema: str) -> int:
-    return struct.unpack(">q", hashlib.sha256(f"ladder.migrate.{schema}".encode()).digest()[:8])[0]
+def advisory_key(name: str) -> int:
+    """A PostgreSQL advisory-lock key (signed 64-bit) for a name."""
+    return struct.unpack(">q", hashlib.blake2b(name.encode(), digest_size=8).digest())[0]
 
 
 def _quote(identifier: str) -> str:
@@ -62,7 +63,7 @@ async def migrate(pool: asyncpg.Pool, schema: str, directory: Path) -> list[str]
     name = _quote(schema)
     applied_now: list[str] = []
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _lock_key(schema))
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", advisory_key(f"ladder.migrate.{schema}"))
         await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {name}")
         await conn.execute(f"SET LOCAL search_path TO {name}, public")
         await conn.execute(

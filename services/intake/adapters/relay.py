@@ -24,12 +24,12 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client import Counter as CounterMetric
 
-from shared.db import connect_options
+from shared.db import advisory_key, connect_options
 from shared.partitioning import partition_for
 from services.intake.adapters.store import decode_headers
 
 log = logging.getLogger(__name__)
-_LEADER_LOCK = 0x1ADDE2_0017  # "ladder intake relay"
+_LEADER_LOCK = advisory_key("ladder.intake.relay")
 
 
 class OutboxRelay:

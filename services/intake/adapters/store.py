@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
-import struct
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,16 +10,12 @@ from pathlib import Path
 import asyncpg
 import orjson
 
-from shared.db import migrate
+from shared.db import advisory_key, migrate
 from services.intake.core.tickets import PriorCommand, Status, Ticket
 from services.intake.service import OutboxRecord
 
 SCHEMA = "intake"
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-def _lock_key(ticket_id: str) -> int:
-    return struct.unpack(">q", hashlib.blake2b(ticket_id.encode(), digest_size=8).digest())[0]
 
 
 _LOAD = """
@@ -59,7 +53,7 @@ class PostgresTransaction:
         # reads from a snapshot taken when it starts, i.e. before it waited for a lock.
         # Sorted, in one statement: two transactions never wait on each other in a cycle.
         # The keys are integers computed here, so inlining them is safe.
-        keys = ",".join(str(key) for key in sorted({_lock_key(ticket_id) for ticket_id in ticket_ids}))
+        keys = ",".join(str(key) for key in sorted({advisory_key(ticket_id) for ticket_id in ticket_ids}))
         await self._conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock(k) FROM unnest('{{{keys}}}'::bigint[]) AS k")
         self.begun = True
 
