@@ -144,5 +144,6 @@ def main() -> None:
     # less often: fewer and shorter pauses on the request path (measured by `make bench`).
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-    uvicorn.run(app, host=settings.intake_host, port=settings.intake_port, log_config=None,
-                access_log=False, proxy_headers=False, server_header=False, timeout_graceful_shutdown=int(settings.intake_shutdown_drain_s), loop="uvloop")
+    uvicorn.run(app, host=settings.intake_host, port=settings.intake_port, log_config=None, loop="uvloop",
+                access_log=False, proxy_headers=False, server_header=False,
+                timeout_graceful_shutdown=int(settings.intake_shutdown_drain_s))

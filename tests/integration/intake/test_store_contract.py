@@ -48,3 +48,29 @@ async def probe(platform, unique):
 
 class TestPostgresStore(IntakeStoreContract):
     pass
+
+
+async def test_outbox_rows_written_before_0002_keep_their_headers(platform, unique, tmp_path):
+    """Migration 0002 turns the array header columns into the JSON form the relay reads,
+    binary and long (base64-wrapped) values included."""
+    import shutil
+
+    from shared.db import migrate
+    from services.intake.adapters.store import MIGRATIONS
+
+    schema = f"outbox_{unique}"
+    shutil.copy(MIGRATIONS / "0001_intake.sql", tmp_path)
+    pool = await create_pool(platform.database_url)
+    try:
+        await migrate(pool, schema, tmp_path)
+        long_value = b"x" * 100
+        await pool.execute(
+            f'INSERT INTO "{schema}".outbox (topic, key, value, header_names, header_values)'
+            " VALUES ('t', NULL, 'v', $1, $2)", ["bin", "long"], [b"\x00\xff", long_value])
+        shutil.copy(MIGRATIONS / "0002_outbox_headers_json.sql", tmp_path)
+        assert await migrate(pool, schema, tmp_path) == ["0002_outbox_headers_json.sql"]
+        stored = await pool.fetchval(f'SELECT headers FROM "{schema}".outbox')
+        assert decode_headers(stored) == [("bin", b"\x00\xff"), ("long", long_value)]
+    finally:
+        await pool.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await pool.close()
