@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import struct
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
 
+from shared.delivery.locks import internal_key
 from shared.settings import StartupError, redact_url
 
 
@@ -46,32 +46,29 @@ def connect_options(database_url: str) -> dict[str, object]:
     return {}
 
 
-def advisory_key(name: str) -> int:
-    """A PostgreSQL advisory-lock key (signed 64-bit) for a name."""
-    return struct.unpack(">q", hashlib.blake2b(name.encode(), digest_size=8).digest())[0]
-
-
-def _quote(identifier: str) -> str:
-    if not identifier.replace("_", "").isalnum():
+def schema_name(identifier: str) -> str:
+    """A schema name safe to put in SQL (services name their own schema; never client data)."""
+    if not identifier or not identifier.replace("_", "").isalnum() or not identifier.isascii():
         raise ValueError(f"bad schema name {identifier!r}")
-    return f'"{identifier}"'
+    return identifier
 
 
-async def migrate(pool: asyncpg.Pool, schema: str, directory: Path) -> list[str]:
-    """Apply pending migrations of `schema` from `directory`; returns the names applied now."""
+async def migrate(pool: asyncpg.Pool, schema: str, directory: Path, *, ledger: str = "schema_migrations") -> list[str]:
+    """Apply pending migrations of `schema` from `directory`, recorded in table `ledger`
+    (the delivery kit keeps its own); returns the names applied now."""
     files = sorted(directory.glob("[0-9][0-9][0-9][0-9]_*.sql"))
-    name = _quote(schema)
+    name, ledger = schema_name(schema), schema_name(ledger)
     applied_now: list[str] = []
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", advisory_key(f"ladder.migrate.{schema}"))
-        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {name}")
-        await conn.execute(f"SET LOCAL search_path TO {name}, public")
+        await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", *internal_key(f"migrate:{schema}"))
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{name}"')
+        await conn.execute(f'SET LOCAL search_path TO "{name}", public')
         await conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            f"CREATE TABLE IF NOT EXISTS {ledger} ("
             " version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
             " applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        applied = {row["version"]: row["checksum"] for row in await conn.fetch("SELECT version, checksum FROM schema_migrations")}
+        applied = {row["version"]: row["checksum"] for row in await conn.fetch(f"SELECT version, checksum FROM {ledger}")}
         for path in files:
             version = int(path.name[:4])
             sql = path.read_text()
@@ -82,7 +79,7 @@ async def migrate(pool: asyncpg.Pool, schema: str, directory: Path) -> list[str]
                 continue
             await conn.execute(sql)
             await conn.execute(
-                "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                f"INSERT INTO {ledger} (version, name, checksum) VALUES ($1, $2, $3)",
                 version, path.name, checksum,
             )
             applied_now.append(path.name)

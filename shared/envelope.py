@@ -16,12 +16,14 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, get_args
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from shared.events import EVENT_TYPES, Event
 
 SPEC_VERSION = "1.0"
+ID_MAX = 200
 CONTENT_TYPE = "application/json"
 _ID_NAMESPACE = uuid.UUID("8f0b7a8e-3c52-4d7e-9a53-5e0c0f6d1a11")
 
@@ -96,10 +98,17 @@ def encode(envelope: Envelope) -> KafkaRecord:
     return KafkaRecord(envelope.ticket_id.encode(), envelope.event.model_dump_json().encode(), headers)
 
 
+_ATTRIBUTES = frozenset({"ce_specversion", "ce_id", "ce_type", "ce_source", "ce_time", "ce_subject",
+                         "ce_correlationid", "ce_causationid"})
+
+
 def header_map(headers: Iterable[tuple[str, bytes | None]] | None) -> dict[str, str]:
-    """Headers as text. A header that is not UTF-8 is an envelope error, not a crash."""
+    """The CloudEvents attributes as text (other headers are not ours to judge: tracing
+    headers may be binary). An attribute that is not UTF-8 is an envelope error, not a crash."""
     result: dict[str, str] = {}
     for name, raw in headers or ():
+        if name not in _ATTRIBUTES:
+            continue
         try:
             result[name] = (raw or b"").decode()
         except UnicodeDecodeError as error:
@@ -114,20 +123,22 @@ def decode(key: bytes | None, value: bytes | None, headers: Iterable[tuple[str, 
         if not attrs.get(name):
             raise EnvelopeError(f"missing header {name}")
     if attrs["ce_specversion"] != SPEC_VERSION:
-        raise EnvelopeError(f"ce_specversion {attrs['ce_specversion']!r} is not {SPEC_VERSION}")
+        raise EnvelopeError(f"ce_specversion is not {SPEC_VERSION}")
     model = EVENT_TYPES.get(attrs["ce_type"])
     if model is None:
-        raise EnvelopeError(f"unknown ce_type {attrs['ce_type']!r}")
+        raise EnvelopeError("unknown ce_type (not in the event catalogue)")
+    if len(attrs["ce_id"]) > ID_MAX:
+        raise EnvelopeError(f"ce_id longer than {ID_MAX} characters")
     try:
         time = datetime.fromisoformat(attrs["ce_time"])
     except ValueError as error:
-        raise EnvelopeError(f"ce_time is not an RFC 3339 timestamp: {attrs['ce_time']!r}") from error
+        raise EnvelopeError("ce_time is not an RFC 3339 timestamp") from error
     if time.tzinfo is None:
         raise EnvelopeError("ce_time has no timezone offset")
     try:
         event = model.model_validate_json(value or b"")
     except ValidationError as error:
-        raise EnvelopeError(f"invalid {attrs['ce_type']} body: {describe_validation_error(error)}") from error
+        raise EnvelopeError(f"invalid {attrs['ce_type']} body: {describe_validation_error(error, EVENT_FIELDS)}") from error
     if key is None or key.decode(errors="replace") != event.ticket_id:
         raise EnvelopeError("record key does not match body ticket_id")
     return Envelope(
@@ -140,10 +151,36 @@ def decode(key: bytes | None, value: bytes | None, headers: Iterable[tuple[str, 
     )
 
 
-def describe_validation_error(error: ValidationError) -> str:
-    """One line naming every invalid field, e.g. `priority: Input should be 'P1', ...; subject: Field required`."""
+def field_names(*models: type[BaseModel]) -> frozenset[str]:
+    """Every field name of `models` and of the models they nest: what an error may quote."""
+    names: set[str] = set()
+    pending: list[Any] = list(models)
+    while pending:
+        model = pending.pop()
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            for name, info in model.model_fields.items():
+                names.add(name)
+                pending += [info.annotation, *get_args(info.annotation)]
+        else:
+            pending += list(get_args(model))
+    return frozenset(names)
+
+
+EVENT_FIELDS = field_names(*EVENT_TYPES.values())
+# Error types whose message quotes the input; said here in words of our own instead.
+_OWN_WORDS = {
+    "union_tag_invalid": "unknown type",
+    "union_tag_not_found": "a type is required",
+    "extra_forbidden": "unexpected field (not in the schema)",
+}
+
+
+def describe_validation_error(error: ValidationError, known: frozenset[str] = frozenset()) -> str:
+    """One line naming every invalid field, e.g. `priority: Input should be 'P1', ...; subject:
+    Field required`. Never client text: a location part that is not a field name of the
+    schema (`known`), e.g. an unexpected key, shows as `?`."""
     parts = []
-    for item in error.errors(include_url=False, include_input=False):
-        where = ".".join(str(part) for part in item["loc"]) or "body"
-        parts.append(f"{where}: {item['msg']}")
+    for item in error.errors(include_url=False, include_input=False, include_context=False):
+        where = ".".join(str(part) if isinstance(part, int) or part in known else "?" for part in item["loc"])
+        parts.append(f"{where or 'body'}: {_OWN_WORDS.get(item['type'], item['msg'])}")
     return "; ".join(parts)

@@ -58,6 +58,8 @@ class RoutingReason(StrEnum):
     JUMP = "jump"  # blocked customer, slow diagnostics: straight to L3
     ESCALATION = "escalation"
     BOUNCE = "bounce"
+    REOPEN = "reopen"  # the customer came back: to the tier the charter names (by default the resolver)
+    ASSIGNMENT = "assignment"  # same tier, an agent now has it (it waited for capacity, or was reassigned)
 
 
 class EscalationReason(StrEnum):
@@ -69,6 +71,11 @@ class EscalationReason(StrEnum):
 class BounceReason(StrEnum):
     HANDOFF_INCOMPLETE = "handoff_incomplete"
     RETURNED_WITH_FIX = "returned_with_fix"
+
+
+class SlaKind(StrEnum):
+    FIRST_RESPONSE = "first_response"
+    TIME_IN_TIER = "time_in_tier"
 
 
 class Event(BaseModel):
@@ -165,7 +172,18 @@ class TicketBounced(Event):
     from_tier: Tier = Field(description="Tier that sent it back down.")
     to_tier: Tier
     reason: BounceReason
-    missing: list[str] = Field(default_factory=list, description="Checklist items missing (handoff_incomplete).")
+    missing: list[Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=list, max_length=20, description="What the handoff lacked (handoff_incomplete).")
+    fix_summary: str | None = Field(None, max_length=500, description="The fix L1 closes the loop with "
+                                                                      "(returned_with_fix).")
+
+
+class TicketSlaBreached(Event):
+    TYPE: ClassVar[str] = "ticket.sla_breached"
+
+    tier: Tier = Field(description="Tier whose target was missed.")
+    kind: SlaKind
+    deadline: AwareDatetime = Field(description="When the target expired (working hours counted).")
 
 
 class TicketResolved(Event):
@@ -190,6 +208,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.TYPE: cls
     for cls in (
         TicketCreated, TicketRouted, TicketResponded, TicketEscalationRequested, TicketEscalated,
-        TicketReturnRequested, TicketBounced, TicketResolved, TicketReopened, TicketRated,
+        TicketReturnRequested, TicketBounced, TicketSlaBreached, TicketResolved, TicketReopened, TicketRated,
     )
 }

@@ -1,42 +1,23 @@
-"""Kafka helpers every service uses: the broker factory, the start-up check and retries.
+"""Kafka helpers every service uses: the broker factory and the start-up check.
 
-Delivery invariants (DESIGN section 5):
-1. Producers are idempotent with `acks=all`: a retried send never duplicates or reorders
-   records within a partition.
-2. Consumers use `AckPolicy.NACK_ON_ERROR` with auto-commit off: the offset is committed
-   only after the handler returned, i.e. after its effects are durable. A handler must
-   therefore turn *poison* input into a dead-letter record and return normally; only
-   *transient* failures (database or broker unavailable) may raise.
-3. A raising handler is re-delivered by FastStream at once (it seeks back); `retrying`
-   puts an exponential pause in front of that, so an outage is no hot loop.
+Producers are idempotent with `acks=all`: a retried send never duplicates or reorders
+records within a partition. How consumers commit, retry and dead-letter is the delivery
+kit's business (`shared.delivery`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
-import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 
 from shared.settings import StartupError
-
-log = logging.getLogger(__name__)
-
-CONSUMER_ACK_POLICY = AckPolicy.NACK_ON_ERROR
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OSError, asyncio.TimeoutError, KafkaError, asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError, asyncpg.exceptions.DeadlockDetectedError,
-    asyncpg.exceptions.SerializationError,
-)
-
-T = TypeVar("T")
 
 
 def make_broker(bootstrap_servers: str, *, client_id: str, middlewares: Sequence[Any] = (), **options: Any) -> KafkaBroker:
@@ -47,7 +28,7 @@ def make_broker(bootstrap_servers: str, *, client_id: str, middlewares: Sequence
         enable_idempotence=True,
         allow_auto_create_topics=False,  # topics are provisioned with their partition count
         middlewares=middlewares,
-        graceful_timeout=15.0,
+        graceful_timeout=10.0,  # a batch in hand finishes; shutdown stays within 25 s
         logger=logging.getLogger(f"ladder.kafka.{client_id}"),  # through the JSON formatter
         **options,
     )
@@ -89,29 +70,6 @@ async def preflight(bootstrap_servers: str, database_url: str, timeout: float) -
     pool = await create_pool(database_url, min_size=1, max_size=1, timeout=timeout)
     await pool.close()
     await check_kafka(bootstrap_servers, timeout)
-
-
-async def retrying(
-    operation: Callable[[], Awaitable[T]],
-    *,
-    what: str,
-    attempts: int = 6,
-    first_pause: float = 0.2,
-    max_pause: float = 5.0,
-) -> T:
-    """Run `operation`, retrying transient errors with exponential pauses; re-raise the last one."""
-    pause = first_pause
-    for attempt in range(1, attempts + 1):
-        try:
-            return await operation()
-        except TRANSIENT_ERRORS as error:
-            if attempt == attempts:
-                raise
-            log.warning("transient failure, retrying", extra={"operation": what, "attempt": attempt,
-                                                               "error": type(error).__name__, "pause_s": pause})
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, max_pause)
-    raise AssertionError("unreachable")
 
 
 async def topic_partitions(bootstrap_servers: str, topic: str) -> list[TopicPartition]:

@@ -7,7 +7,7 @@ import re
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _HOST_PORT = re.compile(r"^[A-Za-z0-9._-]+:\d{1,5}$")
@@ -22,14 +22,15 @@ class ConfigError(StartupError):
 
 
 class LadderSettings(BaseSettings):
-    """Settings every service shares. Services subclass it with their own prefixed fields."""
+    """Settings every service shares, under their plain names (services subclass
+    `ServiceSettings`, whose own fields take the service's prefix)."""
 
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
 
-    kafka_bootstrap_servers: str = "localhost:9092"
-    database_url: str = "postgresql://ladder:ladder@localhost:5432/ladder"
-    log_level: str = "INFO"
-    startup_timeout_s: float = 15.0
+    kafka_bootstrap_servers: str = Field("localhost:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    database_url: str = Field("postgresql://ladder:ladder@localhost:5432/ladder", validation_alias="DATABASE_URL")
+    log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
+    startup_timeout_s: float = Field(15.0, validation_alias="STARTUP_TIMEOUT_S", gt=0)
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod
@@ -60,18 +61,39 @@ class LadderSettings(BaseSettings):
         return value.upper()
 
 
+class ServiceSettings(LadderSettings):
+    """What every service process has: its own fields are read from `<PREFIX><FIELD>`
+    (a subclass sets `env_prefix`, e.g. "ROUTER_": ROUTER_PORT, ROUTER_CONSUMERS, ...)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(ge=1, le=65535)
+    consumer_group: str = Field(min_length=1, max_length=200)
+    consumers: int = Field(2, ge=1, le=32)  # consumer-group members per process
+    batch_size: int = Field(500, ge=1, le=10_000)  # records per transaction
+    relay: bool = True  # the outbox relay; one per service publishes, other replicas stand by
+    db_pool_size: int = Field(8, ge=2, le=100)
+    shutdown_timeout_s: float = Field(20.0, gt=0, le=120)  # SIGTERM to exit, at most
+
+
 S = TypeVar("S", bound=LadderSettings)
 
 
-def load(cls: type[S]) -> S:
+def load(cls: type[S], **overrides: object) -> S:
     """Read `cls` from the environment or raise `ConfigError` naming the first bad variable."""
     try:
-        return cls()
+        return cls(**overrides)
     except ValidationError as error:
         first = error.errors(include_url=False, include_input=False)[0]
-        variable = "_".join(str(part) for part in first["loc"]).upper()
-        message = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"invalid environment variable {variable}: {message}") from None
+        raise ConfigError(f"invalid environment variable {variable_name(cls, str(first['loc'][0]))}: "
+                          f"{first['msg'].removeprefix('Value error, ')}") from None
+
+
+def variable_name(cls: type[LadderSettings], field: str) -> str:
+    """The environment variable behind `field` of `cls` (errors name aliased fields by
+    their alias, the others by name: those take the prefix)."""
+    if field not in cls.model_fields:
+        return field.upper()
+    return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
 
 
 def redact_url(url: str) -> str:

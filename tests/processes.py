@@ -23,8 +23,11 @@ def free_port() -> int:
 
 
 class ServiceProcess:
-    def __init__(self, service: str, env: dict[str, str]) -> None:
+    """`python -m services.<service>` (or `module`), its port in `<SERVICE>_PORT`."""
+
+    def __init__(self, service: str, env: dict[str, str], module: str | None = None) -> None:
         self.service, self.port = service, free_port()
+        self.module = module or f"services.{service}"
         self.env = {**os.environ, **env, f"{service.upper()}_PORT": str(self.port)}
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -35,7 +38,7 @@ class ServiceProcess:
     def start(self, ready_timeout: float = 60.0) -> "ServiceProcess":
         # A file, not a pipe: an unread pipe fills up and blocks the service's logging.
         self.log = tempfile.NamedTemporaryFile(prefix=f"{self.service}-", suffix=".log", delete=False)
-        self.proc = subprocess.Popen([sys.executable, "-m", f"services.{self.service}"], cwd=ROOT, env=self.env,
+        self.proc = subprocess.Popen([sys.executable, "-m", self.module], cwd=ROOT, env=self.env,
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:

@@ -94,6 +94,10 @@ group.initial.rebalance.delay.ms=0
 num.network.threads=2
 num.io.threads=4
 log.retention.hours=168
+# Records up to 4 MiB (the default is 1 MiB): a dead letter keeps a rejected record verbatim
+# plus its reason, so it must fit what the commands topic accepted (tests send a 2 MB key).
+message.max.bytes=4194304
+replica.fetch.max.bytes=4194304
 EOF
   mv "$tmp" "$CONF"
 }

@@ -10,7 +10,7 @@ _PLACEHOLDER_KEYS = json.dumps({"keys": [{"name": "doc", "sha256": hash_key("doc
 
 
 def document() -> dict:
-    return create_app(IntakeSettings(intake_api_keys=_PLACEHOLDER_KEYS)).openapi()
+    return create_app(IntakeSettings(api_keys=_PLACEHOLDER_KEYS)).openapi()
 
 
 def render() -> str:

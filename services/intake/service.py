@@ -4,7 +4,9 @@ Read state, decide (pure core), store state + outbox together. Invariants:
 1. No dual write: ticket state, the command's outcome and the resulting records (events
    and dead letters) commit atomically; the outbox relay publishes them afterwards.
 2. One ticket's commands are serialised across batches and replicas by a transaction-scoped
-   lock per ticket, so a batch sees the state every earlier batch left.
+   lock per ticket, so a batch sees the state every earlier batch left; likewise one
+   idempotency key's uses (so concurrent first uses of a key on two tickets cannot both
+   be taken as new).
 3. Commands from the topic are remembered by id whatever their outcome, so a redelivered
    record (crash after commit, before the offset commit) changes nothing.
 """
@@ -21,7 +23,8 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from shared import topics
-from shared.deadletter import SourceRecord, dead_letter
+from shared.delivery.failures import is_transient
+from shared.delivery.records import OutboxRecord, Rejection, SourceRecord, dead_letter
 from shared.envelope import derive_id, encode
 from services.intake.core.tickets import (
     Accepted, Decision, PriorCommand, Rejected, RejectCode, Submission, Ticket, decide,
@@ -33,20 +36,12 @@ DEAD_LETTERED = "dead_letter"
 
 
 @dataclass(frozen=True, slots=True)
-class OutboxRecord:
-    topic: str
-    key: bytes | None
-    value: bytes
-    headers: list[tuple[str, bytes]]
-
-
-@dataclass(frozen=True, slots=True)
 class Poison:
     """A topic record that is not a valid command at all (not JSON, unknown type, too large...)."""
 
     command_id: str
     source: SourceRecord
-    reason: str
+    rejection: Rejection
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +55,14 @@ class FromTopic:
 Entry = Submission | FromTopic | Poison
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    decisions: list[Decision]
+    dead_letters: list[str]  # reason codes of the dead letters staged
+
+
 class Transaction(Protocol):
-    async def lock_tickets(self, ticket_ids: Sequence[str]) -> None: ...
+    async def lock(self, ticket_ids: Sequence[str], command_ids: Sequence[str]) -> None: ...
     async def load(self, ticket_ids: Sequence[str], command_ids: Sequence[str]) -> tuple[dict[str, Ticket], dict[str, PriorCommand]]: ...
     async def save(self, tickets: Sequence[Ticket], commands: dict[str, PriorCommand], outbox: Sequence[OutboxRecord]) -> None: ...
 
@@ -70,27 +71,29 @@ class Store(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
 
 
-async def process(store: Store, entries: Sequence[Entry], *, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> list[Decision]:
-    """Decide and store `entries` in order; returns one decision per entry."""
+async def process(store: Store, entries: Sequence[Entry], *, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Outcome:
+    """Decide and store `entries` in order; one decision per entry."""
     submissions = [_submission(entry) for entry in entries]
     ticket_ids = sorted({sub.ticket_id for sub in submissions if sub is not None})
     command_ids = [entry.command_id if sub is None else sub.command_id for entry, sub in zip(entries, submissions)]
     repeatable = [cid for cid, sub in zip(command_ids, submissions) if sub is None or sub.repeatable]
 
     async with store.transaction() as tx:
-        await tx.lock_tickets(ticket_ids)
+        await tx.lock(ticket_ids, repeatable)
         tickets, priors = await tx.load(ticket_ids, repeatable)
         changed: dict[str, Ticket] = {}
         remembered: dict[str, PriorCommand] = {}
         outbox: list[OutboxRecord] = []
+        dead: list[str] = []
         decisions: list[Decision] = []
         for entry, submission, command in zip(entries, submissions, command_ids):
             prior = priors.get(command)
             if isinstance(entry, Poison):
-                decision: Decision = Rejected(RejectCode.MALFORMED, entry.reason)
+                decision: Decision = Rejected(RejectCode.MALFORMED, entry.rejection.detail)
                 if prior is None:
-                    remembered[command] = priors[command] = _dead_letter(entry.source, command, entry.reason,
-                                                                        record_fingerprint(entry.source), outbox, now())
+                    remembered[command] = priors[command] = _dead_letter(
+                        entry.source, command, entry.rejection, record_fingerprint(entry.source), outbox, now())
+                    dead.append(entry.rejection.code)
                 decisions.append(decision)
                 continue
             assert submission is not None
@@ -103,13 +106,15 @@ async def process(store: Store, entries: Sequence[Entry], *, now: Callable[[], d
                     remembered[command] = priors[command] = PriorCommand(
                         submission.fingerprint, submission.ticket_id, decision.envelope.id, decision.envelope.type)
             elif isinstance(decision, Rejected) and isinstance(entry, FromTopic):
-                dead = _dead_letter(entry.source, command, f"{decision.code.value}: {decision.reason}",
-                                    submission.fingerprint, outbox, now(), ticket_id=submission.ticket_id)
+                rejection = Rejection(decision.code.value, f"{decision.code.value}: {decision.reason}")
+                first = _dead_letter(entry.source, command, rejection, submission.fingerprint, outbox, now(),
+                                     ticket_id=submission.ticket_id)
+                dead.append(rejection.code)
                 if prior is None:  # a reused id keeps its first outcome; the clash is dead-lettered each time
-                    remembered[command] = priors[command] = dead
+                    remembered[command] = priors[command] = first
             decisions.append(decision)
         await tx.save(list(changed.values()), remembered, outbox)
-    return decisions
+    return Outcome(decisions, dead)
 
 
 def _submission(entry: Entry) -> Submission | None:
@@ -121,14 +126,13 @@ def _submission(entry: Entry) -> Submission | None:
 
 
 def record_fingerprint(source: SourceRecord) -> str:
-    return hashlib.sha256(source.value).hexdigest()
+    return hashlib.sha256(source.value or b"").hexdigest()
 
 
-def _dead_letter(source: SourceRecord, command: str, reason: str, fingerprint: str,
+def _dead_letter(source: SourceRecord, command: str, rejection: Rejection, fingerprint: str,
                  outbox: list[OutboxRecord], at: datetime, ticket_id: str = "") -> PriorCommand:
-    record = dead_letter(source, reason, service=SERVICE, at=at)
-    outbox.append(OutboxRecord(topics.DEAD_LETTER, record.key, record.value, record.headers))
-    log.warning("command dead-lettered", extra={"position": source.position, "reason": reason})
+    outbox.append(dead_letter(source, rejection, topic=topics.DEAD_LETTER, service=SERVICE, at=at))
+    log.warning("command dead-lettered", extra={"position": source.position, "code": rejection.code})
     return PriorCommand(fingerprint, ticket_id, derive_id(command, DEAD_LETTERED), DEAD_LETTERED)
 
 
@@ -159,18 +163,27 @@ class Batcher:
                     break
                 batch.append(item)
             live = [(sub, future) for sub, future in batch if not future.done()]
-            if not live:
-                continue
-            try:
-                decisions = await self._run_batch([sub for sub, _ in live])
-            except Exception as error:  # every waiter learns the batch failed; the worker lives on
-                for _, future in live:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
-            for (_, future), decision in zip(live, decisions):
+            if live:
+                await self._settle(live)
+
+    async def _settle(self, live: list[tuple[Submission, asyncio.Future[Decision]]]) -> None:
+        """Run one batch. A failure that is not transient would fail again: the batch is
+        split until the request that fails is alone, so it never takes a neighbour with it."""
+        try:
+            decisions = await self._run_batch([sub for sub, _ in live])
+        except Exception as error:  # every waiter learns why; the worker lives on
+            if len(live) > 1 and not is_transient(error):
+                middle = len(live) // 2
+                await self._settle(live[:middle])
+                await self._settle(live[middle:])
+                return
+            for _, future in live:
                 if not future.done():
-                    future.set_result(decision)
+                    future.set_exception(error)
+            return
+        for (_, future), decision in zip(live, decisions):
+            if not future.done():
+                future.set_result(decision)
 
     async def close(self) -> None:
         """Finish every queued and in-flight batch, then stop the workers."""

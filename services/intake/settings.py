@@ -4,38 +4,35 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ConfigError, LadderSettings
+from shared.settings import ConfigError, ServiceSettings
 from services.intake.core.auth import KeyRing, KeyRingConfig
 
 
-class IntakeSettings(LadderSettings):
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+class IntakeSettings(ServiceSettings):
+    """`INTAKE_*` variables (and the shared ones: KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL, ...)."""
 
-    intake_host: str = "127.0.0.1"
-    intake_port: int = 8001
-    intake_api_keys_file: Path | None = None  # JSON {"keys": [{"name", "sha256", "actions"}]}
-    intake_api_keys: str | None = None  # the same JSON inline (takes precedence over the file)
-    intake_max_body_bytes: int = 64 * 1024
-    intake_max_command_bytes: int = 64 * 1024
-    intake_consumer_group: str = "ladder-intake"
-    intake_commands_batch: int = 500
-    intake_command_consumers: int = 3  # group members per process (the topic has 6 partitions)
-    intake_http_batch: int = 256
-    intake_relay: bool = True  # off on replicas that only accept commands; one relay per database suffices
-    intake_db_pool_size: int = 8
-    intake_shutdown_drain_s: float = 10.0
+    model_config = SettingsConfigDict(env_prefix="INTAKE_", case_sensitive=False, extra="ignore")
+
+    port: int = Field(8001, ge=1, le=65535)
+    consumer_group: str = Field("ladder-intake", min_length=1, max_length=200)
+    consumers: int = Field(3, ge=1, le=32)  # group members per process on the commands topic (6 partitions)
+    api_keys_file: Path | None = None  # JSON {"keys": [{"name", "sha256", "actions"}]}
+    api_keys: str | None = None  # the same JSON inline (takes precedence over the file)
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    max_command_bytes: int = Field(64 * 1024, ge=1024)  # a topic record: key, value and headers
+    http_batch: int = Field(256, ge=1, le=10_000)
 
 
 def load_key_ring(settings: IntakeSettings) -> KeyRing:
-    if settings.intake_api_keys:
-        variable, text = "INTAKE_API_KEYS", settings.intake_api_keys
-    elif settings.intake_api_keys_file:
+    if settings.api_keys:
+        variable, text = "INTAKE_API_KEYS", settings.api_keys
+    elif settings.api_keys_file:
         variable = "INTAKE_API_KEYS_FILE"
         try:
-            text = settings.intake_api_keys_file.read_text()
+            text = settings.api_keys_file.read_text()
         except OSError as error:
             raise ConfigError(f"invalid environment variable {variable}: cannot read ({error.strerror})") from None
     else:

@@ -9,11 +9,15 @@ from datetime import UTC, datetime
 import orjson
 
 from shared import topics
-from shared.deadletter import SourceRecord
+from shared.delivery.records import Rejection, SourceRecord
 from shared.events import Channel, Tier
-from services.intake.core.commands import CreateTicketRequest, RateTicketRequest, ResolveTicketRequest
+from services.intake.core.commands import CreateTicketRequest, RateTicketRequest, RecordResponseRequest, ResolveTicketRequest
 from services.intake.core.tickets import Accepted, Rejected, RejectCode, Replayed, Submission
 from services.intake.service import FromTopic, Poison, process
+
+
+async def decide_batch(store, entries):
+    return (await process(store, entries)).decisions
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 CREATE = CreateTicketRequest(customer_id="c", channel=Channel.WEB, subject="s", intent="x")
@@ -29,7 +33,7 @@ class IntakeStoreContract:
                             [("authorization", b"Bearer secret"), ("trace", b"1")])
 
     async def test_later_commands_in_a_batch_see_earlier_ones(self, probe):
-        decisions = await process(probe.store, [
+        decisions = await decide_batch(probe.store, [
             self.sub(probe, CREATE, command="c-1"), self.sub(probe, RESOLVE, command="c-2"),
             self.sub(probe, RESOLVE, command="c-3"), self.sub(probe, RateTicketRequest(score=5), command="c-4")])
         assert [type(d) for d in decisions] == [Accepted, Accepted, Rejected, Accepted]
@@ -38,58 +42,58 @@ class IntakeStoreContract:
         assert [dict(r.headers)["ce_type"] for r in outbox] == [b"ticket.created", b"ticket.resolved", b"ticket.rated"]
 
     async def test_duplicates_in_one_batch_and_across_batches_produce_one_event(self, probe):
-        first, second = await process(probe.store, [self.sub(probe, CREATE, command="same"),
+        first, second = await decide_batch(probe.store, [self.sub(probe, CREATE, command="same"),
                                                     self.sub(probe, CREATE, command="same")])
         assert isinstance(first, Accepted)
         assert second == Replayed(probe.id("t-1"), first.envelope.id, "ticket.created")
-        (third,) = await process(probe.store, [self.sub(probe, CREATE, command="same")])
+        (third,) = await decide_batch(probe.store, [self.sub(probe, CREATE, command="same")])
         assert third == second
         assert len(await probe.outbox()) == 1
 
     async def test_state_survives_between_batches(self, probe):
-        await process(probe.store, [self.sub(probe, CREATE, command="c-1")])
-        await process(probe.store, [self.sub(probe, RESOLVE, command="c-2")])
-        (again,) = await process(probe.store, [self.sub(probe, RESOLVE, command="c-3")])
+        await decide_batch(probe.store, [self.sub(probe, CREATE, command="c-1")])
+        await decide_batch(probe.store, [self.sub(probe, RESOLVE, command="c-2")])
+        (again,) = await decide_batch(probe.store, [self.sub(probe, RESOLVE, command="c-3")])
         assert isinstance(again, Rejected) and again.code is RejectCode.TICKET_RESOLVED
-        (rated,) = await process(probe.store, [self.sub(probe, RateTicketRequest(score=1), command="c-4")])
+        (rated,) = await decide_batch(probe.store, [self.sub(probe, RateTicketRequest(score=1), command="c-4")])
         assert isinstance(rated, Accepted)
 
     async def test_topic_rejections_and_poison_are_dead_lettered_once(self, probe):
         rejected = FromTopic(self.sub(probe, RESOLVE, ticket="nope", command="c-9"), self.source(probe, 5))
-        poison = Poison(probe.id("p-1"), self.source(probe, 6, b"garbage"), "not JSON")
-        decisions = await process(probe.store, [rejected, poison])
+        poison = Poison(probe.id("p-1"), self.source(probe, 6, b"garbage"), Rejection("not_json", "not JSON"))
+        decisions = await decide_batch(probe.store, [rejected, poison])
         assert [d.code for d in decisions] == [RejectCode.UNKNOWN_TICKET, RejectCode.MALFORMED]
         outbox = await probe.outbox()
         assert [r.topic for r in outbox] == [topics.DEAD_LETTER] * 2
         headers = dict(outbox[1].headers)
         assert outbox[1].value == b"garbage"
-        assert headers["dlq_reason"] == b"not JSON"
+        assert headers["dlq_reason"] == b"not JSON" and headers["dlq_code"] == b"not_json"
         assert headers["dlq_source_offset"] == b"6" and headers["trace"] == b"1"
         assert "authorization" not in headers  # credentials never reach the dead-letter topic
         # Redelivery of the same records (crash before the offset commit): nothing new.
-        await process(probe.store, [rejected, poison])
+        await decide_batch(probe.store, [rejected, poison])
         assert len(await probe.outbox()) == 2
 
     async def test_unrepeatable_commands_and_http_rejections_are_not_remembered(self, probe):
-        (rejected,) = await process(probe.store, [self.sub(probe, RESOLVE, ticket="nope", command="c-1")])
+        (rejected,) = await decide_batch(probe.store, [self.sub(probe, RESOLVE, ticket="nope", command="c-1")])
         assert isinstance(rejected, Rejected)
-        (created,) = await process(probe.store, [self.sub(probe, CREATE, command="c-2", repeatable=False)])
+        (created,) = await decide_batch(probe.store, [self.sub(probe, CREATE, command="c-2", repeatable=False)])
         assert isinstance(created, Accepted)
         assert await probe.remembered("c-1") is None and await probe.remembered("c-2") is None
         assert len(await probe.outbox()) == 1
 
     async def test_dead_letter_body_is_kept_verbatim(self, probe):
         raw = orjson.dumps({"type": "x", "subject": "private text"}) + b"\x00\xff"
-        await process(probe.store, [Poison(probe.id("p"), self.source(probe, 1, raw), "invalid x")])
+        await decide_batch(probe.store, [Poison(probe.id("p"), self.source(probe, 1, raw), Rejection("invalid_command", "invalid x"))])
         assert (await probe.outbox())[0].value == raw
 
     async def test_a_reused_command_id_with_other_content_is_dead_lettered(self, probe):
-        await process(probe.store, [FromTopic(self.sub(probe, CREATE, command="c-1"), self.source(probe, 1))])
+        await decide_batch(probe.store, [FromTopic(self.sub(probe, CREATE, command="c-1"), self.source(probe, 1))])
         other = FromTopic(self.sub(probe, RESOLVE, command="c-1"), self.source(probe, 2))
-        (decision,) = await process(probe.store, [other])
+        (decision,) = await decide_batch(probe.store, [other])
         assert isinstance(decision, Rejected) and decision.code is RejectCode.REUSED_KEY
         assert [r.topic for r in await probe.outbox()] == [topics.TICKET_EVENTS, topics.DEAD_LETTER]
-        (again,) = await process(probe.store, [other])  # the command id keeps its first outcome
+        (again,) = await decide_batch(probe.store, [other])  # the command id keeps its first outcome
         assert isinstance(again, Rejected)
         assert (await probe.remembered("c-1")).event_type == "ticket.created"
 
@@ -98,9 +102,29 @@ class IntakeStoreContract:
         import hashlib
 
         raw = b'{"type": "create_ticket"}'
-        await process(probe.store, [Poison(probe.id("r-1"), self.source(probe, 3, raw), "unauthenticated")])
+        await decide_batch(probe.store, [Poison(probe.id("r-1"), self.source(probe, 3, raw), Rejection("unauthenticated", "unauthenticated"))])
         again = Submission(CREATE, probe.id("t-r"), probe.id("r-1"), "helpdesk", NOW,
                            record_fingerprint=hashlib.sha256(raw).hexdigest())
-        (decision,) = await process(probe.store, [FromTopic(again, self.source(probe, 3, raw))])
+        (decision,) = await decide_batch(probe.store, [FromTopic(again, self.source(probe, 3, raw))])
         assert isinstance(decision, Replayed)
         assert [r.topic for r in await probe.outbox()] == [topics.DEAD_LETTER]
+
+    async def test_one_key_names_one_request(self, probe):
+        """The same idempotency key with the same body on another ticket is a reuse, not a replay."""
+        await decide_batch(probe.store, [self.sub(probe, CREATE, ticket="a", command="ca"),
+                                         self.sub(probe, CREATE, ticket="b", command="cb")])
+        respond = RecordResponseRequest(tier=Tier.L1, agent_id="ann")
+        (first,) = await decide_batch(probe.store, [self.sub(probe, respond, ticket="a", command="k")])
+        (again,) = await decide_batch(probe.store, [self.sub(probe, respond, ticket="a", command="k")])
+        (other,) = await decide_batch(probe.store, [self.sub(probe, respond, ticket="b", command="k")])
+        assert isinstance(first, Accepted) and isinstance(again, Replayed)
+        assert isinstance(other, Rejected) and other.code is RejectCode.REUSED_KEY
+        responded = [r for r in await probe.outbox() if dict(r.headers)["ce_type"] == b"ticket.responded"]
+        assert [r.key for r in responded] == [probe.id("a").encode()]
+
+    async def test_dead_letters_are_reported_by_code(self, probe):
+        poison = Poison(probe.id("p-9"), self.source(probe, 9, b"x"), Rejection("not_json", "not JSON"))
+        rejected = FromTopic(self.sub(probe, RESOLVE, ticket="nope", command="c-8"), self.source(probe, 8))
+        outcome = await process(probe.store, [poison, rejected])
+        assert outcome.dead_letters == ["not_json", "unknown_ticket"]
+        assert (await process(probe.store, [poison])).dead_letters == []  # a redelivery dead-letters nothing

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
-import orjson
 
-from shared.db import advisory_key, migrate
+from shared.delivery.locks import client_key
+from shared.delivery.outbox import encode_headers
+from shared.delivery.records import OutboxRecord
 from services.intake.core.tickets import PriorCommand, Status, Ticket
-from services.intake.service import OutboxRecord
 
 SCHEMA = "intake"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -37,7 +36,7 @@ WITH tickets AS (
     SELECT * FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
 )
 INSERT INTO intake.outbox (topic, key, value, headers)
-SELECT * FROM unnest($11::text[], $12::bytea[], $13::bytea[], $14::jsonb[])
+SELECT * FROM unnest($11::text[], $12::bytea[], $13::bytea[], $14::bytea[])
 """
 
 
@@ -48,13 +47,15 @@ class PostgresTransaction:
         self._conn = conn
         self.begun = False
 
-    async def lock_tickets(self, ticket_ids: Sequence[str]) -> None:
+    async def lock(self, ticket_ids: Sequence[str], command_ids: Sequence[str]) -> None:
         # Locks come in their own statement, before the read: in READ COMMITTED a statement
         # reads from a snapshot taken when it starts, i.e. before it waited for a lock.
         # Sorted, in one statement: two transactions never wait on each other in a cycle.
-        # The keys are integers computed here, so inlining them is safe.
-        keys = ",".join(str(key) for key in sorted({advisory_key(ticket_id) for ticket_id in ticket_ids}))
-        await self._conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock(k) FROM unnest('{{{keys}}}'::bigint[]) AS k")
+        # The keys are integers computed here (shared.delivery.locks), so inlining them is safe.
+        keys = sorted({client_key("intake:ticket", ticket) for ticket in ticket_ids}
+                      | {client_key("intake:command", command) for command in command_ids})
+        listed = ",".join(map(str, keys))
+        await self._conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock(k) FROM unnest('{{{listed}}}'::bigint[]) AS k")
         self.begun = True
 
     async def load(self, ticket_ids: Sequence[str], command_ids: Sequence[str]) -> tuple[dict[str, Ticket], dict[str, PriorCommand]]:
@@ -81,25 +82,13 @@ class PostgresTransaction:
         )
 
 
-def encode_headers(headers: Sequence[tuple[str, bytes]]) -> str:
-    """Headers as JSON `[[name, base64 value], ...]`: values may be any bytes (dead letters)."""
-    return orjson.dumps([(name, base64.b64encode(value).decode()) for name, value in headers]).decode()
-
-
-def decode_headers(text: str) -> list[tuple[str, bytes]]:
-    return [(name, base64.b64decode(value)) for name, value in orjson.loads(text)]
-
-
 class PostgresStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    async def migrate(self) -> list[str]:
-        return await migrate(self.pool, SCHEMA, MIGRATIONS)
-
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresTransaction]:
-        """`lock_tickets` must come first: it opens the transaction (saving a round trip)."""
+        """`lock` must come first: it opens the transaction (saving a round trip)."""
         async with self.pool.acquire() as conn:
             tx = PostgresTransaction(conn)
             try:
@@ -109,5 +98,5 @@ class PostgresStore:
                     await conn.execute("ROLLBACK")
                 raise
             if not tx.begun:
-                raise RuntimeError("transaction used without lock_tickets()")
+                raise RuntimeError("transaction used without lock()")
             await conn.execute("COMMIT")

@@ -13,6 +13,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
+from shared.envelope import field_names
 from shared.events import AgentId, AwareDatetime, Channel, HandoffChecklist, Priority, Tier, TicketId
 
 TIER_RANK = {Tier.L0: 0, Tier.L1: 1, Tier.L2: 2, Tier.L3: 3, Tier.L4: 4}
@@ -153,10 +154,14 @@ class RateTicketCommand(RateTicketRequest, _ForTicket):
     type: Literal["rate_ticket"]
 
 
+_ON_TOPIC = (CreateTicketCommand, RecordResponseCommand, RequestEscalationCommand, ReturnWithFixCommand,
+             ResolveTicketCommand, ReopenTicketCommand, RateTicketCommand)
 KafkaCommand = Annotated[
     CreateTicketCommand | RecordResponseCommand | RequestEscalationCommand | ReturnWithFixCommand
     | ResolveTicketCommand | ReopenTicketCommand | RateTicketCommand,
     Field(discriminator="type"),
 ]
 KAFKA_COMMAND = TypeAdapter(KafkaCommand)
+KAFKA_COMMAND_TYPES = tuple(model.model_fields["type"].annotation.__args__[0] for model in _ON_TOPIC)
+COMMAND_FIELDS = field_names(*_ON_TOPIC) | set(KAFKA_COMMAND_TYPES)  # what a validation error may quote
 

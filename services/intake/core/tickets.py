@@ -76,7 +76,9 @@ class Submission:
 
     @property
     def fingerprint(self) -> str:
-        return self.record_fingerprint or fingerprint(self.request)
+        if self.record_fingerprint:
+            return self.record_fingerprint
+        return fingerprint(self.request, None if isinstance(self.request, CreateTicketRequest) else self.ticket_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +115,12 @@ class Rejected:
 Decision = Accepted | Replayed | Rejected
 
 
-def fingerprint(request: Request) -> str:
-    return hashlib.sha256(f"{type(request).__name__}:{request.model_dump_json()}".encode()).hexdigest()
+def fingerprint(request: Request, ticket_id: str | None = None) -> str:
+    """What a repeat must match: the command (method and path) and its body, and for a
+    command on a ticket, that ticket: one idempotency key names one request."""
+    where = f"{ticket_id}:" if ticket_id else ""  # a ticket id has no "{", the body starts with one
+    subject = f"{type(request).__name__}:{where}{request.model_dump_json()}"
+    return hashlib.sha256(subject.encode(errors="surrogatepass")).hexdigest()
 
 
 def command_id(client: str, *, idempotency_key: str | None = None) -> str:
@@ -136,7 +142,8 @@ def decide(ticket: Ticket | None, prior: PriorCommand | None, submission: Submis
     """Decide one command against the ticket's state and the command's own history."""
     if prior is not None:
         if prior.fingerprint != submission.fingerprint:
-            return Rejected(RejectCode.REUSED_KEY, "this idempotency key was used for a different request")
+            return Rejected(RejectCode.REUSED_KEY, "this idempotency key was used for a different request "
+                                                   "(another body, command or ticket)")
         return Replayed(prior.ticket_id, prior.event_id, prior.event_type)
 
     request = submission.request

@@ -12,57 +12,49 @@ allowed to take the command's action (the same keys as the HTTP API).
 
 from __future__ import annotations
 
-import dataclasses
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
-from aiokafka import ConsumerRecord
-from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from pydantic import ValidationError
 
-from shared import topics
-from shared.deadletter import SourceRecord
-from shared.envelope import describe_validation_error, name_based_id
-from shared.kafka import CONSUMER_ACK_POLICY, retrying
+from shared.delivery.records import Rejection, SourceRecord
+from shared.envelope import describe_validation_error
 from services.intake.core.auth import Denied, KeyRing, permit
-from services.intake.core.commands import KAFKA_COMMAND, CreateTicketRequest
+from services.intake.core.commands import COMMAND_FIELDS, KAFKA_COMMAND, KAFKA_COMMAND_TYPES, CreateTicketRequest
 from services.intake.core.tickets import Submission, command_id, new_ticket_id
 from services.intake.service import Entry, FromTopic, Poison, record_fingerprint
-
-_POSITION_NAMESPACE = uuid.UUID("0e7c6a63-5d8e-4a5b-9d0c-4f6b0a1d2e33")
 
 
 def read_command(record: SourceRecord, keys: KeyRing, *, max_bytes: int, now: datetime) -> Entry:
     """Turn one record into a command, or into `Poison` with the reason. Pure."""
-    position_id = name_based_id(_POSITION_NAMESPACE, record.identity)
+    position_id = record.identity_id
 
-    def poison(reason: str) -> Poison:
-        return Poison(position_id, record, reason)
+    def poison(code: str, detail: str) -> Poison:
+        return Poison(position_id, record, Rejection(code, detail))
 
-    if len(record.value) > max_bytes:
-        return poison(f"too large: {len(record.value)} bytes > {max_bytes}")
+    if record.size > max_bytes:  # key and headers count too: a 2 MB key is no command
+        return poison("too_large", f"too large: {record.size} bytes > {max_bytes}")
     # Authenticate before reading the body: strangers learn nothing about the schema.
-    authorization = next((value or b"" for name, value in record.headers if name.lower() == "authorization"), b"")
-    key = keys.authenticate(authorization.decode(errors="replace"))
+    key = keys.authenticate((record.header("authorization") or b"").decode(errors="replace"))
     if isinstance(key, Denied):
-        return poison(f"unauthenticated: {key.reason}")
+        return poison("unauthenticated", f"unauthenticated: {key.reason}")
     try:
-        payload = orjson.loads(record.value)
+        payload = orjson.loads(record.value or b"")
     except orjson.JSONDecodeError:
-        return poison("not JSON")
+        return poison("not_json", "not JSON")
     if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
-        return poison("not a command: expected a JSON object with a string field type")
+        return poison("not_a_command", "not a command: expected a JSON object with a string field type")
+    if payload["type"] not in KAFKA_COMMAND_TYPES:  # never echo what a client sent
+        return poison("unknown_command", f"unknown command type; expected one of {', '.join(KAFKA_COMMAND_TYPES)}")
     try:
         command = KAFKA_COMMAND.validate_python(payload)
     except ValidationError as error:
-        return poison(f"invalid {payload['type'][:64]}: {describe_validation_error(error)}")
+        return poison("invalid_command", f"invalid {payload['type']}: {describe_validation_error(error, COMMAND_FIELDS)}")
     allowed = permit(key, command.ACTION)
     if isinstance(allowed, Denied):
-        return poison(f"forbidden: {allowed.reason}")
+        return poison("forbidden", f"forbidden: {allowed.reason}")
 
     if command.command_id is not None:  # same scoping as an HTTP Idempotency-Key
         command_key, same_record = command_id(key.name, idempotency_key=command.command_id), None
@@ -76,48 +68,12 @@ def read_command(record: SourceRecord, keys: KeyRing, *, max_bytes: int, now: da
                      record)
 
 
-def source_record(record: ConsumerRecord[Any, Any]) -> SourceRecord:
-    return SourceRecord(record.topic, record.partition, record.offset, record.timestamp, record.key,
-                        record.value or b"", list(record.headers or ()))
+def batch_processor(keys: KeyRing, *, process: Callable[[Sequence[Entry]], Awaitable[Any]],
+                    clock: Callable[[], datetime], max_bytes: int) -> Callable[[Sequence[SourceRecord]], Awaitable[None]]:
+    """What the kit's consumer runs for each batch of command records."""
 
-
-async def raw_records(message: Any) -> None:
-    """Decoder: the handler reads `message.raw_message` itself (each record may be garbage),
-    so FastStream's JSON decoding of every record would be wasted work."""
-    return None
-
-
-async def tolerant_batch_parser(records: tuple[ConsumerRecord[Any, Any], ...], original: Callable[..., Any]) -> Any:
-    """FastStream's parser decodes every header as UTF-8 and would raise on a binary header,
-    re-delivering the batch forever. Such headers are made printable for *parsing only*."""
-    try:
-        return await original(records)
-    except UnicodeDecodeError:
-        message = await original(tuple(
-            dataclasses.replace(r, headers=[(n, v.decode(errors="replace").encode()) for n, v in r.headers])
-            for r in records))
-        message.raw_message = records
-        return message
-
-
-def register(broker: KafkaBroker, *, keys: KeyRing, process: Callable[[Sequence[Entry]], Awaitable[Any]],
-             clock: Callable[[], datetime], group_id: str, batch_size: int, max_bytes: int,
-             consumers: int) -> None:
-    """`consumers` group members in this process: each owns some partitions and runs its
-    own batches, so one decides while another waits for the database."""
-
-    async def on_commands(message: KafkaMessage) -> None:
+    async def on_commands(records: Sequence[SourceRecord]) -> None:
         now = clock()
-        entries = [read_command(source_record(record), keys, max_bytes=max_bytes, now=now)
-                   for record in message.raw_message]
-        await retrying(lambda: process(entries), what="store command batch")
+        await process([read_command(record, keys, max_bytes=max_bytes, now=now) for record in records])
 
-    for member in range(consumers):
-        subscriber = broker.subscriber(
-            topics.TICKET_COMMANDS, batch=True, max_records=batch_size, group_id=group_id,
-            auto_offset_reset="earliest", ack_policy=CONSUMER_ACK_POLICY, parser=tolerant_batch_parser,
-            decoder=raw_records, title=f"intake commands #{member + 1}",
-            heartbeat_interval_ms=1000,  # members notice a rebalance within a second
-            description="Upstream ticket commands (JSON with a `type`).",
-        )
-        subscriber(on_commands)
+    return on_commands

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.events import TicketId
-from shared.kafka import TRANSIENT_ERRORS
+from shared.delivery.failures import describe, is_transient
 from services.intake.core.auth import ApiKey, Denied, KeyRing
 from services.intake.core.commands import (
     Action, CreateTicketRequest, RateTicketRequest, RecordResponseRequest, ReopenTicketRequest, Request as Command,
@@ -50,8 +50,7 @@ class Problem(BaseModel):
     fields: list[dict[str, str]] = Field(default_factory=list, description="Invalid fields (422 only).")
 
 
-_REJECT_STATUS = {RejectCode.REUSED_KEY: 422}
-_ERRORS = {status: {"model": Problem} for status in (401, 403, 409, 413, 422, 503)}
+_ERRORS = {status: {"model": Problem} for status in (401, 403, 409, 413, 422, 500, 503)}
 
 
 def _problem(status: int, error: str, detail: str, fields: list[dict[str, str]] | None = None,
@@ -98,18 +97,23 @@ def api_router(keys: KeyRing, submit: Callable[[Submission], Awaitable[Decision]
                                 repeatable=idempotency_key is not None)
         try:
             decision = await submit(submission)
-        except TRANSIENT_ERRORS as error:
-            log.error("command not stored", extra={"action": command.ACTION.value, "error": type(error).__name__})
-            return _problem(503, "unavailable", "storage is unavailable; retry with the same Idempotency-Key",
-                            headers={"Retry-After": "1"})
+        except Exception as error:
+            log.error("command not stored", extra={"action": command.ACTION.value, "error": describe(error)})
+            if is_transient(error):
+                return _problem(503, "unavailable", "storage is unavailable; retry with the same Idempotency-Key",
+                                headers={"Retry-After": "1"})
+            return _problem(500, "internal_error", "the command could not be stored; it was not applied")
         match decision:
             case Accepted(envelope=envelope):
                 return _accepted(envelope.ticket_id, envelope.id, envelope.type, status)
             case Replayed():
                 return _accepted(decision.ticket_id, decision.event_id, decision.event_type, status,
                                  headers={"Idempotent-Replayed": "true"})
+            case Rejected(code=RejectCode.REUSED_KEY, reason=reason):
+                return _problem(422, RejectCode.REUSED_KEY.value, f"Idempotency-Key {idempotency_key!r}: {reason}",
+                                [{"field": "Idempotency-Key", "message": reason}])
             case Rejected(code=code, reason=reason):
-                return _problem(_REJECT_STATUS.get(code, 409), code.value, reason)
+                return _problem(409, code.value, reason)
         raise AssertionError(decision)
 
     @router.post("/tickets", status_code=201, response_model=CommandAccepted, summary="Create a ticket")

@@ -95,9 +95,13 @@ async def test_operations_endpoints(intake):
 
     assert (await intake.get("/healthz")).json() == {"status": "alive"}
     ready = await intake.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"database": True, "kafka": True}
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": True, "kafka": True, "relay": True, "consumers": True}
     assert (await intake.get("/openapi.json")).json() == document()
     metrics = (await intake.get("/metrics")).text
     assert 'support_http_requests_total{method="POST",route="/v1/tickets",status="201"}' in metrics
-    assert "support_intake_commands_total" in metrics and "support_intake_outbox_published_total" in metrics
+    for name in ("support_intake_commands_total", "support_outbox_published_total", "support_outbox_pending_records",
+                 "support_outbox_oldest_age_seconds", "support_outbox_relay_leader", "support_dead_letters_total",
+                 "support_consumer_batches_total"):
+        assert f"# TYPE {name.removesuffix('_total')}" in metrics, name
     assert "ticket_id=" not in metrics  # no per-ticket labels

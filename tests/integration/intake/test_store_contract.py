@@ -3,8 +3,10 @@
 import pytest
 
 from shared.db import create_pool
-from services.intake.adapters.store import PostgresStore, decode_headers
-from services.intake.service import OutboxRecord
+from shared.delivery.outbox import decode_headers
+from shared.delivery.records import OutboxRecord
+from shared.service import migrate
+from services.intake.adapters.store import MIGRATIONS, SCHEMA, PostgresStore
 from tests.contract.intake_store import IntakeStoreContract
 
 
@@ -37,7 +39,7 @@ class Probe:
 async def probe(platform, unique):
     pool = await create_pool(platform.database_url)
     store = PostgresStore(pool)
-    await store.migrate()
+    await migrate(pool, SCHEMA, MIGRATIONS)
     probe = Probe(store, unique)
     probe.seq = await pool.fetchval("SELECT coalesce(max(seq), 0) FROM intake.outbox")
     yield probe
@@ -50,27 +52,39 @@ class TestPostgresStore(IntakeStoreContract):
     pass
 
 
-async def test_outbox_rows_written_before_0002_keep_their_headers(platform, unique, tmp_path):
-    """Migration 0002 turns the array header columns into the JSON form the relay reads,
-    binary and long (base64-wrapped) values included."""
+async def test_outbox_rows_from_every_earlier_layout_keep_their_headers(platform, unique, tmp_path):
+    """Rows staged under 0001 (header arrays) and 0002 (JSON) are still published with
+    their headers after 0003 (the kit's byte encoding): binary, long and NUL values included;
+    and the migrated table is the kit's outbox, column for column."""
     import shutil
 
-    from shared.db import migrate
-    from services.intake.adapters.store import MIGRATIONS
+    from shared.db import migrate as migrate_files
 
     schema = f"outbox_{unique}"
-    shutil.copy(MIGRATIONS / "0001_intake.sql", tmp_path)
+    fresh = f"kit_{unique}"
+    long_value = b"x" * 100
     pool = await create_pool(platform.database_url)
     try:
-        await migrate(pool, schema, tmp_path)
-        long_value = b"x" * 100
+        shutil.copy(MIGRATIONS / "0001_intake.sql", tmp_path)
+        await migrate_files(pool, schema, tmp_path)
         await pool.execute(
             f'INSERT INTO "{schema}".outbox (topic, key, value, header_names, header_values)'
             " VALUES ('t', NULL, 'v', $1, $2)", ["bin", "long"], [b"\x00\xff", long_value])
         shutil.copy(MIGRATIONS / "0002_outbox_headers_json.sql", tmp_path)
-        assert await migrate(pool, schema, tmp_path) == ["0002_outbox_headers_json.sql"]
-        stored = await pool.fetchval(f'SELECT headers FROM "{schema}".outbox')
-        assert decode_headers(stored) == [("bin", b"\x00\xff"), ("long", long_value)]
+        assert await migrate_files(pool, schema, tmp_path) == ["0002_outbox_headers_json.sql"]
+        await pool.execute(f'INSERT INTO "{schema}".outbox (topic, key, value, headers)'
+                           """ VALUES ('t', 'k', 'w', '[["é", "AP8="], ["empty", ""]]')""")
+        assert await migrate(pool, schema, MIGRATIONS) == ["0003_delivery_kit_outbox.sql", "0001_delivery.sql"]
+        stored = [decode_headers(row["headers"]) for row in
+                  await pool.fetch(f'SELECT headers FROM "{schema}".outbox ORDER BY seq')]
+        assert stored == [[("bin", b"\x00\xff"), ("long", long_value)], [("é", b"\x00\xff"), ("empty", b"")]]
+
+        await migrate(pool, fresh, None)  # the kit's tables alone
+        shape = ("SELECT column_name, data_type, is_nullable, column_default IS NOT NULL FROM information_schema.columns "
+                 "WHERE table_schema = $1 AND table_name = 'outbox' ORDER BY column_name")
+        migrated, kit = await pool.fetch(shape, schema), await pool.fetch(shape, fresh)
+        assert [tuple(r) for r in migrated] == [tuple(r) for r in kit]
     finally:
-        await pool.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        for name in (schema, fresh):
+            await pool.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
         await pool.close()

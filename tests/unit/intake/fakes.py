@@ -21,7 +21,7 @@ class _Tx:
     def __init__(self, store):
         self.store, self.tickets, self.commands, self.outbox = store, {}, {}, []
 
-    async def lock_tickets(self, ticket_ids):
+    async def lock(self, ticket_ids, command_ids):
         pass
 
     async def load(self, ticket_ids, command_ids):

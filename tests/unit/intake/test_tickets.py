@@ -101,12 +101,15 @@ def test_event_ids_derive_from_the_command():
 
 
 def test_repeated_command_replays_or_conflicts():
-    prior = PriorCommand(fingerprint(COMMANDS["resolve"]), "t-1", "e-5", "ticket.resolved")
+    prior = PriorCommand(fingerprint(COMMANDS["resolve"], "t-1"), "t-1", "e-5", "ticket.resolved")
     # Same content: the original answer, even though the ticket is resolved by now.
     assert decide(RESOLVED, prior, submit(COMMANDS["resolve"])) == Replayed("t-1", "e-5", "ticket.resolved")
     different = ResolveTicketRequest(tier=Tier.L2, agent_id="a-1", resolution_code="workaround")
     decision = decide(OPEN, prior, submit(different))
     assert isinstance(decision, Rejected) and decision.code is RejectCode.REUSED_KEY
+    # The same body on another ticket is another request: one key names one request.
+    elsewhere = decide(OPEN, prior, submit(COMMANDS["resolve"], ticket_id="t-2"))
+    assert isinstance(elsewhere, Rejected) and elsewhere.code is RejectCode.REUSED_KEY
 
 
 def test_create_for_existing_upstream_ticket():

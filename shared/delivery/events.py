@@ -1,0 +1,147 @@
+"""Consuming `support.ticket-events`: what router, escalation and metrics share.
+
+A batch of records becomes, in one transaction: per-ticket locks, the claim of every
+event id (`inbox`), the shared staleness verdict (`shared.lifecycle`), the service's own
+effects (`EventHandler.apply`) and the records they cause, staged in the outbox. Only
+then is the offset committed.
+
+Invariants (tests: tests/integration/kit/):
+1. Effectively once: a redelivered, replayed or duplicated event is claimed already and
+   reaches no handler; a duplicate at a new position is counted, once.
+2. One staleness rule for all: an event that no longer fits the ticket (`shared.lifecycle`)
+   is never applied by any consumer, and is counted.
+3. Poison is dead-lettered verbatim with its reason, once per record, in the same
+   transaction as its batch-mates' effects; types this service does not handle are skipped
+   unread (another service reads them), types nobody knows are poison.
+4. Per ticket, events are applied in stream order; a batch holds its tickets' locks, so a
+   service's other writers (e.g. SLA timers) never interleave with it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+import asyncpg
+
+from shared import topics
+from shared.delivery.inbox import claim
+from shared.delivery.locks import lock_tickets
+from shared.delivery.metrics import DeliveryMetrics
+from shared.delivery.outbox import stage
+from shared.delivery.records import OutboxRecord, Rejection, SourceRecord, dead_letter
+from shared.envelope import Envelope, EnvelopeError, decode
+from shared.events import EVENT_TYPES
+from shared.lifecycle import LIFECYCLE_TYPES, Lifecycle, Stale, Status, advance
+
+INVALID_EVENT = "invalid_event"
+
+
+@dataclass(frozen=True, slots=True)
+class EventBatch:
+    """What a handler gets: fresh events that fit, of the types it handles, in stream order;
+    and, for projections that count them, what was ignored."""
+
+    events: list[Envelope]
+    stale: list[tuple[Envelope, Stale]]
+    duplicates: int
+    now: datetime
+
+
+@dataclass
+class Effects:
+    """What a handler did: records to publish, and events it left without effect (by reason)."""
+
+    records: list[OutboxRecord] = field(default_factory=list)
+    ignored: Counter[str] = field(default_factory=Counter)
+
+
+class EventHandler(Protocol):
+    types: frozenset[str]
+
+    async def apply(self, conn: asyncpg.Connection, batch: EventBatch) -> Effects: ...
+
+
+class EventConsumer:
+    """`process` for a `BatchConsumer` on the events topic (see the invariants above)."""
+
+    def __init__(self, *, service: str, schema: str, handler: EventHandler, metrics: DeliveryMetrics,
+                 pool: Callable[[], asyncpg.Pool], clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        unknown = handler.types - set(EVENT_TYPES)
+        if unknown:
+            raise ValueError(f"{service} handles types outside the catalogue: {sorted(unknown)}")
+        self.service, self.schema, self.handler = service, schema, handler
+        self._metrics = metrics
+        self._pool = pool
+        self._clock = clock
+        self._read = {name.encode() for name in handler.types | LIFECYCLE_TYPES}
+        self._known = {name.encode() for name in EVENT_TYPES}
+
+    def read(self, records: Sequence[SourceRecord]) -> tuple[list[tuple[Envelope, SourceRecord]], list[tuple[SourceRecord, Rejection]]]:
+        """Envelopes worth this service's time, and poison. Pure."""
+        events, poison = [], []
+        for record in records:
+            ce_type = record.header("ce_type")
+            if ce_type in self._known and ce_type not in self._read:
+                continue
+            try:
+                events.append((decode(record.key, record.value, record.headers), record))
+            except EnvelopeError as error:
+                poison.append((record, Rejection(INVALID_EVENT, str(error))))
+        return events, poison
+
+    async def process(self, records: Sequence[SourceRecord]) -> None:
+        events, poison = self.read(records)
+        if not events and not poison:
+            return
+        now = self._clock()
+        async with self._pool().acquire() as conn, conn.transaction():
+            await lock_tickets(conn, self.schema, [envelope.ticket_id for envelope, _ in events])
+            claims = await claim(conn, self.schema, [(envelope.id, record.identity) for envelope, record in events]
+                                 + [(record.identity_id, record.identity) for record, _ in poison])
+            fresh = [envelope for index, (envelope, _) in enumerate(events) if index in claims.fresh]
+            applied, stale = await self._judge(conn, fresh)
+            effects = await self.handler.apply(conn, EventBatch(applied, stale, claims.duplicates, now))
+            rejected = [(record, rejection) for index, (record, rejection) in enumerate(poison, start=len(events))
+                        if index in claims.fresh]
+            await stage(conn, self.schema, effects.records + [
+                dead_letter(record, rejection, topic=topics.DEAD_LETTER, service=self.service, at=now)
+                for record, rejection in rejected])
+        ignored = effects.ignored + Counter({"duplicate": claims.duplicates, "redelivered": claims.redelivered,
+                                             "stale": len(stale)})
+        for reason, count in ignored.items():
+            if count:
+                self._metrics.events_ignored.labels(reason).inc(count)
+        for _, rejection in rejected:
+            self._metrics.dead_letters.labels(rejection.code).inc()
+
+    async def _judge(self, conn: asyncpg.Connection, fresh: list[Envelope]) -> tuple[list[Envelope], list[tuple[Envelope, Stale]]]:
+        """Apply the shared staleness rule in stream order; persist the lifecycles it moved."""
+        if not fresh:
+            return [], []
+        tickets = list({envelope.ticket_id for envelope in fresh})
+        state: dict[str, Lifecycle] = {
+            row["ticket_id"]: Lifecycle(Status(row["status"]), row["rated"])
+            for row in await conn.fetch(f"SELECT ticket_id, status, rated FROM {self.schema}.lifecycle "
+                                        "WHERE ticket_id = ANY($1::text[])", tickets)}
+        applied, stale, moved = [], [], set()
+        for envelope in fresh:
+            verdict = advance(state.get(envelope.ticket_id), envelope.type)
+            if isinstance(verdict, Stale):
+                stale.append((envelope, verdict))
+                continue
+            if verdict != state.get(envelope.ticket_id):
+                state[envelope.ticket_id] = verdict
+                moved.add(envelope.ticket_id)
+            if envelope.type in self.handler.types:
+                applied.append(envelope)
+        if moved:
+            await conn.execute(
+                f"INSERT INTO {self.schema}.lifecycle (ticket_id, status, rated) "
+                "SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[]) "
+                "ON CONFLICT (ticket_id) DO UPDATE SET status = excluded.status, rated = excluded.rated",
+                list(moved), [state[t].status.value for t in moved], [state[t].rated for t in moved])
+        return applied, stale

@@ -1,0 +1,48 @@
+"""PostgreSQL advisory locks, in two key spaces that can never meet.
+
+PostgreSQL keeps advisory locks taken with one `bigint` key apart from those taken with
+two `integer` keys (`pg_locks.objsubid` 1 vs 2): the same bits in the two forms are
+different locks. Hence:
+1. Locks named by client data (ticket ids, idempotency keys) use the one-`bigint` form,
+   a hash of a kind prefix (service schema and what is locked) and the value: ids are
+   only ever hashed, never part of SQL.
+2. The kit's own locks (relay leadership, migrations, SLA timers) use the two-`integer`
+   form, `(LADDER, hash of the name)`: no client input can reach that key space, whatever
+   the id (an id equal to an internal lock's name takes an unrelated lock).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import zlib
+from collections.abc import Iterable
+
+import asyncpg
+
+LADDER = 0x4C414444  # "LADD": first key of every internal (two-integer) lock
+
+
+def client_key(kind: str, value: str) -> int:
+    """The one-`bigint` key for a lock named by client data (`kind` is e.g. "ticket")."""
+    digest = hashlib.blake2b(f"{kind}\x00{value}".encode(errors="surrogatepass"), digest_size=8).digest()
+    return struct.unpack(">q", digest)[0]
+
+
+def internal_key(name: str) -> tuple[int, int]:
+    """The two-`integer` key of an internal lock, e.g. `internal_key("relay:intake")`."""
+    return LADDER, struct.unpack(">i", struct.pack(">I", zlib.crc32(name.encode())))[0]
+
+
+def lock_statement(kind: str, values: Iterable[str]) -> str:
+    """One statement taking transaction-scoped locks on `values`, sorted: concurrent
+    transactions always wait in the same order, so they never deadlock. The keys are
+    integers computed here, so inlining them is safe (and spares a round trip's parameters)."""
+    keys = ",".join(str(key) for key in sorted({client_key(kind, value) for value in values}))
+    return f"SELECT pg_advisory_xact_lock(k) FROM unnest('{{{keys}}}'::bigint[]) AS k"
+
+
+async def lock_tickets(conn: asyncpg.Connection, schema: str, ticket_ids: Iterable[str]) -> None:
+    """Serialise this service's work on these tickets until the transaction ends (across
+    its replicas; other services take their own locks)."""
+    await conn.execute(lock_statement(f"{schema}:ticket", ticket_ids))

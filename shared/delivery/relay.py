@@ -1,0 +1,276 @@
+"""The outbox relay: publishes committed outbox records to Kafka, then deletes them.
+
+Invariants (tests: tests/integration/kit/test_relay.py):
+1. A record is deleted only after the broker acknowledged it (`acks=all`). A crash in
+   between publishes it again with the same event id; consumers deduplicate by id.
+2. One relay per service schema publishes: the leader holds a session advisory lock in the
+   kit's internal key space (`locks.internal_key`), on its own connection; standbys retry
+   the lock and take over within a poll interval when the leader dies.
+3. One ticket's records leave in the order their transactions committed: a ticket's
+   transactions are serialised by its lock, so their `seq` values rise with commit order;
+   records go out in `seq` order per partition, one batch in flight per partition, and a
+   partition stops at its first failure in a pass. Records of different tickets may leave
+   in any order (a transaction with a lower `seq` can commit after one with a higher).
+4. A record the broker refuses for good (too large, invalid) is moved to
+   `outbox_quarantine` with the reason and counted; the records behind it go on. After
+   any non-retriable error the producer is rebuilt (an idempotent producer's sequence
+   state is suspect after a refused batch).
+5. `wake()` after each commit keeps latency low; polling covers rows committed by other
+   replicas and rows left by a crash. A pass that found a partial batch waits `linger`
+   before the next, so under load each pass carries many records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    CorruptRecordException, InvalidTimestampError, InvalidTopicError, KafkaError, MessageSizeTooLargeError,
+    PolicyViolationError, RecordListTooLargeError, RecordTooLargeError,
+)
+
+from shared.db import connect_options
+from shared.delivery.failures import describe, is_transient
+from shared.delivery.locks import internal_key
+from shared.delivery.metrics import DeliveryMetrics
+from shared.delivery.outbox import decode_headers
+from shared.partitioning import partition_for
+
+log = logging.getLogger(__name__)
+
+# The broker's answers that mean "this record will never be accepted".
+REFUSALS: tuple[type[BaseException], ...] = (
+    MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError, CorruptRecordException,
+    InvalidTimestampError, InvalidTopicError, PolicyViolationError,
+)
+_UNHEALTHY_AFTER_S = 30.0
+
+
+@dataclass
+class _PartitionResult:
+    delivered: list[int] = field(default_factory=list)
+    refused: list[tuple[int, str]] = field(default_factory=list)
+    error: BaseException | None = None
+
+
+class OutboxRelay:
+    def __init__(self, *, service: str, schema: str, database_url: str, bootstrap_servers: str,
+                 metrics: DeliveryMetrics, batch_size: int = 2000, poll_interval: float = 0.25,
+                 linger: float = 0.01, max_batch_bytes: int = 512 * 1024) -> None:
+        self._service = service
+        self._schema = schema
+        self._database_url = database_url
+        self._bootstrap_servers = bootstrap_servers
+        self._metrics = metrics
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._linger = linger
+        self._max_batch_bytes = max_batch_bytes
+        self._lock_key = internal_key(f"relay:{schema}")
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._partitions: dict[str, list[int]] = {}
+        self._suspects: set[int] = set()  # rows of a refused multi-record batch: sent one by one next
+        self._failing_since: float | None = None
+        self._stats_at = 0.0
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self._new_producer()
+        self._task = asyncio.create_task(self._run(), name=f"{self._service}-outbox-relay")
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    def healthy(self) -> bool:
+        """Running, and not failing for longer than a short outage."""
+        if self._task is None or self._task.done():
+            return False
+        return self._failing_since is None or time.monotonic() - self._failing_since < _UNHEALTHY_AFTER_S
+
+    async def stop(self, drain_timeout: float = 5.0) -> None:
+        """Publish what is committed (up to `drain_timeout`), then stop."""
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), drain_timeout)
+            except asyncio.TimeoutError:
+                log.error("outbox not drained before shutdown; the next start publishes the rest")
+                self._task.cancel()
+                await asyncio.gather(self._task, return_exceptions=True)
+        if self._producer is not None:
+            await self._producer.stop()
+
+    async def _new_producer(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap_servers, client_id=f"ladder-{self._service}-relay",
+            acks="all", enable_idempotence=True, max_batch_size=self._max_batch_bytes,
+        )
+        await self._producer.start()
+        self._partitions.clear()
+
+    async def _run(self) -> None:
+        pause = 0.2
+        while True:
+            try:
+                await self._lead()
+                return
+            except Exception as error:  # the relay never dies: it waits and tries again
+                self._metrics.relay_errors.labels("database" if isinstance(error, (asyncpg.PostgresError, asyncpg.InterfaceError))
+                                                  else "broker" if isinstance(error, KafkaError) else "other").inc()
+                if is_transient(error):
+                    log.warning("outbox relay interrupted, retrying", extra={"error": describe(error), "pause_s": pause})
+                else:
+                    log.exception("outbox relay failed, retrying", extra={"error": describe(error)})
+                if self._stopping:
+                    return
+            self._failing_since = self._failing_since or time.monotonic()
+            self._metrics.relay_leader.set(0)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)
+
+    async def _lead(self) -> None:
+        conn = await asyncpg.connect(self._database_url, **connect_options(self._database_url))
+        try:
+            while not await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", *self._lock_key):
+                self._failing_since = None
+                await self._measure(conn)
+                if self._stopping:
+                    return
+                await self._sleep()
+            self._metrics.relay_leader.set(1)
+            while True:
+                published = await self._pass(conn)
+                self._failing_since = None
+                await self._measure(conn)
+                if published == self._batch_size:
+                    continue
+                if self._stopping and not published:
+                    return
+                if published:
+                    await asyncio.sleep(self._linger)  # let the next pass carry more
+                else:
+                    await self._sleep()
+        finally:
+            self._metrics.relay_leader.set(0)
+            await conn.close()  # also releases the leader lock
+
+    async def _sleep(self) -> None:
+        try:
+            await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
+        except asyncio.TimeoutError:
+            pass
+        self._wakeup.clear()
+
+    async def _measure(self, conn: asyncpg.Connection) -> None:
+        """Outbox depth and oldest age, at most once a second (a count is a scan)."""
+        if time.monotonic() - self._stats_at < 1.0:
+            return
+        self._stats_at = time.monotonic()
+        row = await conn.fetchrow(f"SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS age "
+                                  f"FROM {self._schema}.outbox")
+        self._metrics.outbox_pending.set(row["n"])
+        self._metrics.outbox_oldest_age.set(float(row["age"] or 0.0))
+
+    # --- one pass -------------------------------------------------------------------------
+
+    async def _pass(self, conn: asyncpg.Connection) -> int:
+        rows = await conn.fetch(f"SELECT seq, topic, key, value, headers FROM {self._schema}.outbox "
+                                "ORDER BY seq LIMIT $1", self._batch_size)
+        if not rows:
+            return 0
+        groups = await self._by_partition(rows)
+        results = await asyncio.gather(*(self._deliver(topic, partition, group)
+                                         for (topic, partition), group in groups.items()))
+        delivered = [seq for result in results for seq in result.delivered]
+        refused = [item for result in results for item in result.refused]
+        async with conn.transaction():
+            if delivered:
+                await conn.execute(f"DELETE FROM {self._schema}.outbox WHERE seq = ANY($1::bigint[])", delivered)
+            if refused:
+                await conn.execute(
+                    f"WITH moved AS (DELETE FROM {self._schema}.outbox WHERE seq = ANY($1::bigint[]) RETURNING *) "
+                    f"INSERT INTO {self._schema}.outbox_quarantine (seq, topic, key, value, headers, created_at, reason) "
+                    "SELECT m.seq, m.topic, m.key, m.value, m.headers, m.created_at, r.reason "
+                    "FROM moved m JOIN unnest($1::bigint[], $2::text[]) AS r(seq, reason) USING (seq)",
+                    [seq for seq, _ in refused], [reason for _, reason in refused])
+        by_seq = {row["seq"]: row["topic"] for row in rows}
+        for topic, count in Counter(by_seq[seq] for seq in delivered).items():
+            self._metrics.outbox_published.labels(topic).inc(count)
+        for seq, reason in refused:
+            self._metrics.outbox_quarantined.inc()
+            log.error("broker refused an outbox record; quarantined",
+                      extra={"seq": seq, "topic": by_seq[seq], "reason": reason})
+        errors = [result.error for result in results if result.error is not None]
+        if any(not is_transient(error) for error in errors):
+            await self._new_producer()  # the sequence state of an idempotent producer is suspect now
+        transient = [error for error in errors if is_transient(error)]
+        if transient:
+            raise transient[0]  # back off; what was delivered is already deleted
+        return len(delivered) + len(refused)
+
+    async def _by_partition(self, rows: list[asyncpg.Record]) -> dict[tuple[str, int], list[asyncpg.Record]]:
+        """Rows grouped by destination partition, in `seq` order within each (the partition
+        every producer computes for the key: `shared.partitioning`)."""
+        assert self._producer is not None
+        groups: dict[tuple[str, int], list[asyncpg.Record]] = {}
+        for row in rows:
+            partitions = self._partitions.get(row["topic"])
+            if partitions is None:
+                partitions = self._partitions[row["topic"]] = sorted(await self._producer.partitions_for(row["topic"]))
+            if row["key"] is None:
+                partition = random.choice(partitions)
+            else:
+                partition = partitions[partition_for(row["key"], len(partitions))]
+            groups.setdefault((row["topic"], partition), []).append(row)
+        return groups
+
+    async def _deliver(self, topic: str, partition: int, rows: Sequence[asyncpg.Record]) -> _PartitionResult:
+        """Send `rows` in order, as full batches, one in flight; stop at the first failure.
+        A suspect row travels alone, so a refusal names exactly one record."""
+        assert self._producer is not None
+        result = _PartitionResult()
+        at = 0
+        while at < len(rows):
+            batch, batch_rows = self._producer.create_batch(), []
+            while at < len(rows):
+                row = rows[at]
+                alone = row["seq"] in self._suspects
+                if alone and batch_rows:
+                    break
+                # a full batch answers None; the first record always fits, whatever its size
+                if batch.append(key=row["key"], value=row["value"], timestamp=None,
+                                headers=decode_headers(row["headers"])) is None:
+                    break
+                batch_rows.append(row)
+                at += 1
+                if alone:
+                    break
+            try:
+                await (await self._producer.send_batch(batch, topic, partition=partition))
+            except Exception as error:
+                result.error = error
+                if isinstance(error, REFUSALS):
+                    if len(batch_rows) == 1:
+                        result.refused.append((batch_rows[0]["seq"], describe(error)))
+                    else:
+                        self._suspects.update(row["seq"] for row in batch_rows)
+                break
+            result.delivered += [row["seq"] for row in batch_rows]
+        self._suspects.difference_update(result.delivered)
+        self._suspects.difference_update(seq for seq, _ in result.refused)
+        return result

@@ -1,0 +1,85 @@
+"""The kit's outbox relay on the real broker: a standby takes over from a killed leader,
+and a record the broker refuses is quarantined without holding back the records behind it."""
+
+import asyncio
+
+import asyncpg
+import httpx
+
+from shared.delivery.outbox import encode_headers
+from tests.integration.kit.conftest import drop_schema, echo_env, running_echo
+from tests.processes import ServiceProcess
+
+
+async def stage(database_url, schema, topic, values, key=b"same-ticket"):
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.executemany(f'INSERT INTO "{schema}".outbox (topic, key, value, headers) VALUES ($1, $2, $3, $4)',
+                               [(topic, key, value, encode_headers([("n", str(i).encode())]))
+                                for i, value in enumerate(values)])
+    finally:
+        await conn.close()
+
+
+async def outbox_left(database_url, schema):
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await conn.fetchval(f'SELECT count(*) FROM "{schema}".outbox')
+    finally:
+        await conn.close()
+
+
+def leader(process):
+    return "support_outbox_relay_leader 1.0" in httpx.get(f"{process.url}/metrics").text
+
+
+async def test_a_standby_takes_over_from_a_killed_leader(platform, echo_topics, outputs, unique):
+    env = echo_env(unique, *echo_topics)
+    schema = f"kit_{unique}"
+    first = ServiceProcess("echo", env, module="tests.kit.echo").start()
+    second = None
+    try:
+        await asyncio.sleep(1)
+        assert leader(first)
+        second = ServiceProcess("echo", env, module="tests.kit.echo").start()
+        await asyncio.sleep(1)
+        assert not leader(second)  # one relay per service publishes; the other stands by
+        first.kill()
+        values = [f"after-kill-{i}".encode() for i in range(1000)]
+        await stage(platform.database_url, schema, echo_topics[1], values)
+        await outputs.wait_for(lambda rs: len(rs) >= len(values), timeout=30)
+        await outputs.settle(1.0)
+        assert [r.value for r in outputs.records] == values  # all of them, once, in order
+        assert leader(second)
+        assert await outbox_left(platform.database_url, schema) == 0
+    finally:
+        first.kill()
+        if second is not None:
+            second.kill()
+        await drop_schema(platform.database_url, schema)
+
+
+async def test_a_refused_record_is_quarantined_and_the_rest_go_on(platform, echo_topics, outputs, unique):
+    env = echo_env(unique, *echo_topics)
+    schema = f"kit_{unique}"
+    try:
+        async with running_echo(env) as (_, client):
+            values = [b"before-1", b"before-2", b"x" * (5 * 1024 * 1024), b"after-1", b"after-2"]
+            await stage(platform.database_url, schema, echo_topics[1], values)
+            await outputs.wait_for(lambda rs: len(rs) >= 4, timeout=30)
+            more = [f"later-{i}".encode() for i in range(3)]  # the relay still works afterwards
+            await stage(platform.database_url, schema, echo_topics[1], more)
+            await outputs.wait_for(lambda rs: len(rs) >= 7, timeout=30)
+            await outputs.settle(1.0)
+            assert [r.value for r in outputs.records] == [*values[:2], *values[3:], *more]
+            conn = await asyncpg.connect(platform.database_url)
+            try:
+                parked = await conn.fetch(f'SELECT length(value) AS size, reason FROM "{schema}".outbox_quarantine')
+            finally:
+                await conn.close()
+            assert [(row["size"], row["reason"]) for row in parked] == [(5 * 1024 * 1024, "MessageSizeTooLargeError")]
+            metrics = (await client.get("/metrics")).text
+            assert "support_outbox_quarantined_total 1.0" in metrics
+            assert (await client.get("/readyz")).status_code == 200
+    finally:
+        await drop_schema(platform.database_url, schema)

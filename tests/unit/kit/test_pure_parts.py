@@ -1,0 +1,116 @@
+"""The delivery kit's pure parts: header encoding, lock keys, failure classes, the
+staleness rule, safe validation messages."""
+
+import asyncio
+import re
+
+import asyncpg
+import pytest
+from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError, NotLeaderForPartitionError
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shared.delivery.failures import describe, is_transient
+from shared.delivery.locks import LADDER, client_key, internal_key, lock_statement
+from shared.delivery.outbox import decode_headers, encode_headers
+from shared.delivery.records import SourceRecord, dead_letter, Rejection
+from shared.lifecycle import LIFECYCLE_TYPES, Lifecycle, Stale, Status, advance
+from datetime import UTC, datetime
+
+header_names = st.text(st.characters(codec="utf-8"), max_size=40)  # NUL included
+header_values = st.none() | st.binary(max_size=300)
+
+
+@given(st.lists(st.tuples(header_names, header_values), max_size=20))
+def test_any_headers_survive_the_outbox(headers):
+    assert decode_headers(encode_headers(headers)) == headers
+
+
+@given(st.lists(st.text(max_size=80), max_size=5))
+def test_lock_statements_hold_only_integers(values):
+    statement = lock_statement("intake:ticket", [*values, "'); DROP TABLE x; --"])
+    assert re.fullmatch(r"SELECT pg_advisory_xact_lock\(k\) FROM unnest\('\{-?\d+(,-?\d+)*\}'::bigint\[\]\) AS k",
+                        statement)
+
+
+def test_client_ids_cannot_reach_internal_locks():
+    # internal locks use the two-integer form, client data the one-bigint form: apart by construction
+    assert internal_key("relay:intake")[0] == LADDER
+    assert client_key("intake:ticket", "relay:intake") != client_key("intake:command", "relay:intake")
+    assert client_key("intake:ticket", "t-1") == client_key("intake:ticket", "t-1")
+
+
+@pytest.mark.parametrize(("error", "transient"), [
+    (ConnectionRefusedError(), True),
+    (asyncio.TimeoutError(), True),
+    (asyncpg.exceptions.DeadlockDetectedError(), True),
+    (asyncpg.exceptions.SerializationError(), True),
+    (asyncpg.exceptions.AdminShutdownError(), True),
+    (asyncpg.exceptions.TooManyConnectionsError(), True),
+    (asyncpg.exceptions.UniqueViolationError(), False),
+    (asyncpg.exceptions.CheckViolationError(), False),
+    (asyncpg.exceptions.CharacterNotInRepertoireError(), False),
+    (asyncpg.exceptions.UndefinedTableError(), False),
+    (KafkaConnectionError(), True),
+    (NotLeaderForPartitionError(), True),
+    (MessageSizeTooLargeError(), False),
+    (ValueError("bug"), False),
+])
+def test_what_heals_by_waiting(error, transient):
+    assert is_transient(error) is transient
+
+
+def test_failures_are_described_without_their_text():
+    error = asyncpg.exceptions.UniqueViolationError('duplicate key value violates "x": Key (id)=(secret) exists')
+    assert describe(error) == "UniqueViolationError (23505)"
+    assert "secret" not in describe(ValueError("secret"))
+
+
+def test_dead_letters_keep_everything_but_credentials():
+    source = SourceRecord("t", 2, 9, 1, None, None, [("authorization", b"Bearer x"), ("Authorization", b"y"),
+                                                    ("n\x00", None), ("b", b"\xff")])
+    record = dead_letter(source, Rejection("not_json", "not JSON"), topic="dlq", service="s",
+                         at=datetime(2026, 1, 1, tzinfo=UTC))
+    assert (record.topic, record.key, record.value) == ("dlq", None, None)
+    kept = [h for h in record.headers if not h[0].startswith("dlq_")]
+    assert kept == [("n\x00", None), ("b", b"\xff")]
+    assert dict(record.headers)["dlq_code"] == b"not_json"
+
+
+EVERY_TYPE = ["ticket.created", "ticket.routed", "ticket.responded", "ticket.escalation_requested",
+              "ticket.escalated", "ticket.bounced", "ticket.return_requested", "ticket.sla_breached",
+              "ticket.resolved", "ticket.reopened", "ticket.rated"]
+
+
+@given(st.lists(st.sampled_from(EVERY_TYPE), max_size=30))
+def test_the_staleness_rule_is_a_state_machine(types):
+    """Whatever arrives: created once first; a resolved ticket takes only a reopen or one
+    rating; an open one never a reopen or a rating; nothing but created for an unknown one."""
+    state = None
+    for event_type in types:
+        verdict = advance(state, event_type)
+        if isinstance(verdict, Stale):
+            if state is None:
+                assert event_type != "ticket.created"
+            elif state.status is Status.RESOLVED:
+                assert event_type not in ("ticket.reopened",) and not (event_type == "ticket.rated" and not state.rated)
+            else:
+                assert event_type in ("ticket.created", "ticket.reopened", "ticket.rated")
+            continue
+        if event_type not in LIFECYCLE_TYPES:
+            assert verdict == state and state.status is Status.OPEN
+        state = verdict
+    assert state is None or isinstance(state, Lifecycle)
+
+
+def test_the_staleness_rule_by_example():
+    opened = advance(None, "ticket.created")
+    assert opened == Lifecycle(Status.OPEN)
+    resolved = advance(opened, "ticket.resolved")
+    assert advance(resolved, "ticket.sla_breached") is Stale.TICKET_RESOLVED
+    assert advance(resolved, "ticket.escalated") is Stale.TICKET_RESOLVED
+    rated = advance(resolved, "ticket.rated")
+    assert advance(rated, "ticket.rated") is Stale.ALREADY_RATED
+    assert advance(rated, "ticket.reopened") == Lifecycle(Status.OPEN)
+    assert advance(opened, "ticket.created") is Stale.TICKET_EXISTS
+    assert advance(None, "ticket.routed") is Stale.UNKNOWN_TICKET
