@@ -37,7 +37,6 @@ from shared.delivery.relay import OutboxRelay
 from shared.kafka import make_broker, preflight, start_broker
 from shared.ops import ReadyCheck, ops_router
 from shared.settings import ServiceSettings, load
-from shared.topics import TICKET_EVENTS
 
 log = logging.getLogger(__name__)
 DELIVERY_MIGRATIONS = Path(__file__).parent / "delivery" / "migrations"
@@ -48,6 +47,7 @@ class ServiceRuntime:
     def __init__(self, *, name: str, schema: str, settings: ServiceSettings, migrations: Path | None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.name, self.schema, self.settings = name, db.schema_name(schema), settings
+        self.topics = settings.topics
         self.clock = clock
         self.registry = CollectorRegistry()
         self.metrics = DeliveryMetrics(self.registry)
@@ -81,6 +81,7 @@ class ServiceRuntime:
     def consume(self, topic: str, process: Process) -> BatchConsumer:
         consumer = BatchConsumer(service=self.name, schema=self.schema, topic=topic,
                                  group_id=self.settings.consumer_group, process=process, metrics=self.metrics,
+                                 dead_letter_topic=self.topics.dead_letter,
                                  members=self.settings.consumers, batch_size=self.settings.batch_size,
                                  on_committed=self.committed)
         consumer.register(self.broker)
@@ -88,11 +89,11 @@ class ServiceRuntime:
         self._checks["consumers"] = self._consumers_ready
         return consumer
 
-    def consume_events(self, handler: EventHandler, topic: str = TICKET_EVENTS) -> EventConsumer:
+    def consume_events(self, handler: EventHandler, topic: str | None = None) -> EventConsumer:
         """Consume the ticket events with `handler` (dedup, staleness, dead letters)."""
         events = EventConsumer(service=self.name, schema=self.schema, handler=handler, metrics=self.metrics,
-                               pool=lambda: self.pool, clock=self.clock)
-        self.consume(topic, events.process)
+                               pool=lambda: self.pool, dead_letter_topic=self.topics.dead_letter, clock=self.clock)
+        self.consume(topic or self.topics.events, events.process)
         return events
 
     def on_start(self, start: Step, stop: Step | None = None) -> None:

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.topics import Topics
+
 _HOST_PORT = re.compile(r"^[A-Za-z0-9._-]+:\d{1,5}$")
 
 
@@ -31,6 +33,12 @@ class LadderSettings(BaseSettings):
     database_url: str = Field("postgresql://ladder:ladder@localhost:5432/ladder", validation_alias="DATABASE_URL")
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     startup_timeout_s: float = Field(15.0, validation_alias="STARTUP_TIMEOUT_S", gt=0)
+    topic_prefix: str = Field("", validation_alias="LADDER_TOPIC_PREFIX", max_length=100,
+                              pattern=r"^[A-Za-z0-9._-]*$")
+
+    @property
+    def topics(self) -> Topics:
+        return Topics.prefixed(self.topic_prefix)
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod

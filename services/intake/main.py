@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 from prometheus_client import Counter, Histogram
 
-from shared import topics
 from shared.delivery.failures import retrying
 from shared.ops import RequestMetrics
 from shared.service import ServiceRuntime, main as run_service
@@ -49,7 +48,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
 
     async def run(entries: Sequence[Entry], transport: str) -> list[Decision]:
         started = time.perf_counter()
-        outcome = await process(PostgresStore(runtime.pool), entries, now=_now)
+        outcome = await process(PostgresStore(runtime.pool), entries, now=_now, topics=runtime.topics)
         runtime.committed()
         batch_seconds.labels(transport).observe(time.perf_counter() - started)
         batch_size.labels(transport).observe(len(entries))
@@ -59,7 +58,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
             runtime.metrics.dead_letters.labels(code).inc()
         return outcome.decisions
 
-    runtime.consume(topics.TICKET_COMMANDS, batch_processor(
+    runtime.consume(runtime.topics.commands, batch_processor(
         keys, process=lambda entries: run(entries, "kafka"), clock=_now, max_bytes=settings.max_command_bytes))
 
     http = _Http()

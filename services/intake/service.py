@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from shared import topics
 from shared.delivery.failures import is_transient
 from shared.delivery.records import OutboxRecord, Rejection, SourceRecord, dead_letter
 from shared.envelope import derive_id, encode
+from shared.topics import Topics
 from services.intake.core.tickets import (
     Accepted, Decision, PriorCommand, Rejected, RejectCode, Submission, Ticket, decide,
 )
@@ -71,7 +71,8 @@ class Store(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
 
 
-async def process(store: Store, entries: Sequence[Entry], *, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Outcome:
+async def process(store: Store, entries: Sequence[Entry], *, now: Callable[[], datetime] = lambda: datetime.now(UTC),
+                  topics: Topics = Topics()) -> Outcome:
     """Decide and store `entries` in order; one decision per entry."""
     submissions = [_submission(entry) for entry in entries]
     ticket_ids = sorted({sub.ticket_id for sub in submissions if sub is not None})
@@ -92,7 +93,8 @@ async def process(store: Store, entries: Sequence[Entry], *, now: Callable[[], d
                 decision: Decision = Rejected(RejectCode.MALFORMED, entry.rejection.detail)
                 if prior is None:
                     remembered[command] = priors[command] = _dead_letter(
-                        entry.source, command, entry.rejection, record_fingerprint(entry.source), outbox, now())
+                        entry.source, command, entry.rejection, record_fingerprint(entry.source), outbox, now(),
+                        topics.dead_letter)
                     dead.append(entry.rejection.code)
                 decisions.append(decision)
                 continue
@@ -101,14 +103,14 @@ async def process(store: Store, entries: Sequence[Entry], *, now: Callable[[], d
             if isinstance(decision, Accepted):
                 tickets[submission.ticket_id] = changed[submission.ticket_id] = decision.ticket
                 record = encode(decision.envelope)
-                outbox.append(OutboxRecord(topics.TICKET_EVENTS, record.key, record.value, record.headers))
+                outbox.append(OutboxRecord(topics.events, record.key, record.value, record.headers))
                 if submission.repeatable:
                     remembered[command] = priors[command] = PriorCommand(
                         submission.fingerprint, submission.ticket_id, decision.envelope.id, decision.envelope.type)
             elif isinstance(decision, Rejected) and isinstance(entry, FromTopic):
                 rejection = Rejection(decision.code.value, f"{decision.code.value}: {decision.reason}")
                 first = _dead_letter(entry.source, command, rejection, submission.fingerprint, outbox, now(),
-                                     ticket_id=submission.ticket_id)
+                                     topics.dead_letter, ticket_id=submission.ticket_id)
                 dead.append(rejection.code)
                 if prior is None:  # a reused id keeps its first outcome; the clash is dead-lettered each time
                     remembered[command] = priors[command] = first
@@ -130,8 +132,8 @@ def record_fingerprint(source: SourceRecord) -> str:
 
 
 def _dead_letter(source: SourceRecord, command: str, rejection: Rejection, fingerprint: str,
-                 outbox: list[OutboxRecord], at: datetime, ticket_id: str = "") -> PriorCommand:
-    outbox.append(dead_letter(source, rejection, topic=topics.DEAD_LETTER, service=SERVICE, at=at))
+                 outbox: list[OutboxRecord], at: datetime, topic: str, ticket_id: str = "") -> PriorCommand:
+    outbox.append(dead_letter(source, rejection, topic=topic, service=SERVICE, at=at))
     log.warning("command dead-lettered", extra={"position": source.position, "code": rejection.code})
     return PriorCommand(fingerprint, ticket_id, derive_id(command, DEAD_LETTERED), DEAD_LETTERED)
 

@@ -31,7 +31,6 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from shared import topics
 from shared.delivery.failures import describe, is_transient, retrying
 from shared.delivery.inbox import claim
 from shared.delivery.metrics import DeliveryMetrics
@@ -60,9 +59,10 @@ async def _no_decoding(message: Any) -> None:
 
 class BatchConsumer:
     def __init__(self, *, service: str, schema: str, topic: str, group_id: str, process: Process,
-                 metrics: DeliveryMetrics, members: int = 1, batch_size: int = 500,
+                 metrics: DeliveryMetrics, dead_letter_topic: str, members: int = 1, batch_size: int = 500,
                  on_committed: Callable[[], None] = lambda: None) -> None:
         self.service, self.schema, self.topic, self.group_id = service, schema, topic, group_id
+        self.dead_letter_topic = dead_letter_topic
         self._process = process
         self._metrics = metrics
         self._members = members
@@ -132,7 +132,7 @@ class BatchConsumer:
         async with self.pool.acquire() as conn, conn.transaction():
             claims = await claim(conn, self.schema, [(record.identity_id, record.identity)])
             if claims.fresh:
-                await stage(conn, self.schema, [dead_letter(record, rejection, topic=topics.DEAD_LETTER,
+                await stage(conn, self.schema, [dead_letter(record, rejection, topic=self.dead_letter_topic,
                                                             service=self.service, at=datetime.now(UTC))])
         if claims.fresh:
             self._metrics.dead_letters.labels(rejection.code).inc()

@@ -27,7 +27,6 @@ from typing import Protocol
 
 import asyncpg
 
-from shared import topics
 from shared.delivery.inbox import claim
 from shared.delivery.locks import lock_tickets
 from shared.delivery.metrics import DeliveryMetrics
@@ -69,11 +68,13 @@ class EventConsumer:
     """`process` for a `BatchConsumer` on the events topic (see the invariants above)."""
 
     def __init__(self, *, service: str, schema: str, handler: EventHandler, metrics: DeliveryMetrics,
-                 pool: Callable[[], asyncpg.Pool], clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 pool: Callable[[], asyncpg.Pool], dead_letter_topic: str,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         unknown = handler.types - set(EVENT_TYPES)
         if unknown:
             raise ValueError(f"{service} handles types outside the catalogue: {sorted(unknown)}")
         self.service, self.schema, self.handler = service, schema, handler
+        self.dead_letter_topic = dead_letter_topic
         self._metrics = metrics
         self._pool = pool
         self._clock = clock
@@ -108,7 +109,7 @@ class EventConsumer:
             rejected = [(record, rejection) for index, (record, rejection) in enumerate(poison, start=len(events))
                         if index in claims.fresh]
             await stage(conn, self.schema, effects.records + [
-                dead_letter(record, rejection, topic=topics.DEAD_LETTER, service=self.service, at=now)
+                dead_letter(record, rejection, topic=self.dead_letter_topic, service=self.service, at=now)
                 for record, rejection in rejected])
         ignored = effects.ignored + Counter({"duplicate": claims.duplicates, "redelivered": claims.redelivered,
                                              "stale": len(stale)})
