@@ -10,14 +10,14 @@ PLATFORM := bash deploy/local/platform.sh
 # Local development keys (documented in README); production sets its own file.
 export INTAKE_API_KEYS_FILE ?= $(CURDIR)/deploy/local/api-keys.json
 
-.PHONY: help install up down status test unit bench demo openapi
+.PHONY: help install up down status test unit bench demo contracts
 
 help:
 	@echo "make up | down | status   local platform (Kafka, PostgreSQL) and every service"
 	@echo "make test                  the whole suite against the real broker and database"
 	@echo "make unit                  unit tests only (no I/O)"
 	@echo "make bench                 throughput/latency benchmarks"
-	@echo "make openapi               regenerate docs/openapi/intake.json"
+	@echo "make contracts             regenerate docs/openapi, docs/asyncapi and docs/schemas from the code"
 	@echo "make demo                  the main job (arrives with the router/escalation/metrics issues)"
 
 $(VENV)/.installed: pyproject.toml
@@ -52,8 +52,8 @@ bench: install
 	$(PLATFORM) up-test --no-services || { $(PLATFORM) down-test; exit 1; }
 	@rc=0; $(PY) -m bench $(BENCH_ARGS) || rc=$$?; $(PLATFORM) down-test; exit $$rc
 
-openapi: install
-	$(PY) -m services.intake.openapi > docs/openapi/intake.json
+contracts: install
+	$(PY) -m services.intake.contracts
 
 demo:
 	@echo "make demo arrives with the router, escalation and metrics services (see README)." >&2

@@ -174,8 +174,8 @@ class TicketBounced(Event):
     reason: BounceReason
     missing: list[Annotated[str, Field(max_length=200)]] = Field(
         default_factory=list, max_length=20, description="What the handoff lacked (handoff_incomplete).")
-    fix_summary: str | None = Field(None, max_length=500, description="The fix L1 closes the loop with "
-                                                                      "(returned_with_fix).")
+    fix_summary: str | None = Field(None, max_length=500,
+                                    description="The fix L1 closes the loop with (returned_with_fix).")
 
 
 class TicketSlaBreached(Event):

@@ -52,8 +52,27 @@ async def platform(settings):
         pool = await create_pool(settings.database_url, timeout=10)
     except StartupError as error:
         pytest.exit(str(error), returncode=3)
+    SESSION_START.update(await _end_offsets(settings.kafka_bootstrap_servers, (topics.TICKET_EVENTS, topics.DEAD_LETTER)))
     yield settings
     await pool.close()
+
+
+# Where the shared topics ended when the session began: what the tests wrote lies beyond.
+SESSION_START: dict = {}
+
+
+async def _end_offsets(bootstrap: str, names) -> dict:
+    from aiokafka import AIOKafkaConsumer
+
+    from shared.kafka import topic_partitions
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [tp for name in names for tp in await topic_partitions(bootstrap, name)]
+        return dict(await consumer.end_offsets(partitions))
+    finally:
+        await consumer.stop()
 
 
 @pytest.fixture

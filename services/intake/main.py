@@ -13,13 +13,15 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import Counter, Histogram
 
 from shared.delivery.failures import retrying
 from shared.ops import RequestMetrics
 from shared.service import ServiceRuntime, main as run_service
 from services.intake.adapters.store import MIGRATIONS, SCHEMA, PostgresStore
+from services.intake.contracts import asyncapi, asyncapi_html
 from services.intake.core.tickets import Accepted, Decision, Rejected, Replayed, Submission
 from services.intake.handlers.commands import batch_processor
 from services.intake.handlers.http import BodySizeLimit, api_router, install_error_handlers
@@ -74,13 +76,30 @@ def create_app(settings: IntakeSettings) -> FastAPI:
 
     runtime.on_start(start_http, stop_http)
     app = runtime.app(
-        title="Ladder intake", routers=[api_router(keys, http.submit)],
+        title="Ladder intake", routers=[api_router(keys, http.submit), contracts_router()],
         description="Authenticated gateway that turns upstream ticket commands into ticket events. "
                     "Every write needs `Authorization: Bearer <API key>`.")
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics, registry=registry)  # outermost: it counts the 413s too
     return app
+
+
+def contracts_router() -> APIRouter:
+    """The AsyncAPI document of the topics, beside the OpenAPI one FastAPI serves."""
+    router = APIRouter(include_in_schema=False)
+    document = asyncapi()
+    page = asyncapi_html(document)
+
+    @router.get("/asyncapi.json")
+    async def asyncapi_json() -> JSONResponse:
+        return JSONResponse(document)
+
+    @router.get("/asyncapi")
+    async def asyncapi_page() -> HTMLResponse:
+        return HTMLResponse(page)
+
+    return router
 
 
 class _Http:

@@ -21,7 +21,7 @@ class IntakeSettings(ServiceSettings):
     consumers: int = Field(3, ge=1, le=32)  # group members per process on the commands topic (6 partitions)
     api_keys_file: Path | None = None  # JSON {"keys": [{"name", "sha256", "actions"}]}
     api_keys: str | None = None  # the same JSON inline (takes precedence over the file)
-    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)  # above the largest valid body, escapes and all
     max_command_bytes: int = Field(64 * 1024, ge=1024)  # a topic record: key, value and headers
     http_batch: int = Field(256, ge=1, le=10_000)
 

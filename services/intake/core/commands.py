@@ -11,12 +11,35 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, TypeAdapter, model_validator
 
 from shared.envelope import field_names
 from shared.events import AgentId, AwareDatetime, Channel, HandoffChecklist, Priority, Tier, TicketId
 
 TIER_RANK = {Tier.L0: 0, Tier.L1: 1, Tier.L2: 2, Tier.L3: 3, Tier.L4: 4}
+
+
+def _whole_number(value: object) -> object:
+    """JSON has one number type: 5.0 is the integer 5 (as JSON Schema says); 5.5, "5" and
+    true are not integers and stay refused."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _tier_pairs(upward: bool, default: Tier | None = None) -> dict[str, object]:
+    """The allowed (from_tier, to_tier) pairs as JSON Schema, so the document says what the
+    validator enforces: per from_tier, the to_tier values above (or below) it (and to_tier is
+    required where its default would not be allowed)."""
+    rules = []
+    for tier in Tier:
+        allowed = [t.value for t in Tier if t is not tier and (TIER_RANK[t] > TIER_RANK[tier]) == upward]
+        then: dict[str, object] | bool = False
+        if allowed:
+            then = {"properties": {"to_tier": {"enum": allowed}}}
+            if default is None or default.value not in allowed:
+                then["required"] = ["to_tier"]
+        rules.append({"if": {"properties": {"from_tier": {"const": tier.value}}, "required": ["from_tier"]},
+                      "then": then})
+    return {"allOf": rules}
 
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$")]
 ExternalRef = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
@@ -47,7 +70,7 @@ class CreateTicketRequest(_Body):
     subject: Annotated[str, Field(min_length=1, max_length=300, examples=["Cannot log in with SSO"])]
     intent: Code = Field(examples=["login"])
     priority: Priority = Priority.P3
-    customer_blocked: bool = False
+    customer_blocked: StrictBool = Field(False, description="A JSON boolean (0/1 are refused).")
     created_at: AwareDatetime | None = Field(None, description="When the customer raised it; defaults to now.")
     external_id: ExternalRef | None = Field(
         None, description="The upstream system's id; a second create with the same id from the same "
@@ -62,6 +85,7 @@ class RecordResponseRequest(_Body):
 
 
 class RequestEscalationRequest(_Body):
+    model_config = ConfigDict(json_schema_extra=_tier_pairs(upward=True))
     ACTION: ClassVar[Action] = Action.ESCALATE
 
     from_tier: Tier
@@ -78,6 +102,7 @@ class RequestEscalationRequest(_Body):
 
 
 class ReturnWithFixRequest(_Body):
+    model_config = ConfigDict(json_schema_extra=_tier_pairs(upward=False, default=Tier.L1))
     ACTION: ClassVar[Action] = Action.RETURN
 
     from_tier: Tier
@@ -107,7 +132,7 @@ class ReopenTicketRequest(_Body):
 class RateTicketRequest(_Body):
     ACTION: ClassVar[Action] = Action.RATE
 
-    score: Annotated[int, Field(ge=1, le=5)]
+    score: Annotated[int, Field(strict=True, ge=1, le=5), BeforeValidator(_whole_number)]
 
 
 Request = (CreateTicketRequest | RecordResponseRequest | RequestEscalationRequest | ReturnWithFixRequest

@@ -7,17 +7,21 @@ fit the ticket's state, 413 body too large, 422 invalid body (every invalid fiel
 """
 
 
+import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Request
+from fastapi.routing import APIRoute
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.events import TicketId
@@ -33,8 +37,9 @@ log = logging.getLogger(__name__)
 
 IdempotencyKey = Annotated[str | None, Header(
     alias="Idempotency-Key", min_length=1, max_length=255,
-    description="Client-chosen unique key: a retry with the same key and body gets the original answer "
-                "and produces no second event.")]
+    description="Client-chosen unique key for this request: a retry with the same key, ticket and body gets "
+                "the original answer (`Idempotent-Replayed: true`) and produces no second event; the key "
+                "used for any other request is refused (422 idempotency_key_reused).")]
 TicketPath = Annotated[TicketId, Path(description="Ticket id returned by POST /v1/tickets.")]
 
 
@@ -44,19 +49,49 @@ class CommandAccepted(BaseModel):
     event_type: str
 
 
+class InvalidField(BaseModel):
+    field: str = Field(description="Where: `body.<field>`, a header name, or `body`.")
+    message: str
+
+
+# The machine-readable codes, per status: the error shape is the same everywhere.
+ERROR_CODES = {
+    401: ["unauthenticated"],
+    403: ["forbidden"],
+    409: [code.value for code in RejectCode if code not in (RejectCode.MALFORMED, RejectCode.REUSED_KEY)],
+    413: ["too_large"],
+    422: ["invalid_request", RejectCode.REUSED_KEY.value],
+    500: ["internal_error"],
+    503: ["unavailable"],
+}
+_MEANING = {
+    401: "No valid API key (`Authorization: Bearer <key>`).",
+    403: "The API key may not take this action.",
+    409: "The command does not fit the ticket's state (e.g. unknown_ticket, ticket_resolved).",
+    413: "The body is larger than the server accepts.",
+    422: "Invalid body or headers (every field named in `fields`), or an Idempotency-Key already used "
+         "for another request (idempotency_key_reused).",
+    500: "The command could not be stored because of a fault of ours; it was not applied.",
+    503: "Storage is unavailable for now: retry with the same Idempotency-Key.",
+}
+
+
 class Problem(BaseModel):
-    error: str = Field(description="Machine-readable code, e.g. unknown_ticket, invalid_request.")
-    detail: str
-    fields: list[dict[str, str]] = Field(default_factory=list, description="Invalid fields (422 only).")
+    error: Literal[tuple(sorted({code for codes in ERROR_CODES.values() for code in codes}))] = Field(  # type: ignore[valid-type]
+        description="Machine-readable code; the codes each status uses are listed with it.")
+    detail: str = Field(description="One line for people; never echoes customer text.")
+    fields: list[InvalidField] = Field(default_factory=list, description="Invalid fields (422 only).")
 
 
-_ERRORS = {status: {"model": Problem} for status in (401, 403, 409, 413, 422, 500, 503)}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "description": f"{_MEANING[status]} Codes: {', '.join(codes)}."}
+    for status, codes in ERROR_CODES.items()}
 
 
 def _problem(status: int, error: str, detail: str, fields: list[dict[str, str]] | None = None,
              headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(Problem(error=error, detail=detail, fields=fields or []).model_dump(),
-                        status_code=status, headers=headers)
+    return JSONResponse({"error": error, "detail": detail, "fields": fields or []}, status_code=status,
+                        headers=headers)
 
 
 def _accepted(ticket_id: str, event_id: str, event_type: str, status: int,
@@ -71,8 +106,42 @@ class _Refused(Exception):
         self.response = response
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _as_text(value: Any) -> Any:
+    """JSON may escape lone UTF-16 surrogates ("\\ud800"), which are no Unicode text: each
+    becomes U+FFFD, as browsers do for such strings, so any JSON string is accepted."""
+    if isinstance(value, str):
+        if _SURROGATE.search(value):
+            return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return value
+    if isinstance(value, list):
+        return [_as_text(item) for item in value]
+    if isinstance(value, dict):
+        return {_as_text(key): _as_text(item) for key, item in value.items()}
+    return value
+
+
+class _TextRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = _as_text(json.loads(await self.body()))
+        return self._json
+
+
+class _TextRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            return await handler(_TextRequest(request.scope, request.receive))
+
+        return route
+
+
 def api_router(keys: KeyRing, submit: Callable[[Submission], Awaitable[Decision]]) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["tickets"], responses=_ERRORS)
+    router = APIRouter(prefix="/v1", tags=["tickets"], responses=_ERRORS, route_class=_TextRoute)
 
     bearer = HTTPBearer(auto_error=False, description="An API key allowed to take this action.")
 
@@ -116,33 +185,54 @@ def api_router(keys: KeyRing, submit: Callable[[Submission], Awaitable[Decision]
                 return _problem(409, code.value, reason)
         raise AssertionError(decision)
 
-    @router.post("/tickets", status_code=201, response_model=CommandAccepted, summary="Create a ticket")
+    follow_ups = {  # path -> (operation id, body, summary)
+        "responses": ("recordResponse", RecordResponseRequest, "Record an agent's response to the customer"),
+        "escalations": ("requestEscalation", RequestEscalationRequest, "Ask to hand the ticket up a tier"),
+        "returns": ("returnWithFix", ReturnWithFixRequest, "Hand the ticket back down with a fix"),
+        "resolution": ("resolveTicket", ResolveTicketRequest, "Resolve the ticket"),
+        "reopen": ("reopenTicket", ReopenTicketRequest, "Reopen a resolved ticket"),
+        "rating": ("rateTicket", RateTicketRequest, "Record the customer's satisfaction rating (1-5)"),
+    }
+    # OpenAPI links: what a client (or a stateful tester) can do with a created ticket's id.
+    links = {operation: {"operationId": operation, "parameters": {"ticket_id": "$response.body#/ticket_id"}}
+             for operation, _, _ in follow_ups.values()}
+
+    @router.post("/tickets", status_code=201, response_model=CommandAccepted, summary="Create a ticket",
+                 operation_id="createTicket", responses={201: {"description": "Created", "links": links}})
     async def create_ticket(command: CreateTicketRequest, idempotency_key: IdempotencyKey = None,
                             key: ApiKey = Depends(writer(Action.CREATE))) -> Response:
         return await handle(key, command, None, idempotency_key, 201)
 
-    def ticket_command(path: str, body: type[Command], summary: str) -> None:
+    def ticket_command(path: str, operation: str, body: type[Command], summary: str) -> None:
         async def endpoint(ticket_id: TicketPath, command: body,  # type: ignore[valid-type]
                            idempotency_key: IdempotencyKey = None,
                            key: ApiKey = Depends(writer(body.ACTION))) -> Response:
             return await handle(key, command, ticket_id, idempotency_key, 202)
-        endpoint.__name__ = path.replace("-", "_")
+        endpoint.__name__ = path
         router.add_api_route(f"/tickets/{{ticket_id}}/{path}", endpoint, methods=["POST"], status_code=202,
-                             response_model=CommandAccepted, summary=summary)
+                             response_model=CommandAccepted, summary=summary, operation_id=operation,
+                             responses={202: {"description": "Accepted", "links": links}})
 
-    ticket_command("responses", RecordResponseRequest, "Record an agent's response to the customer")
-    ticket_command("escalations", RequestEscalationRequest, "Ask to hand the ticket up a tier")
-    ticket_command("returns", ReturnWithFixRequest, "Hand the ticket back down with a fix")
-    ticket_command("resolution", ResolveTicketRequest, "Resolve the ticket")
-    ticket_command("reopen", ReopenTicketRequest, "Reopen a resolved ticket")
-    ticket_command("rating", RateTicketRequest, "Record the customer's satisfaction rating (1-5)")
+    for path, (operation, body, summary) in follow_ups.items():
+        ticket_command(path, operation, body, summary)
     return router
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """One error shape everywhere (`Problem`), and only documented statuses."""
+
     @app.exception_handler(_Refused)
     async def refused(_: Request, error: _Refused) -> JSONResponse:
         return error.response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400:  # FastAPI's answer to a body it cannot even decode
+            return _problem(422, "invalid_request", "body: not a JSON document (UTF-8)",
+                            [{"field": "body", "message": "not a JSON document (UTF-8)"}])
+        names = {404: "not_found", 405: "method_not_allowed"}
+        return _problem(error.status_code, names.get(error.status_code, "http_error"), str(error.detail),
+                        headers=getattr(error, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:

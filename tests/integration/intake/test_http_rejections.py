@@ -98,6 +98,11 @@ async def test_operations_endpoints(intake):
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": True, "kafka": True, "relay": True, "consumers": True}
     assert (await intake.get("/openapi.json")).json() == document()
+    from services.intake.contracts import asyncapi
+
+    assert (await intake.get("/asyncapi.json")).json() == asyncapi()
+    page = await intake.get("/asyncapi")
+    assert page.status_code == 200 and "support.ticket-events" in page.text and "ticket.escalation_requested" in page.text
     metrics = (await intake.get("/metrics")).text
     assert 'support_http_requests_total{method="POST",route="/v1/tickets",status="201"}' in metrics
     for name in ("support_intake_commands_total", "support_outbox_published_total", "support_outbox_pending_records",
