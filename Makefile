@@ -10,7 +10,7 @@ PLATFORM := bash deploy/local/platform.sh
 # Local development keys (documented in README); production sets its own file.
 export INTAKE_API_KEYS_FILE ?= $(CURDIR)/deploy/local/api-keys.json
 
-.PHONY: help install up down status test unit bench demo contracts
+.PHONY: help install up down status test lint unit bench demo contracts
 
 help:
 	@echo "make up | down | status   local platform (Kafka, PostgreSQL) and every service"
@@ -43,6 +43,12 @@ status:
 test: install
 	$(PLATFORM) up-test --no-services || { $(PLATFORM) down-test; exit 1; }
 	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; $(PLATFORM) down-test; exit $$rc
+
+# The repository checks itself: lint, format and types (strict on shared/ and every core/).
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy shared services cli
 
 unit: install
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

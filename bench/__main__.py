@@ -24,9 +24,9 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from services.intake.core.auth import hash_key
 from shared import topics
 from shared.kafka import commit_group_at_end, topic_partitions
-from services.intake.core.auth import hash_key
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "bench-" + uuid.uuid4().hex
@@ -46,13 +46,29 @@ class Intake:
         asyncio.run(commit_group_at_end(BOOTSTRAP, group, topics.TICKET_COMMANDS))
         self.procs = []
         for replica in range(replicas):
-            env = {**os.environ, "INTAKE_API_KEYS": KEYS, "INTAKE_PORT": str(port + replica), "LOG_LEVEL": "WARNING",
-                   "INTAKE_CONSUMER_GROUP": group}
-            self.procs.append(subprocess.Popen([sys.executable, "-m", "services.intake"], cwd=ROOT, env=env,
-                                               stdout=log.open("ab"), stderr=subprocess.STDOUT))
+            env = {
+                **os.environ,
+                "INTAKE_API_KEYS": KEYS,
+                "INTAKE_PORT": str(port + replica),
+                "LOG_LEVEL": "WARNING",
+                "INTAKE_CONSUMER_GROUP": group,
+            }
+            self.procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "services.intake"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=log.open("ab"),
+                    stderr=subprocess.STDOUT,
+                )
+            )
             deadline = time.monotonic() + 60
-            while subprocess.run(["curl", "-sf", f"http://127.0.0.1:{port + replica}/readyz"],
-                                 capture_output=True).returncode != 0:
+            while (
+                subprocess.run(
+                    ["curl", "-sf", f"http://127.0.0.1:{port + replica}/readyz"], capture_output=True
+                ).returncode
+                != 0
+            ):
                 if self.procs[-1].poll() is not None or time.monotonic() > deadline:
                     raise SystemExit(f"intake did not start; see {log}")
                 time.sleep(0.3)
@@ -76,28 +92,71 @@ def need(tool: str) -> None:
 
 
 def wrk_max(url: str, seconds: int, connections: int) -> dict:
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s",
-                          str(ROOT / "bench" / "create.lua"), f"{url}/v1/tickets"],
-                         capture_output=True, text=True, env={**os.environ, "BENCH_API_KEY": KEY}, check=True).stdout
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(ROOT / "bench" / "create.lua"),
+            f"{url}/v1/tickets",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "BENCH_API_KEY": KEY},
+        check=True,
+    ).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"requests_per_s": rate, "p50": latency.get("50"), "p99": latency.get("99"),
-            "errors": int(non2xx.group(1)) if non2xx else 0, "connections": connections}
+    return {
+        "requests_per_s": rate,
+        "p50": latency.get("50"),
+        "p99": latency.get("99"),
+        "errors": int(non2xx.group(1)) if non2xx else 0,
+        "connections": connections,
+    }
 
 
 def hey_at_rate(url: str, rate: int, seconds: int) -> dict:
     workers = 40  # each waits for its answer: enough of them to hold the rate at ~20 ms latency
     body = ROOT / "var" / "bench" / "ticket.json"
     body.write_text('{"customer_id":"bench","channel":"web","subject":"Benchmark ticket","intent":"bench"}')
-    out = subprocess.run(["hey", "-z", f"{seconds}s", "-c", str(workers), "-q", str(rate // workers), "-m", "POST",
-                          "-T", "application/json", "-H", f"Authorization: Bearer {KEY}", "-D", str(body),
-                          f"{url}/v1/tickets"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            "hey",
+            "-z",
+            f"{seconds}s",
+            "-c",
+            str(workers),
+            "-q",
+            str(rate // workers),
+            "-m",
+            "POST",
+            "-T",
+            "application/json",
+            "-H",
+            f"Authorization: Bearer {KEY}",
+            "-D",
+            str(body),
+            f"{url}/v1/tickets",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     achieved = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     percentiles = {p: float(v) * 1000 for p, v in re.findall(r"(\d+)%+ in ([\d.]+) secs", out)}
     statuses = dict(re.findall(r"\[(\d{3})\]\s+(\d+) responses", out))
-    return {"target_per_s": rate, "achieved_per_s": achieved, "p50_ms": percentiles.get("50"),
-            "p99_ms": percentiles.get("99"), "statuses": statuses}
+    return {
+        "target_per_s": rate,
+        "achieved_per_s": achieved,
+        "p50_ms": percentiles.get("50"),
+        "p99_ms": percentiles.get("99"),
+        "statuses": statuses,
+    }
 
 
 async def kafka_run(count: int, rate: int | None) -> dict:
@@ -117,8 +176,15 @@ async def kafka_run(count: int, rate: int | None) -> dict:
     started = time.time()
     pending = []
     for i in range(count):
-        value = orjson.dumps({"type": "create_ticket", "customer_id": "bench", "channel": "api",
-                              "subject": f"bench {run} {i}", "intent": "bench"})
+        value = orjson.dumps(
+            {
+                "type": "create_ticket",
+                "customer_id": "bench",
+                "channel": "api",
+                "subject": f"bench {run} {i}",
+                "intent": "bench",
+            }
+        )
         sent_at[i] = time.time()
         pending.append(await producer.send(topics.TICKET_COMMANDS, value, key=str(i).encode(), headers=headers))
         if rate and i % 100 == 99:
@@ -138,13 +204,15 @@ async def kafka_run(count: int, rate: int | None) -> dict:
                 at = record.value.find(marker)
                 if at < 0:
                     continue
-                i = int(record.value[at + len(marker):].split(b'"', 1)[0])
+                i = int(record.value[at + len(marker) :].split(b'"', 1)[0])
                 latencies.append(record.timestamp / 1000 - sent_at[i])
                 last = max(last, record.timestamp / 1000)
     await consumer.stop()
     latencies.sort()
     return {
-        "commands": count, "events": len(latencies), "target_per_s": rate or "max",
+        "commands": count,
+        "events": len(latencies),
+        "target_per_s": rate or "max",
         "published_per_s": round(count / (published - started)),
         "processed_per_s": round(len(latencies) / (last - started)) if latencies else 0,
         "p50_ms": round(latencies[len(latencies) // 2] * 1000, 1) if latencies else None,
@@ -182,7 +250,8 @@ def main() -> None:
             try:
                 results[f"kafka_max_{replicas}_process"] = asyncio.run(kafka_run(args.kafka_count, None))
                 results[f"kafka_at_rate_{replicas}_process"] = asyncio.run(
-                    kafka_run(args.kafka_rate * args.seconds // 2, args.kafka_rate))
+                    kafka_run(args.kafka_rate * args.seconds // 2, args.kafka_rate)
+                )
             finally:
                 intake.stop()
     out = ROOT / "var" / "bench" / "intake.json"

@@ -20,7 +20,7 @@ import re
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -31,7 +31,6 @@ from shared.events import HandoffChecklist, Priority, Tier
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "deploy" / "charter" / "default.yaml"
 RANK = {Tier.L0: 0, Tier.L1: 1, Tier.L2: 2, Tier.L3: 3, Tier.L4: 4}
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class CharterError(ValueError):
@@ -56,7 +55,7 @@ def _duration(value: object) -> timedelta:
 
 
 def _clock(value: object) -> time:
-    """"HH:MM", or "24:00" for the end of the day (time.max)."""
+    """ "HH:MM", or "24:00" for the end of the day (time.max)."""
     text = str(value)
     if text == "24:00":
         return time.max
@@ -73,6 +72,7 @@ Clock = Annotated[time, BeforeValidator(_clock)]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
 Intent = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$")]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = get_args(Weekday)
 ChecklistItem = Literal["impact", "steps_attempted", "attachments", "problem_statement"]
 assert set(ChecklistItem.__args__) == set(HandoffChecklist.model_fields)  # type: ignore[attr-defined]
 
@@ -111,8 +111,7 @@ class WorkingHours(_Strict):
 
     @property
     def always(self) -> bool:
-        return (len(set(self.days)) == 7 and self.start == time(0, 0) and self.end == time.max
-                and not self.holidays)
+        return len(set(self.days)) == 7 and self.start == time(0, 0) and self.end == time.max and not self.holidays
 
     def is_open(self, at: datetime) -> bool:
         local = at.astimezone(self.zone)
@@ -224,7 +223,8 @@ class Routing(_Strict):
 
 class Handoffs(_Strict):
     hypothesis_placeholders: list[str] = Field(
-        default_factory=list, description="What counts as no hypothesis (compared case- and punctuation-blind).")
+        default_factory=list, description="What counts as no hypothesis (compared case- and punctuation-blind)."
+    )
     return_to: Tier = Field(Tier.L1, description="Where a quick fix goes to close the loop.")
     skip_levels: Literal["jump_only", "never"] = "jump_only"
 
@@ -261,8 +261,9 @@ class Charter(_Strict):
             references += [(f"roster.shifts.{name}", name) for name in spec.roster.shifts]
             for field, calendar in references:
                 if calendar is not None and calendar not in self.calendars:
-                    found.append(f"{at}.{field}: no calendar named {calendar!r} (calendars: "
-                                 f"{', '.join(self.calendars)})")
+                    found.append(
+                        f"{at}.{field}: no calendar named {calendar!r} (calendars: {', '.join(self.calendars)})"
+                    )
             for name, agents in spec.roster.shifts.items():
                 if not agents:
                     found.append(f"{at}.roster.shifts.{name}: no agents")
@@ -296,8 +297,10 @@ class Charter(_Strict):
             if rule is None:
                 continue
             owner = rule.to if isinstance(rule, Jump) else rule.owner
-            for field, tier in (("to" if isinstance(rule, Jump) else "owner", owner),
-                                ("communication_owner", rule.communication_owner)):
+            for field, tier in (
+                ("to" if isinstance(rule, Jump) else "owner", owner),
+                ("communication_owner", rule.communication_owner),
+            ):
                 if tier not in in_use:
                     found.append(f"routing.{name}.{field}: {tier} is not in use")
             if RANK[rule.communication_owner] >= RANK[owner]:
@@ -322,9 +325,13 @@ def parse_charter(text: str, source: str = "<charter>") -> Charter:
     try:
         charter = Charter.model_validate(data)
     except ValidationError as error:
-        raise CharterError(source, [
-            f"{'.'.join(str(part) for part in item['loc']) or 'document'}: {item['msg'].removeprefix('Value error, ')}"
-            for item in error.errors(include_url=False, include_input=False)]) from None
+        raise CharterError(
+            source,
+            [
+                f"{'.'.join(map(str, item['loc'])) or 'document'}: {item['msg'].removeprefix('Value error, ')}"
+                for item in error.errors(include_url=False, include_input=False)
+            ],
+        ) from None
     problems = charter.problems()
     if problems:
         raise CharterError(source, problems)

@@ -27,7 +27,7 @@ ID_MAX = 200
 CONTENT_TYPE = "application/json"
 _ID_NAMESPACE = uuid.UUID("8f0b7a8e-3c52-4d7e-9a53-5e0c0f6d1a11")
 
-Headers = list[tuple[str, bytes]]
+Headers = list[tuple[str, bytes | None]]  # Kafka header values may be null
 
 
 class EnvelopeError(ValueError):
@@ -98,8 +98,9 @@ def encode(envelope: Envelope) -> KafkaRecord:
     return KafkaRecord(envelope.ticket_id.encode(), envelope.event.model_dump_json().encode(), headers)
 
 
-_ATTRIBUTES = frozenset({"ce_specversion", "ce_id", "ce_type", "ce_source", "ce_time", "ce_subject",
-                         "ce_correlationid", "ce_causationid"})
+_ATTRIBUTES = frozenset(
+    {"ce_specversion", "ce_id", "ce_type", "ce_source", "ce_time", "ce_subject", "ce_correlationid", "ce_causationid"}
+)
 
 
 def header_map(headers: Iterable[tuple[str, bytes | None]] | None) -> dict[str, str]:
@@ -138,7 +139,9 @@ def decode(key: bytes | None, value: bytes | None, headers: Iterable[tuple[str, 
     try:
         event = model.model_validate_json(value or b"")
     except ValidationError as error:
-        raise EnvelopeError(f"invalid {attrs['ce_type']} body: {describe_validation_error(error, EVENT_FIELDS)}") from error
+        raise EnvelopeError(
+            f"invalid {attrs['ce_type']} body: {describe_validation_error(error, EVENT_FIELDS)}"
+        ) from error
     if key is None or key.decode(errors="replace") != event.ticket_id:
         raise EnvelopeError("record key does not match body ticket_id")
     return Envelope(

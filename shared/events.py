@@ -22,8 +22,15 @@ def _aware(value: datetime) -> datetime:
 
 
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
-TicketId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$",
-                                description="Ticket identifier; also the Kafka record key.")]
+TicketId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="Ticket identifier; also the Kafka record key.",
+    ),
+]
 AgentId = Annotated[str, Field(min_length=1, max_length=128, description="Agent who acted.")]
 ShortText = Annotated[str, Field(min_length=1, max_length=500)]
 
@@ -95,9 +102,11 @@ class HandoffChecklist(BaseModel):
 
     impact: str | None = Field(None, max_length=2000, description="Who and what is affected.")
     steps_attempted: list[Annotated[str, Field(max_length=500)]] = Field(
-        default_factory=list, max_length=50, description="What was tried already.")
+        default_factory=list, max_length=50, description="What was tried already."
+    )
     attachments: list[Annotated[str, Field(max_length=500)]] = Field(
-        default_factory=list, max_length=50, description="Screenshot links or log/request/customer IDs.")
+        default_factory=list, max_length=50, description="Screenshot links or log/request/customer IDs."
+    )
     problem_statement: str | None = Field(None, max_length=300, description="One-line problem statement.")
 
 
@@ -107,8 +116,10 @@ class TicketCreated(Event):
     customer_id: Annotated[str, Field(min_length=1, max_length=128, description="Customer account id.")]
     channel: Channel = Field(description="Where the ticket came in.")
     subject: Annotated[str, Field(min_length=1, max_length=300, description="Ticket subject (customer text).")]
-    intent: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$",
-                                 description="Intent tag used by routing rules.")]
+    intent: Annotated[
+        str,
+        Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$", description="Intent tag used by routing rules."),
+    ]
     priority: Priority = Field(description="Business priority.")
     customer_blocked: bool = Field(description="The customer cannot work until this is solved.")
     created_at: AwareDatetime = Field(description="When the customer raised it (upstream clock).")
@@ -123,7 +134,8 @@ class TicketRouted(Event):
     assignee: str | None = Field(None, max_length=128)
     reason: RoutingReason
     communication_owner: Tier | None = Field(
-        None, description="Tier that keeps talking to the customer, when not the owning tier (jump).")
+        None, description="Tier that keeps talking to the customer, when not the owning tier (jump)."
+    )
 
 
 class TicketResponded(Event):
@@ -173,9 +185,11 @@ class TicketBounced(Event):
     to_tier: Tier
     reason: BounceReason
     missing: list[Annotated[str, Field(max_length=200)]] = Field(
-        default_factory=list, max_length=20, description="What the handoff lacked (handoff_incomplete).")
-    fix_summary: str | None = Field(None, max_length=500,
-                                    description="The fix L1 closes the loop with (returned_with_fix).")
+        default_factory=list, max_length=20, description="What the handoff lacked (handoff_incomplete)."
+    )
+    fix_summary: str | None = Field(
+        None, max_length=500, description="The fix L1 closes the loop with (returned_with_fix)."
+    )
 
 
 class TicketSlaBreached(Event):
@@ -207,7 +221,16 @@ class TicketRated(Event):
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.TYPE: cls
     for cls in (
-        TicketCreated, TicketRouted, TicketResponded, TicketEscalationRequested, TicketEscalated,
-        TicketReturnRequested, TicketBounced, TicketSlaBreached, TicketResolved, TicketReopened, TicketRated,
+        TicketCreated,
+        TicketRouted,
+        TicketResponded,
+        TicketEscalationRequested,
+        TicketEscalated,
+        TicketReturnRequested,
+        TicketBounced,
+        TicketSlaBreached,
+        TicketResolved,
+        TicketReopened,
+        TicketRated,
     )
 }

@@ -20,7 +20,9 @@ from faststream.kafka import KafkaBroker
 from shared.settings import StartupError
 
 
-def make_broker(bootstrap_servers: str, *, client_id: str, middlewares: Sequence[Any] = (), **options: Any) -> KafkaBroker:
+def make_broker(
+    bootstrap_servers: str, *, client_id: str, middlewares: Sequence[Any] = (), **options: Any
+) -> KafkaBroker:
     return KafkaBroker(
         bootstrap_servers,
         client_id=client_id,
@@ -40,24 +42,29 @@ async def start_broker(broker: KafkaBroker, bootstrap_servers: str, timeout: flo
         await asyncio.wait_for(broker.connect(), timeout)
         if not await broker.ping(timeout):
             raise TimeoutError(f"no metadata answer within {timeout:g}s")
-    except (OSError, asyncio.TimeoutError, KafkaError) as error:
+    except (TimeoutError, OSError, KafkaError) as error:
         reason = str(error) or type(error).__name__
-        raise StartupError(f"KAFKA_BOOTSTRAP_SERVERS={bootstrap_servers}: Kafka broker unreachable ({reason})") from None
+        raise StartupError(
+            f"KAFKA_BOOTSTRAP_SERVERS={bootstrap_servers}: Kafka broker unreachable ({reason})"
+        ) from None
 
 
 async def check_kafka(bootstrap_servers: str, timeout: float) -> None:
     """A metadata round trip, or `StartupError` naming KAFKA_BOOTSTRAP_SERVERS."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="ladder-preflight",
-                                request_timeout_ms=int(timeout * 1000))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, client_id="ladder-preflight", request_timeout_ms=int(timeout * 1000)
+    )
     client_log = logging.getLogger("aiokafka")
     level = client_log.level
     client_log.setLevel(logging.CRITICAL)  # the one line below says it all
     try:
         await asyncio.wait_for(admin.start(), timeout)
         await asyncio.wait_for(admin.describe_cluster(), timeout)
-    except (OSError, asyncio.TimeoutError, KafkaError) as error:
+    except (TimeoutError, OSError, KafkaError) as error:
         reason = str(error) or type(error).__name__
-        raise StartupError(f"KAFKA_BOOTSTRAP_SERVERS={bootstrap_servers}: Kafka broker unreachable ({reason})") from None
+        raise StartupError(
+            f"KAFKA_BOOTSTRAP_SERVERS={bootstrap_servers}: Kafka broker unreachable ({reason})"
+        ) from None
     finally:
         await admin.close()
         client_log.setLevel(level)
@@ -79,7 +86,9 @@ async def topic_partitions(bootstrap_servers: str, topic: str) -> list[TopicPart
         (description,) = await admin.describe_topics([topic])
     finally:
         await admin.close()
-    return [TopicPartition(topic, p["partition"]) for p in sorted(description["partitions"], key=lambda p: p["partition"])]
+    return [
+        TopicPartition(topic, p["partition"]) for p in sorted(description["partitions"], key=lambda p: p["partition"])
+    ]
 
 
 async def commit_group_at_end(bootstrap_servers: str, group_id: str, topic: str) -> None:

@@ -25,10 +25,11 @@ def ops_router(registry: CollectorRegistry, checks: Mapping[str, ReadyCheck]) ->
     @router.get("/readyz")
     async def readyz() -> JSONResponse:
         results = await asyncio.gather(*(check() for check in checks.values()), return_exceptions=True)
-        status = {name: result is True for name, result in zip(checks, results)}
+        status = {name: result is True for name, result in zip(checks, results, strict=True)}
         ready = all(status.values())
-        return JSONResponse({"status": "ready" if ready else "not ready", "checks": status},
-                            status_code=200 if ready else 503)
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": status}, status_code=200 if ready else 503
+        )
 
     @router.get("/metrics")
     async def metrics() -> Response:
@@ -43,11 +44,16 @@ class RequestMetrics:
 
     def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
         self.app = app
-        self.requests = Counter("support_http_requests_total", "HTTP requests handled.",
-                                ["method", "route", "status"], registry=registry)
-        self.latency = Histogram("support_http_request_duration_seconds", "HTTP request latency.",
-                                 ["method", "route"], registry=registry,
-                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+        self.requests = Counter(
+            "support_http_requests_total", "HTTP requests handled.", ["method", "route", "status"], registry=registry
+        )
+        self.latency = Histogram(
+            "support_http_request_duration_seconds",
+            "HTTP request latency.",
+            ["method", "route"],
+            registry=registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,4 +75,3 @@ class RequestMetrics:
             template = getattr(route, "path", "unmatched")
             self.requests.labels(scope["method"], template, str(status)).inc()
             self.latency.labels(scope["method"], template).observe(time.perf_counter() - start)
-

@@ -44,26 +44,47 @@ Step = Callable[[], Awaitable[None]]
 
 
 class ServiceRuntime:
-    def __init__(self, *, name: str, schema: str, settings: ServiceSettings, migrations: Path | None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        schema: str,
+        settings: ServiceSettings,
+        migrations: Path | None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.name, self.schema, self.settings = name, db.schema_name(schema), settings
         self.topics = settings.topics
         self.clock = clock
         self.registry = CollectorRegistry()
         self.metrics = DeliveryMetrics(self.registry)
-        self.broker = make_broker(settings.kafka_bootstrap_servers, client_id=f"ladder-{name}",
-                                  middlewares=[KafkaPrometheusMiddleware(registry=self.registry, app_name=name)])
-        self.relay = OutboxRelay(service=name, schema=schema, database_url=settings.database_url,
-                                 bootstrap_servers=settings.kafka_bootstrap_servers,
-                                 metrics=self.metrics) if settings.relay else None
+        self.broker = make_broker(
+            settings.kafka_bootstrap_servers,
+            client_id=f"ladder-{name}",
+            middlewares=[KafkaPrometheusMiddleware(registry=self.registry, app_name=name)],
+        )
+        self.relay = (
+            OutboxRelay(
+                service=name,
+                schema=schema,
+                database_url=settings.database_url,
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                metrics=self.metrics,
+            )
+            if settings.relay
+            else None
+        )
         self.consumers: list[BatchConsumer] = []
         self._migrations = migrations
         self._pool: asyncpg.Pool | None = None
         self._starts: list[Step] = []
         self._stops: list[Step] = []
         self._started = False
-        self._checks: dict[str, ReadyCheck] = {"database": self._database_ready, "kafka": self._kafka_ready,
-                                               "relay": self._relay_ready}
+        self._checks: dict[str, ReadyCheck] = {
+            "database": self._database_ready,
+            "kafka": self._kafka_ready,
+            "relay": self._relay_ready,
+        }
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -79,11 +100,18 @@ class ServiceRuntime:
     # --- what a service adds --------------------------------------------------------------
 
     def consume(self, topic: str, process: Process) -> BatchConsumer:
-        consumer = BatchConsumer(service=self.name, schema=self.schema, topic=topic,
-                                 group_id=self.settings.consumer_group, process=process, metrics=self.metrics,
-                                 dead_letter_topic=self.topics.dead_letter,
-                                 members=self.settings.consumers, batch_size=self.settings.batch_size,
-                                 on_committed=self.committed)
+        consumer = BatchConsumer(
+            service=self.name,
+            schema=self.schema,
+            topic=topic,
+            group_id=self.settings.consumer_group,
+            process=process,
+            metrics=self.metrics,
+            dead_letter_topic=self.topics.dead_letter,
+            members=self.settings.consumers,
+            batch_size=self.settings.batch_size,
+            on_committed=self.committed,
+        )
         consumer.register(self.broker)
         self.consumers.append(consumer)
         self._checks["consumers"] = self._consumers_ready
@@ -91,8 +119,15 @@ class ServiceRuntime:
 
     def consume_events(self, handler: EventHandler, topic: str | None = None) -> EventConsumer:
         """Consume the ticket events with `handler` (dedup, staleness, dead letters)."""
-        events = EventConsumer(service=self.name, schema=self.schema, handler=handler, metrics=self.metrics,
-                               pool=lambda: self.pool, dead_letter_topic=self.topics.dead_letter, clock=self.clock)
+        events = EventConsumer(
+            service=self.name,
+            schema=self.schema,
+            handler=handler,
+            metrics=self.metrics,
+            pool=lambda: self.pool,
+            dead_letter_topic=self.topics.dead_letter,
+            clock=self.clock,
+        )
         self.consume(topic or self.topics.events, events.process)
         return events
 
@@ -108,8 +143,9 @@ class ServiceRuntime:
 
     # --- the app --------------------------------------------------------------------------
 
-    def app(self, *, title: str, description: str, version: str = "1.0.0",
-            routers: Iterable[APIRouter] = ()) -> FastAPI:
+    def app(
+        self, *, title: str, description: str, version: str = "1.0.0", routers: Iterable[APIRouter] = ()
+    ) -> FastAPI:
         app = FastAPI(title=title, description=description, version=version, lifespan=self._lifespan)
         for router in routers:
             app.include_router(router)
@@ -131,8 +167,9 @@ class ServiceRuntime:
     @asynccontextmanager
     async def _lifespan(self, _: FastAPI) -> AsyncIterator[None]:
         settings = self.settings
-        self._pool = await db.create_pool(settings.database_url, max_size=settings.db_pool_size,
-                                          timeout=settings.startup_timeout_s)
+        self._pool = await db.create_pool(
+            settings.database_url, max_size=settings.db_pool_size, timeout=settings.startup_timeout_s
+        )
         lag: asyncio.Task[None] | None = None
         try:
             applied = await migrate(self._pool, self.schema, self._migrations)
@@ -146,9 +183,15 @@ class ServiceRuntime:
             await self.broker.start()
             self._started = True
             lag = asyncio.create_task(self._measure_lag(), name=f"{self.name}-lag")
-            log.info(f"{self.name} ready", extra={"port": settings.port, "migrations_applied": applied,
-                                                   "relay": self.relay is not None,
-                                                   "consumer_members": len(self.consumers) * settings.consumers})
+            log.info(
+                f"{self.name} ready",
+                extra={
+                    "port": settings.port,
+                    "migrations_applied": applied,
+                    "relay": self.relay is not None,
+                    "consumer_members": len(self.consumers) * settings.consumers,
+                },
+            )
             yield
             self._started = False
             await self._stop_within(settings.shutdown_timeout_s)
@@ -173,7 +216,7 @@ class ServiceRuntime:
             for consumer in self.consumers:
                 try:
                     await consumer.measure_lag()
-                except Exception:  # noqa: BLE001 - a sample is not worth a crash
+                except Exception:
                     log.debug("lag sample failed", exc_info=True)
 
 
@@ -190,8 +233,17 @@ def serve(app: FastAPI, settings: ServiceSettings, *, http_drain_s: float = 5.0)
     # less often: fewer and shorter pauses on the hot path (measured by `make bench`).
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, loop="uvloop", access_log=False,
-                proxy_headers=False, server_header=False, timeout_graceful_shutdown=int(http_drain_s))
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        loop="uvloop",
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=int(http_drain_s),
+    )
 
 
 def main(name: str, settings_class: type[ServiceSettings], create_app: Callable[[Any], FastAPI]) -> None:

@@ -4,7 +4,7 @@ the variable (`ConfigError`), never a traceback."""
 from __future__ import annotations
 
 import re
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
@@ -33,8 +33,7 @@ class LadderSettings(BaseSettings):
     database_url: str = Field("postgresql://ladder:ladder@localhost:5432/ladder", validation_alias="DATABASE_URL")
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     startup_timeout_s: float = Field(15.0, validation_alias="STARTUP_TIMEOUT_S", gt=0)
-    topic_prefix: str = Field("", validation_alias="LADDER_TOPIC_PREFIX", max_length=100,
-                              pattern=r"^[A-Za-z0-9._-]*$")
+    topic_prefix: str = Field("", validation_alias="LADDER_TOPIC_PREFIX", max_length=100, pattern=r"^[A-Za-z0-9._-]*$")
 
     @property
     def topics(self) -> Topics:
@@ -54,7 +53,7 @@ class LadderSettings(BaseSettings):
     def _database_url(cls, value: str) -> str:
         parts = urlsplit(value)
         try:
-            parts.port
+            _ = parts.port  # raises on a port that is not a number
         except ValueError as error:
             raise ValueError(f"bad port ({error})") from error
         if parts.scheme not in {"postgresql", "postgres"} or not parts.hostname or not parts.path.strip("/"):
@@ -86,14 +85,16 @@ class ServiceSettings(LadderSettings):
 S = TypeVar("S", bound=LadderSettings)
 
 
-def load(cls: type[S], **overrides: object) -> S:
+def load(cls: type[S], **overrides: Any) -> S:
     """Read `cls` from the environment or raise `ConfigError` naming the first bad variable."""
     try:
         return cls(**overrides)
     except ValidationError as error:
         first = error.errors(include_url=False, include_input=False)[0]
-        raise ConfigError(f"invalid environment variable {variable_name(cls, str(first['loc'][0]))}: "
-                          f"{first['msg'].removeprefix('Value error, ')}") from None
+        raise ConfigError(
+            f"invalid environment variable {variable_name(cls, str(first['loc'][0]))}: "
+            f"{first['msg'].removeprefix('Value error, ')}"
+        ) from None
 
 
 def variable_name(cls: type[LadderSettings], field: str) -> str:

@@ -40,19 +40,26 @@ async def platform(settings):
     try:
         await asyncio.wait_for(admin.start(), 15)
         existing = set(await admin.list_topics())
-    except Exception as error:  # noqa: BLE001 - any failure here means no broker
-        pytest.exit(f"KAFKA_BOOTSTRAP_SERVERS={settings.kafka_bootstrap_servers}: Kafka broker unreachable "
-                    f"({type(error).__name__}); run `make up` or `make test`", returncode=3)
+    except Exception as error:
+        pytest.exit(
+            f"KAFKA_BOOTSTRAP_SERVERS={settings.kafka_bootstrap_servers}: Kafka broker unreachable "
+            f"({type(error).__name__}); run `make up` or `make test`",
+            returncode=3,
+        )
     finally:
         await admin.close()
     missing = set(topics.ALL) - existing
     if missing:
-        pytest.exit(f"topics missing on {settings.kafka_bootstrap_servers}: {sorted(missing)}; run `make up`", returncode=3)
+        pytest.exit(
+            f"topics missing on {settings.kafka_bootstrap_servers}: {sorted(missing)}; run `make up`", returncode=3
+        )
     try:
         pool = await create_pool(settings.database_url, timeout=10)
     except StartupError as error:
         pytest.exit(str(error), returncode=3)
-    SESSION_START.update(await _end_offsets(settings.kafka_bootstrap_servers, (topics.TICKET_EVENTS, topics.DEAD_LETTER)))
+    SESSION_START.update(
+        await _end_offsets(settings.kafka_bootstrap_servers, (topics.TICKET_EVENTS, topics.DEAD_LETTER))
+    )
     yield settings
     await pool.close()
 

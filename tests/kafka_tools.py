@@ -16,11 +16,12 @@ class TopicReader:
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.topic, self.bootstrap = topic, bootstrap
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                         auto_offset_reset="earliest")
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+        )
         self.records: list[ConsumerRecord] = []
 
-    async def __aenter__(self) -> "TopicReader":
+    async def __aenter__(self) -> TopicReader:
         await self.consumer.start()
         partitions = await topic_partitions(self.bootstrap, self.topic)
         self.consumer.assign(partitions)
@@ -38,7 +39,9 @@ class TopicReader:
         self.records.extend(new)
         return new
 
-    async def wait_for(self, predicate: Callable[[list[ConsumerRecord]], bool], timeout: float = 20.0) -> list[ConsumerRecord]:
+    async def wait_for(
+        self, predicate: Callable[[list[ConsumerRecord]], bool], timeout: float = 20.0
+    ) -> list[ConsumerRecord]:
         deadline = time.monotonic() + timeout
         while not predicate(self.records):
             if time.monotonic() > deadline:
@@ -60,7 +63,26 @@ class TopicReader:
 def kcat_read(bootstrap: str, topic: str, partition: int, offset: int) -> str:
     """One record as kcat (an independent C client) sees it: key, headers, value on three lines."""
     result = subprocess.run(
-        ["kcat", "-C", "-b", bootstrap, "-t", topic, "-p", str(partition), "-o", str(offset), "-c", "1", "-e",
-         "-f", "%k\n%h\n%s\n"],
-        capture_output=True, text=True, timeout=30, check=True)
+        [
+            "kcat",
+            "-C",
+            "-b",
+            bootstrap,
+            "-t",
+            topic,
+            "-p",
+            str(partition),
+            "-o",
+            str(offset),
+            "-c",
+            "1",
+            "-e",
+            "-f",
+            "%k\n%h\n%s\n",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     return result.stdout

@@ -35,11 +35,12 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, ready_timeout: float = 60.0) -> "ServiceProcess":
+    def start(self, ready_timeout: float = 60.0) -> ServiceProcess:
         # A file, not a pipe: an unread pipe fills up and blocks the service's logging.
         self.log = tempfile.NamedTemporaryFile(prefix=f"{self.service}-", suffix=".log", delete=False)
-        self.proc = subprocess.Popen([sys.executable, "-m", self.module], cwd=ROOT, env=self.env,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", self.module], cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -66,7 +67,7 @@ class ServiceProcess:
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace")[-4000:] if self.proc else ""
 
-    def __enter__(self) -> "ServiceProcess":
+    def __enter__(self) -> ServiceProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the system packages the local platform needs, only those that are missing:
 #   kcat (Kafka CLI client), prometheus (prometheus + promtool), postgresql (server + psql),
+#   docker-compose (its `config` validates docker-compose.yml in the tests),
 #   and, if absent, what the scripts themselves run on: Java 17 and Maven (Kafka jars),
 #   python3, iproute2 (ss), curl.
 # apt-get update runs only when something is missing. Package maintainer scripts are kept
@@ -28,13 +29,15 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v ss >/dev/null 2>&1 || missing+=(iproute2)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v flock >/dev/null 2>&1 || missing+=(util-linux)
+# Tests validate docker-compose.yml with a real Compose parser (no Docker engine needed).
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 if [[ "${LADDER_BENCH_TOOLS:-0}" == 1 ]]; then
   command -v wrk >/dev/null 2>&1 || missing+=(wrk)
   command -v hey >/dev/null 2>&1 || missing+=(hey)
 fi
 
 if ((${#missing[@]} == 0)); then
-  say "all system packages present (kcat, prometheus, postgresql, java, mvn)"
+  say "all system packages present (kcat, prometheus, postgresql, java, mvn, docker-compose)"
   exit 0
 fi
 

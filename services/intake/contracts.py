@@ -9,15 +9,16 @@ The pydantic models are the source: `shared.events` for events, `core.commands` 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from services.intake.core.commands import _ON_TOPIC
 from shared import topics
 from shared.events import EVENT_TYPES
-from services.intake.core.commands import _ON_TOPIC
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 SCHEMAS = "#/components/schemas/{model}"
@@ -43,7 +44,7 @@ _DLQ_HEADERS = {
 }
 
 
-def _schemas(models: list[type[BaseModel]]) -> dict[str, Any]:
+def _schemas(models: Sequence[type[BaseModel]]) -> dict[str, Any]:
     _, top = models_json_schema([(model, "validation") for model in models], ref_template=SCHEMAS)
     return dict(sorted(top.get("$defs", {}).items()))
 
@@ -64,30 +65,47 @@ def asyncapi() -> dict[str, Any]:
     messages: dict[str, Any] = {}
     for model in events:
         messages[model.__name__] = {
-            "name": model.TYPE, "title": model.TYPE, "summary": (model.__doc__ or model.TYPE).strip().split("\n")[0],
-            "contentType": "application/json", "headers": _event_headers(model.TYPE),
+            "name": model.TYPE,
+            "title": model.TYPE,
+            "summary": (model.__doc__ or model.TYPE).strip().split("\n")[0],
+            "contentType": "application/json",
+            "headers": _event_headers(model.TYPE),
             "payload": {"$ref": SCHEMAS.format(model=model.__name__)},
-            "bindings": {"kafka": {"key": {"type": "string", "description": "The ticket id: one ticket, one partition."}}},
+            "bindings": {
+                "kafka": {"key": {"type": "string", "description": "The ticket id: one ticket, one partition."}}
+            },
         }
-    for model in _ON_TOPIC:
-        command = model.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
-        messages[model.__name__] = {
-            "name": command, "title": command, "contentType": "application/json",
+    for command_model in _ON_TOPIC:
+        command = get_args(command_model.model_fields["type"].annotation)[0]
+        messages[command_model.__name__] = {
+            "name": command,
+            "title": command,
+            "contentType": "application/json",
             "summary": f"The {command} command; intake answers with an event or a dead letter.",
-            "headers": {"type": "object", "required": ["authorization"], "properties": {
-                "authorization": {"type": "string", "description": "Bearer <API key> allowed to take this action."}}},
-            "payload": {"$ref": SCHEMAS.format(model=model.__name__)},
+            "headers": {
+                "type": "object",
+                "required": ["authorization"],
+                "properties": {
+                    "authorization": {"type": "string", "description": "Bearer <API key> allowed to take this action."}
+                },
+            },
+            "payload": {"$ref": SCHEMAS.format(model=command_model.__name__)},
         }
     messages["DeadLetter"] = {
-        "name": "dead_letter", "title": "dead letter", "summary": "A rejected record, verbatim, with why.",
+        "name": "dead_letter",
+        "title": "dead letter",
+        "summary": "A rejected record, verbatim, with why.",
         "description": "Key and value are the original bytes; the original headers are kept (credentials "
-                       "removed) and the dlq_* headers added.",
-        "headers": {"type": "object", "required": list(_DLQ_HEADERS),
-                    "properties": {name: {"type": "string", "description": text} for name, text in _DLQ_HEADERS.items()}},
+        "removed) and the dlq_* headers added.",
+        "headers": {
+            "type": "object",
+            "required": list(_DLQ_HEADERS),
+            "properties": {name: {"type": "string", "description": text} for name, text in _DLQ_HEADERS.items()},
+        },
         "payload": {"description": "The original value, any bytes (possibly not JSON)."},
     }
 
-    def refs(models: list[type[BaseModel]]) -> dict[str, Any]:
+    def refs(models: Sequence[type[BaseModel]]) -> dict[str, Any]:
         return {model.__name__: {"$ref": f"#/components/messages/{model.__name__}"} for model in models}
 
     def channel_refs(channel: str, names: list[str]) -> list[dict[str, str]]:
@@ -95,45 +113,79 @@ def asyncapi() -> dict[str, Any]:
 
     by_emitter: dict[str, list[str]] = {"intake": [], "router": [], "escalation": []}
     for model in events:
-        emitter = {"ticket.routed": "router", "ticket.escalated": "escalation", "ticket.bounced": "escalation",
-                   "ticket.sla_breached": "escalation"}.get(model.TYPE, "intake")
+        emitter = {
+            "ticket.routed": "router",
+            "ticket.escalated": "escalation",
+            "ticket.bounced": "escalation",
+            "ticket.sla_breached": "escalation",
+        }.get(model.TYPE, "intake")
         by_emitter[emitter].append(model.__name__)
     kafka = {"kafka": {"partitions": 6, "bindingVersion": "0.5.0"}}
     return {
         "asyncapi": "3.0.0",
-        "info": {"title": "Ladder ticket streams", "version": "1.0.0",
-                 "description": "CloudEvents 1.0 in Kafka binary mode: attributes in ce_* headers, the body JSON. "
-                                "One ordered stream per ticket (key = ticket id). Events are strict: unknown fields "
-                                "are refused. Topic names may carry a deployment prefix (LADDER_TOPIC_PREFIX)."},
+        "info": {
+            "title": "Ladder ticket streams",
+            "version": "1.0.0",
+            "description": "CloudEvents 1.0 in Kafka binary mode: attributes in ce_* headers, the body JSON. "
+            "One ordered stream per ticket (key = ticket id). Events are strict: unknown fields "
+            "are refused. Topic names may carry a deployment prefix (LADDER_TOPIC_PREFIX).",
+        },
         "defaultContentType": "application/json",
-        "servers": {"local": {"host": "localhost:9092", "protocol": "kafka",
-                              "description": "The local single-node broker of `make up`."}},
+        "servers": {
+            "local": {
+                "host": "localhost:9092",
+                "protocol": "kafka",
+                "description": "The local single-node broker of `make up`.",
+            }
+        },
         "channels": {
-            "ticketEvents": {"address": topics.TICKET_EVENTS, "title": "Ticket events (the truth)",
-                             "messages": refs(events), "bindings": kafka},
-            "ticketCommands": {"address": topics.TICKET_COMMANDS, "title": "Upstream commands",
-                               "messages": refs(list(_ON_TOPIC)), "bindings": kafka},
-            "deadLetter": {"address": topics.DEAD_LETTER, "title": "Rejected records",
-                           "messages": {"DeadLetter": {"$ref": "#/components/messages/DeadLetter"}},
-                           "bindings": kafka},
+            "ticketEvents": {
+                "address": topics.TICKET_EVENTS,
+                "title": "Ticket events (the truth)",
+                "messages": refs(events),
+                "bindings": kafka,
+            },
+            "ticketCommands": {
+                "address": topics.TICKET_COMMANDS,
+                "title": "Upstream commands",
+                "messages": refs(list(_ON_TOPIC)),
+                "bindings": kafka,
+            },
+            "deadLetter": {
+                "address": topics.DEAD_LETTER,
+                "title": "Rejected records",
+                "messages": {"DeadLetter": {"$ref": "#/components/messages/DeadLetter"}},
+                "bindings": kafka,
+            },
         },
         "operations": {
-            **{f"{service}SendsEvents": {
-                "action": "send", "channel": {"$ref": "#/channels/ticketEvents"},
-                "title": f"{service} emits", "messages": channel_refs("ticketEvents", names)}
-               for service, names in by_emitter.items()},
+            **{
+                f"{service}SendsEvents": {
+                    "action": "send",
+                    "channel": {"$ref": "#/channels/ticketEvents"},
+                    "title": f"{service} emits",
+                    "messages": channel_refs("ticketEvents", names),
+                }
+                for service, names in by_emitter.items()
+            },
             "servicesReceiveEvents": {
-                "action": "receive", "channel": {"$ref": "#/channels/ticketEvents"},
+                "action": "receive",
+                "channel": {"$ref": "#/channels/ticketEvents"},
                 "title": "router, escalation and metrics consume (each ignores the types it does not handle)",
-                "messages": channel_refs("ticketEvents", [m.__name__ for m in events])},
+                "messages": channel_refs("ticketEvents", [m.__name__ for m in events]),
+            },
             "intakeReceivesCommands": {
-                "action": "receive", "channel": {"$ref": "#/channels/ticketCommands"},
-                "title": "intake turns valid commands into events", "messages":
-                    channel_refs("ticketCommands", [m.__name__ for m in _ON_TOPIC])},
+                "action": "receive",
+                "channel": {"$ref": "#/channels/ticketCommands"},
+                "title": "intake turns valid commands into events",
+                "messages": channel_refs("ticketCommands", [m.__name__ for m in _ON_TOPIC]),
+            },
             "servicesSendDeadLetters": {
-                "action": "send", "channel": {"$ref": "#/channels/deadLetter"},
+                "action": "send",
+                "channel": {"$ref": "#/channels/deadLetter"},
                 "title": "every service dead-letters what it cannot process",
-                "messages": channel_refs("deadLetter", ["DeadLetter"])},
+                "messages": channel_refs("deadLetter", ["DeadLetter"]),
+            },
         },
         "components": {"messages": messages, "schemas": _schemas([*events, *_ON_TOPIC])},
     }
@@ -144,8 +196,11 @@ def event_schemas() -> dict[str, dict[str, Any]]:
     result = {}
     for model in EVENT_TYPES.values():
         schema = model.model_json_schema()
-        result[f"{model.TYPE}.json"] = {"$schema": "https://json-schema.org/draft/2020-12/schema",
-                                        "$id": f"https://ladder.example/schemas/{model.TYPE}.json", **schema}
+        result[f"{model.TYPE}.json"] = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": f"https://ladder.example/schemas/{model.TYPE}.json",
+            **schema,
+        }
     return result
 
 
@@ -159,15 +214,26 @@ def asyncapi_html(doc: dict[str, Any]) -> str:
         schema = schemas[ref.rsplit("/", 1)[-1]]
         rows = []
         for name, spec in schema.get("properties", {}).items():
-            kind = spec.get("type") or spec.get("$ref", "").rsplit("/", 1)[-1] or " | ".join(
-                option.get("type", option.get("$ref", "").rsplit("/", 1)[-1]) for option in spec.get("anyOf", []))
+            kind = (
+                spec.get("type")
+                or spec.get("$ref", "").rsplit("/", 1)[-1]
+                or " | ".join(
+                    option.get("type", option.get("$ref", "").rsplit("/", 1)[-1]) for option in spec.get("anyOf", [])
+                )
+            )
             required = "yes" if name in schema.get("required", []) else ""
-            rows.append(f"<tr><td><code>{escape(name)}</code></td><td>{escape(str(kind))}</td><td>{required}</td>"
-                        f"<td>{escape(spec.get('description', ''))}</td></tr>")
-        return "<table><tr><th>field</th><th>type</th><th>required</th><th>meaning</th></tr>" + "".join(rows) + "</table>"
+            rows.append(
+                f"<tr><td><code>{escape(name)}</code></td><td>{escape(str(kind))}</td><td>{required}</td>"
+                f"<td>{escape(spec.get('description', ''))}</td></tr>"
+            )
+        return (
+            "<table><tr><th>field</th><th>type</th><th>required</th><th>meaning</th></tr>" + "".join(rows) + "</table>"
+        )
 
-    parts = [f"<h1>{escape(doc['info']['title'])} <small>AsyncAPI {doc['asyncapi']}</small></h1>",
-             f"<p>{escape(doc['info']['description'])}</p><p><a href='/asyncapi.json'>asyncapi.json</a></p>"]
+    parts = [
+        f"<h1>{escape(doc['info']['title'])} <small>AsyncAPI {doc['asyncapi']}</small></h1>",
+        f"<p>{escape(doc['info']['description'])}</p><p><a href='/asyncapi.json'>asyncapi.json</a></p>",
+    ]
     for channel in doc["channels"].values():
         parts.append(f"<h2><code>{escape(channel['address'])}</code>: {escape(channel['title'])}</h2>")
         for ref in channel["messages"].values():
@@ -176,8 +242,10 @@ def asyncapi_html(doc: dict[str, Any]) -> str:
             payload = message["payload"].get("$ref")
             parts.append(fields(payload) if payload else f"<p>{escape(message['payload']['description'])}</p>")
     style = "body{font-family:sans-serif;max-width:70em;margin:auto}td,th{border:1px solid #ccc;padding:2px 6px}"
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(doc['info']['title'])}</title>"
-            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(doc['info']['title'])}</title>"
+        f"<style>{style}</style></head><body>{''.join(parts)}</body></html>"
+    )
 
 
 def render(document: Any) -> str:
@@ -188,8 +256,10 @@ def committed() -> dict[Path, str]:
     """Every generated document, by its path under docs/."""
     from services.intake.openapi import document
 
-    files = {DOCS / "openapi" / "intake.json": render(document()),
-             DOCS / "asyncapi" / "ladder.json": render(asyncapi())}
+    files = {
+        DOCS / "openapi" / "intake.json": render(document()),
+        DOCS / "asyncapi" / "ladder.json": render(asyncapi()),
+    }
     files.update({DOCS / "schemas" / name: render(schema) for name, schema in event_schemas().items()})
     return files
 

@@ -17,9 +17,6 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import Counter, Histogram
 
-from shared.delivery.failures import retrying
-from shared.ops import RequestMetrics
-from shared.service import ServiceRuntime, main as run_service
 from services.intake.adapters.store import MIGRATIONS, SCHEMA, PostgresStore
 from services.intake.contracts import asyncapi, asyncapi_html
 from services.intake.core.tickets import Accepted, Decision, Rejected, Replayed, Submission
@@ -27,6 +24,10 @@ from services.intake.handlers.commands import batch_processor
 from services.intake.handlers.http import BodySizeLimit, api_router, install_error_handlers
 from services.intake.service import Batcher, Entry, process
 from services.intake.settings import IntakeSettings, load_key_ring
+from shared.delivery.failures import retrying
+from shared.ops import RequestMetrics
+from shared.service import ServiceRuntime
+from shared.service import main as run_service
 
 _OUTCOME = {Accepted: "accepted", Replayed: "replayed", Rejected: "rejected"}
 
@@ -40,13 +41,23 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     keys = load_key_ring(settings)
     runtime = ServiceRuntime(name="intake", schema=SCHEMA, settings=settings, migrations=MIGRATIONS, clock=_now)
     registry = runtime.registry
-    outcomes = Counter("support_intake_commands_total", "Commands decided by intake.",
-                       ["transport", "outcome"], registry=registry)
-    batch_seconds = Histogram("support_intake_batch_duration_seconds",
-                              "Time to decide and commit one batch of commands.", ["transport"], registry=registry,
-                              buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
-    batch_size = Histogram("support_intake_batch_commands", "Commands per committed batch.", ["transport"],
-                           registry=registry, buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500))
+    outcomes = Counter(
+        "support_intake_commands_total", "Commands decided by intake.", ["transport", "outcome"], registry=registry
+    )
+    batch_seconds = Histogram(
+        "support_intake_batch_duration_seconds",
+        "Time to decide and commit one batch of commands.",
+        ["transport"],
+        registry=registry,
+        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+    )
+    batch_size = Histogram(
+        "support_intake_batch_commands",
+        "Commands per committed batch.",
+        ["transport"],
+        registry=registry,
+        buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
+    )
 
     async def run(entries: Sequence[Entry], transport: str) -> list[Decision]:
         started = time.perf_counter()
@@ -60,14 +71,20 @@ def create_app(settings: IntakeSettings) -> FastAPI:
             runtime.metrics.dead_letters.labels(code).inc()
         return outcome.decisions
 
-    runtime.consume(runtime.topics.commands, batch_processor(
-        keys, process=lambda entries: run(entries, "kafka"), clock=_now, max_bytes=settings.max_command_bytes))
+    runtime.consume(
+        runtime.topics.commands,
+        batch_processor(
+            keys, process=lambda entries: run(entries, "kafka"), clock=_now, max_bytes=settings.max_command_bytes
+        ),
+    )
 
     http = _Http()
 
     async def start_http() -> None:
-        http.batcher = Batcher(lambda entries: retrying(lambda: run(entries, "http"), what="http batch", attempts=3),
-                               max_batch=settings.http_batch)
+        http.batcher = Batcher(
+            lambda entries: retrying(lambda: run(entries, "http"), what="http batch", attempts=3),
+            max_batch=settings.http_batch,
+        )
 
     async def stop_http() -> None:
         if http.batcher is not None:
@@ -76,9 +93,11 @@ def create_app(settings: IntakeSettings) -> FastAPI:
 
     runtime.on_start(start_http, stop_http)
     app = runtime.app(
-        title="Ladder intake", routers=[api_router(keys, http.submit), contracts_router()],
+        title="Ladder intake",
+        routers=[api_router(keys, http.submit), contracts_router()],
         description="Authenticated gateway that turns upstream ticket commands into ticket events. "
-                    "Every write needs `Authorization: Bearer <API key>`.")
+        "Every write needs `Authorization: Bearer <API key>`.",
+    )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics, registry=registry)  # outermost: it counts the 413s too

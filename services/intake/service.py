@@ -22,13 +22,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+from services.intake.core.tickets import (
+    Accepted,
+    Decision,
+    PriorCommand,
+    RejectCode,
+    Rejected,
+    Submission,
+    Ticket,
+    decide,
+)
 from shared.delivery.failures import is_transient
 from shared.delivery.records import OutboxRecord, Rejection, SourceRecord, dead_letter
 from shared.envelope import derive_id, encode
 from shared.topics import Topics
-from services.intake.core.tickets import (
-    Accepted, Decision, PriorCommand, Rejected, RejectCode, Submission, Ticket, decide,
-)
 
 log = logging.getLogger(__name__)
 SERVICE = "intake"
@@ -63,21 +70,30 @@ class Outcome:
 
 class Transaction(Protocol):
     async def lock(self, ticket_ids: Sequence[str], command_ids: Sequence[str]) -> None: ...
-    async def load(self, ticket_ids: Sequence[str], command_ids: Sequence[str]) -> tuple[dict[str, Ticket], dict[str, PriorCommand]]: ...
-    async def save(self, tickets: Sequence[Ticket], commands: dict[str, PriorCommand], outbox: Sequence[OutboxRecord]) -> None: ...
+    async def load(
+        self, ticket_ids: Sequence[str], command_ids: Sequence[str]
+    ) -> tuple[dict[str, Ticket], dict[str, PriorCommand]]: ...
+    async def save(
+        self, tickets: Sequence[Ticket], commands: dict[str, PriorCommand], outbox: Sequence[OutboxRecord]
+    ) -> None: ...
 
 
 class Store(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
 
 
-async def process(store: Store, entries: Sequence[Entry], *, now: Callable[[], datetime] = lambda: datetime.now(UTC),
-                  topics: Topics = Topics()) -> Outcome:
+async def process(
+    store: Store,
+    entries: Sequence[Entry],
+    *,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    topics: Topics = Topics(),
+) -> Outcome:
     """Decide and store `entries` in order; one decision per entry."""
     submissions = [_submission(entry) for entry in entries]
     ticket_ids = sorted({sub.ticket_id for sub in submissions if sub is not None})
-    command_ids = [entry.command_id if sub is None else sub.command_id for entry, sub in zip(entries, submissions)]
-    repeatable = [cid for cid, sub in zip(command_ids, submissions) if sub is None or sub.repeatable]
+    command_ids = [_command_id(entry) for entry in entries]
+    repeatable = [cid for cid, sub in zip(command_ids, submissions, strict=True) if sub is None or sub.repeatable]
 
     async with store.transaction() as tx:
         await tx.lock(ticket_ids, repeatable)
@@ -87,14 +103,20 @@ async def process(store: Store, entries: Sequence[Entry], *, now: Callable[[], d
         outbox: list[OutboxRecord] = []
         dead: list[str] = []
         decisions: list[Decision] = []
-        for entry, submission, command in zip(entries, submissions, command_ids):
+        for entry, submission, command in zip(entries, submissions, command_ids, strict=True):
             prior = priors.get(command)
             if isinstance(entry, Poison):
                 decision: Decision = Rejected(RejectCode.MALFORMED, entry.rejection.detail)
                 if prior is None:
                     remembered[command] = priors[command] = _dead_letter(
-                        entry.source, command, entry.rejection, record_fingerprint(entry.source), outbox, now(),
-                        topics.dead_letter)
+                        entry.source,
+                        command,
+                        entry.rejection,
+                        record_fingerprint(entry.source),
+                        outbox,
+                        now(),
+                        topics.dead_letter,
+                    )
                     dead.append(entry.rejection.code)
                 decisions.append(decision)
                 continue
@@ -106,17 +128,32 @@ async def process(store: Store, entries: Sequence[Entry], *, now: Callable[[], d
                 outbox.append(OutboxRecord(topics.events, record.key, record.value, record.headers))
                 if submission.repeatable:
                     remembered[command] = priors[command] = PriorCommand(
-                        submission.fingerprint, submission.ticket_id, decision.envelope.id, decision.envelope.type)
+                        submission.fingerprint, submission.ticket_id, decision.envelope.id, decision.envelope.type
+                    )
             elif isinstance(decision, Rejected) and isinstance(entry, FromTopic):
                 rejection = Rejection(decision.code.value, f"{decision.code.value}: {decision.reason}")
-                first = _dead_letter(entry.source, command, rejection, submission.fingerprint, outbox, now(),
-                                     topics.dead_letter, ticket_id=submission.ticket_id)
+                first = _dead_letter(
+                    entry.source,
+                    command,
+                    rejection,
+                    submission.fingerprint,
+                    outbox,
+                    now(),
+                    topics.dead_letter,
+                    ticket_id=submission.ticket_id,
+                )
                 dead.append(rejection.code)
                 if prior is None:  # a reused id keeps its first outcome; the clash is dead-lettered each time
                     remembered[command] = priors[command] = first
             decisions.append(decision)
         await tx.save(list(changed.values()), remembered, outbox)
     return Outcome(decisions, dead)
+
+
+def _command_id(entry: Entry) -> str:
+    if isinstance(entry, Poison):
+        return entry.command_id
+    return entry.submission.command_id if isinstance(entry, FromTopic) else entry.command_id
 
 
 def _submission(entry: Entry) -> Submission | None:
@@ -131,8 +168,16 @@ def record_fingerprint(source: SourceRecord) -> str:
     return hashlib.sha256(source.value or b"").hexdigest()
 
 
-def _dead_letter(source: SourceRecord, command: str, rejection: Rejection, fingerprint: str,
-                 outbox: list[OutboxRecord], at: datetime, topic: str, ticket_id: str = "") -> PriorCommand:
+def _dead_letter(
+    source: SourceRecord,
+    command: str,
+    rejection: Rejection,
+    fingerprint: str,
+    outbox: list[OutboxRecord],
+    at: datetime,
+    topic: str,
+    ticket_id: str = "",
+) -> PriorCommand:
     outbox.append(dead_letter(source, rejection, topic=topic, service=SERVICE, at=at))
     log.warning("command dead-lettered", extra={"position": source.position, "code": rejection.code})
     return PriorCommand(fingerprint, ticket_id, derive_id(command, DEAD_LETTERED), DEAD_LETTERED)
@@ -144,8 +189,13 @@ class Batcher:
     A request waits only for the transaction that carries it; while one batch commits, the
     next one fills up, so batches grow with load and latency stays flat."""
 
-    def __init__(self, run_batch: Callable[[list[Submission]], Awaitable[list[Decision]]],
-                 *, max_batch: int = 256, workers: int = 2) -> None:
+    def __init__(
+        self,
+        run_batch: Callable[[list[Submission]], Awaitable[list[Decision]]],
+        *,
+        max_batch: int = 256,
+        workers: int = 2,
+    ) -> None:
         self._run_batch = run_batch
         self._max_batch = max_batch
         self._queue: asyncio.Queue[tuple[Submission, asyncio.Future[Decision]] | None] = asyncio.Queue()
@@ -183,7 +233,7 @@ class Batcher:
                 if not future.done():
                     future.set_exception(error)
             return
-        for (_, future), decision in zip(live, decisions):
+        for (_, future), decision in zip(live, decisions, strict=True):
             if not future.done():
                 future.set_result(decision)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from pydantic import Field, ValidationError
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ConfigError, ServiceSettings
 from services.intake.core.auth import KeyRing, KeyRingConfig
+from shared.settings import ConfigError, ServiceSettings
 
 
 class IntakeSettings(ServiceSettings):
@@ -36,8 +36,10 @@ def load_key_ring(settings: IntakeSettings) -> KeyRing:
         except OSError as error:
             raise ConfigError(f"invalid environment variable {variable}: cannot read ({error.strerror})") from None
     else:
-        raise ConfigError("invalid environment variable INTAKE_API_KEYS_FILE: not set (and no INTAKE_API_KEYS); "
-                          "intake refuses to run without API keys")
+        raise ConfigError(
+            "invalid environment variable INTAKE_API_KEYS_FILE: not set (and no INTAKE_API_KEYS); "
+            "intake refuses to run without API keys"
+        )
     try:
         return KeyRing(KeyRingConfig.model_validate_json(text))
     except (ValidationError, ValueError) as error:

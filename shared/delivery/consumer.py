@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -58,9 +59,20 @@ async def _no_decoding(message: Any) -> None:
 
 
 class BatchConsumer:
-    def __init__(self, *, service: str, schema: str, topic: str, group_id: str, process: Process,
-                 metrics: DeliveryMetrics, dead_letter_topic: str, members: int = 1, batch_size: int = 500,
-                 on_committed: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        *,
+        service: str,
+        schema: str,
+        topic: str,
+        group_id: str,
+        process: Process,
+        metrics: DeliveryMetrics,
+        dead_letter_topic: str,
+        members: int = 1,
+        batch_size: int = 500,
+        on_committed: Callable[[], None] = lambda: None,
+    ) -> None:
         self.service, self.schema, self.topic, self.group_id = service, schema, topic, group_id
         self.dead_letter_topic = dead_letter_topic
         self._process = process
@@ -78,9 +90,15 @@ class BatchConsumer:
         own batches, so one computes while another waits for the database."""
         for member in range(self._members):
             subscriber = broker.subscriber(
-                self.topic, batch=True, max_records=self._batch_size, group_id=self.group_id,
-                auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR,
-                parser=_header_less, decoder=_no_decoding, heartbeat_interval_ms=1000,
+                self.topic,
+                batch=True,
+                max_records=self._batch_size,
+                group_id=self.group_id,
+                auto_offset_reset="earliest",
+                ack_policy=AckPolicy.NACK_ON_ERROR,
+                parser=_header_less,
+                decoder=_no_decoding,
+                heartbeat_interval_ms=1000,
                 title=f"{self.service} {self.topic} #{member + 1}",
             )
             subscriber(self._on_batch)
@@ -100,8 +118,10 @@ class BatchConsumer:
                 self._failing_since = self._failing_since or time.monotonic()
                 self._metrics.batches.labels("redelivered").inc()
                 raise
-            log.error("batch failed, isolating the record that fails",
-                      extra={"records": len(records), "error": describe(error)})
+            log.error(
+                "batch failed, isolating the record that fails",
+                extra={"records": len(records), "error": describe(error)},
+            )
             await self._isolate(records, error)
             outcome = "isolated"
         self._failing_since = None
@@ -114,13 +134,15 @@ class BatchConsumer:
             (record,) = records
             rejection = Rejection(UNPROCESSABLE, f"processing failed: {describe(error)}")
             await retrying(lambda: self.quarantine(record, rejection), what=f"{self.service} quarantine")
-            log.error("record dead-lettered after failing alone", extra={"position": record.position,
-                                                                          "error": describe(error)})
+            log.error(
+                "record dead-lettered after failing alone",
+                extra={"position": record.position, "error": describe(error)},
+            )
             return
         middle = len(records) // 2
         for half in (records[:middle], records[middle:]):
             try:
-                await retrying(lambda half=half: self._process(half), what=f"{self.service} half batch")
+                await retrying(functools.partial(self._process, half), what=f"{self.service} half batch")
             except Exception as failure:
                 if is_transient(failure):
                     raise
@@ -132,16 +154,22 @@ class BatchConsumer:
         async with self.pool.acquire() as conn, conn.transaction():
             claims = await claim(conn, self.schema, [(record.identity_id, record.identity)])
             if claims.fresh:
-                await stage(conn, self.schema, [dead_letter(record, rejection, topic=self.dead_letter_topic,
-                                                            service=self.service, at=datetime.now(UTC))])
+                await stage(
+                    conn,
+                    self.schema,
+                    [
+                        dead_letter(
+                            record, rejection, topic=self.dead_letter_topic, service=self.service, at=datetime.now(UTC)
+                        )
+                    ],
+                )
         if claims.fresh:
             self._metrics.dead_letters.labels(rejection.code).inc()
 
     def healthy(self) -> bool:
         """Subscribed and not failing for longer than a short outage."""
         running = bool(self._subscribers) and all(getattr(s, "running", False) for s in self._subscribers)
-        return running and (self._failing_since is None
-                            or time.monotonic() - self._failing_since < _UNHEALTHY_AFTER_S)
+        return running and (self._failing_since is None or time.monotonic() - self._failing_since < _UNHEALTHY_AFTER_S)
 
     async def measure_lag(self) -> None:
         """Per assigned partition: the broker's high watermark minus this process' position."""
@@ -156,7 +184,7 @@ class BatchConsumer:
                     continue
                 try:
                     position = await asyncio.wait_for(consumer.position(tp), 1.0)
-                except Exception:  # noqa: BLE001 - a rebalance moved it; the next sample is right
+                except Exception:
                     continue
                 seen.add((tp.topic, tp.partition))
                 self._metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(highwater - position, 0))

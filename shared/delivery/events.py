@@ -67,9 +67,17 @@ class EventHandler(Protocol):
 class EventConsumer:
     """`process` for a `BatchConsumer` on the events topic (see the invariants above)."""
 
-    def __init__(self, *, service: str, schema: str, handler: EventHandler, metrics: DeliveryMetrics,
-                 pool: Callable[[], asyncpg.Pool], dead_letter_topic: str,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        *,
+        service: str,
+        schema: str,
+        handler: EventHandler,
+        metrics: DeliveryMetrics,
+        pool: Callable[[], asyncpg.Pool],
+        dead_letter_topic: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         unknown = handler.types - set(EVENT_TYPES)
         if unknown:
             raise ValueError(f"{service} handles types outside the catalogue: {sorted(unknown)}")
@@ -81,7 +89,9 @@ class EventConsumer:
         self._read = {name.encode() for name in handler.types | LIFECYCLE_TYPES}
         self._known = {name.encode() for name in EVENT_TYPES}
 
-    def read(self, records: Sequence[SourceRecord]) -> tuple[list[tuple[Envelope, SourceRecord]], list[tuple[SourceRecord, Rejection]]]:
+    def read(
+        self, records: Sequence[SourceRecord]
+    ) -> tuple[list[tuple[Envelope, SourceRecord]], list[tuple[SourceRecord, Rejection]]]:
         """Envelopes worth this service's time, and poison. Pure."""
         events, poison = [], []
         for record in records:
@@ -101,33 +111,52 @@ class EventConsumer:
         now = self._clock()
         async with self._pool().acquire() as conn, conn.transaction():
             await lock_tickets(conn, self.schema, [envelope.ticket_id for envelope, _ in events])
-            claims = await claim(conn, self.schema, [(envelope.id, record.identity) for envelope, record in events]
-                                 + [(record.identity_id, record.identity) for record, _ in poison])
+            claims = await claim(
+                conn,
+                self.schema,
+                [(envelope.id, record.identity) for envelope, record in events]
+                + [(record.identity_id, record.identity) for record, _ in poison],
+            )
             fresh = [envelope for index, (envelope, _) in enumerate(events) if index in claims.fresh]
             applied, stale = await self._judge(conn, fresh)
             effects = await self.handler.apply(conn, EventBatch(applied, stale, claims.duplicates, now))
-            rejected = [(record, rejection) for index, (record, rejection) in enumerate(poison, start=len(events))
-                        if index in claims.fresh]
-            await stage(conn, self.schema, effects.records + [
-                dead_letter(record, rejection, topic=self.dead_letter_topic, service=self.service, at=now)
-                for record, rejection in rejected])
-        ignored = effects.ignored + Counter({"duplicate": claims.duplicates, "redelivered": claims.redelivered,
-                                             "stale": len(stale)})
+            rejected = [
+                (record, rejection)
+                for index, (record, rejection) in enumerate(poison, start=len(events))
+                if index in claims.fresh
+            ]
+            await stage(
+                conn,
+                self.schema,
+                effects.records
+                + [
+                    dead_letter(record, rejection, topic=self.dead_letter_topic, service=self.service, at=now)
+                    for record, rejection in rejected
+                ],
+            )
+        ignored = effects.ignored + Counter(
+            {"duplicate": claims.duplicates, "redelivered": claims.redelivered, "stale": len(stale)}
+        )
         for reason, count in ignored.items():
             if count:
                 self._metrics.events_ignored.labels(reason).inc(count)
         for _, rejection in rejected:
             self._metrics.dead_letters.labels(rejection.code).inc()
 
-    async def _judge(self, conn: asyncpg.Connection, fresh: list[Envelope]) -> tuple[list[Envelope], list[tuple[Envelope, Stale]]]:
+    async def _judge(
+        self, conn: asyncpg.Connection, fresh: list[Envelope]
+    ) -> tuple[list[Envelope], list[tuple[Envelope, Stale]]]:
         """Apply the shared staleness rule in stream order; persist the lifecycles it moved."""
         if not fresh:
             return [], []
         tickets = list({envelope.ticket_id for envelope in fresh})
         state: dict[str, Lifecycle] = {
             row["ticket_id"]: Lifecycle(Status(row["status"]), row["rated"])
-            for row in await conn.fetch(f"SELECT ticket_id, status, rated FROM {self.schema}.lifecycle "
-                                        "WHERE ticket_id = ANY($1::text[])", tickets)}
+            for row in await conn.fetch(
+                f"SELECT ticket_id, status, rated FROM {self.schema}.lifecycle WHERE ticket_id = ANY($1::text[])",
+                tickets,
+            )
+        }
         applied, stale, moved = [], [], set()
         for envelope in fresh:
             verdict = advance(state.get(envelope.ticket_id), envelope.type)
@@ -144,5 +173,8 @@ class EventConsumer:
                 f"INSERT INTO {self.schema}.lifecycle (ticket_id, status, rated) "
                 "SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[]) "
                 "ON CONFLICT (ticket_id) DO UPDATE SET status = excluded.status, rated = excluded.rated",
-                list(moved), [state[t].status.value for t in moved], [state[t].rated for t in moved])
+                list(moved),
+                [state[t].status.value for t in moved],
+                [state[t].rated for t in moved],
+            )
         return applied, stale

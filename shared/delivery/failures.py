@@ -27,8 +27,9 @@ _TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
 
 
 def is_transient(error: BaseException) -> bool:
-    if isinstance(error, (OSError, asyncio.TimeoutError, asyncpg.InterfaceError,
-                          KafkaConnectionError, KafkaTimeoutError)):
+    if isinstance(
+        error, (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, KafkaConnectionError, KafkaTimeoutError)
+    ):
         return True
     if isinstance(error, asyncpg.PostgresError):
         return str(getattr(error, "sqlstate", "") or "")[:2] in _TRANSIENT_SQLSTATE_CLASSES
@@ -61,8 +62,10 @@ async def retrying(
         except Exception as error:
             if attempt == attempts or not is_transient(error):
                 raise
-            log.warning("transient failure, retrying", extra={"operation": what, "attempt": attempt,
-                                                               "error": describe(error), "pause_s": pause})
+            log.warning(
+                "transient failure, retrying",
+                extra={"operation": what, "attempt": attempt, "error": describe(error), "pause_s": pause},
+            )
             await asyncio.sleep(pause)
             pause = min(pause * 2, max_pause)
     raise AssertionError("unreachable")

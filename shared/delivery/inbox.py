@@ -31,21 +31,32 @@ async def claim(conn: asyncpg.Connection, schema: str, items: Sequence[tuple[str
     first: dict[str, int] = {}
     for index, (event_id, _) in enumerate(items):
         first.setdefault(event_id, index)
-    claimed = {row[0] for row in await conn.fetch(
-        f"INSERT INTO {schema}.inbox (event_id, position) SELECT * FROM unnest($1::text[], $2::text[]) "
-        "ON CONFLICT DO NOTHING RETURNING event_id",
-        list(first), [items[index][1] for index in first.values()])}
+    claimed = {
+        row[0]
+        for row in await conn.fetch(
+            f"INSERT INTO {schema}.inbox (event_id, position) SELECT * FROM unnest($1::text[], $2::text[]) "
+            "ON CONFLICT DO NOTHING RETURNING event_id",
+            list(first),
+            [items[index][1] for index in first.values()],
+        )
+    }
     fresh = frozenset(index for event_id, index in first.items() if event_id in claimed)
     if len(fresh) == len(items):
         return Claims(fresh, 0, 0)
 
     others = [index for index in range(len(items)) if index not in fresh]
-    known = dict(await conn.fetch(f"SELECT event_id, position FROM {schema}.inbox WHERE event_id = ANY($1::text[])",
-                                  list({items[index][0] for index in others})))
+    known = dict(
+        await conn.fetch(
+            f"SELECT event_id, position FROM {schema}.inbox WHERE event_id = ANY($1::text[])",
+            list({items[index][0] for index in others}),
+        )
+    )
     redelivered = [index for index in others if known.get(items[index][0]) == items[index][1]]
     elsewhere = [index for index in others if known.get(items[index][0]) != items[index][1]]
     counted = await conn.fetch(
         f"INSERT INTO {schema}.inbox_duplicates (position, event_id) SELECT * FROM unnest($1::text[], $2::text[]) "
         "ON CONFLICT DO NOTHING RETURNING position",
-        [items[index][1] for index in elsewhere], [items[index][0] for index in elsewhere])
+        [items[index][1] for index in elsewhere],
+        [items[index][0] for index in elsewhere],
+    )
     return Claims(fresh, len(counted), len(redelivered) + len(elsewhere) - len(counted))

@@ -14,7 +14,6 @@ different locks. Hence:
 from __future__ import annotations
 
 import hashlib
-import struct
 import zlib
 from collections.abc import Iterable
 
@@ -26,12 +25,12 @@ LADDER = 0x4C414444  # "LADD": first key of every internal (two-integer) lock
 def client_key(kind: str, value: str) -> int:
     """The one-`bigint` key for a lock named by client data (`kind` is e.g. "ticket")."""
     digest = hashlib.blake2b(f"{kind}\x00{value}".encode(errors="surrogatepass"), digest_size=8).digest()
-    return struct.unpack(">q", digest)[0]
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def internal_key(name: str) -> tuple[int, int]:
     """The two-`integer` key of an internal lock, e.g. `internal_key("relay:intake")`."""
-    return LADDER, struct.unpack(">i", struct.pack(">I", zlib.crc32(name.encode())))[0]
+    return LADDER, int.from_bytes(zlib.crc32(name.encode()).to_bytes(4, "big"), "big", signed=True)
 
 
 def lock_statement(kind: str, values: Iterable[str]) -> str:

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from shared.delivery.records import Headers, OutboxRecord
+from shared.delivery.records import OutboxRecord
+from shared.envelope import Headers
 
 _LENGTH = struct.Struct(">i")
 _NULL = -1
@@ -38,27 +39,35 @@ def decode_headers(data: bytes) -> Headers:
     at, end = 0, len(data)
     while at < end:
         (size,) = _LENGTH.unpack_from(data, at)
-        name = data[at + 4:at + 4 + size].decode(errors="surrogateescape")
+        name = data[at + 4 : at + 4 + size].decode(errors="surrogateescape")
         at += 4 + size
         (size,) = _LENGTH.unpack_from(data, at)
         at += 4
         if size == _NULL:
             headers.append((name, None))
         else:
-            headers.append((name, data[at:at + size]))
+            headers.append((name, data[at : at + size]))
             at += size
     return headers
 
 
 def stage_statement(schema: str) -> str:
     """Insert a batch of records given as four arrays (topic, key, value, headers)."""
-    return (f"INSERT INTO {schema}.outbox (topic, key, value, headers) "
-            "SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::bytea[])")
+    return (
+        f"INSERT INTO {schema}.outbox (topic, key, value, headers) "
+        "SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::bytea[])"
+    )
 
 
-def stage_arguments(records: Sequence[OutboxRecord]) -> tuple[list[str], list[bytes | None], list[bytes | None], list[bytes]]:
-    return ([r.topic for r in records], [r.key for r in records], [r.value for r in records],
-            [encode_headers(r.headers) for r in records])
+def stage_arguments(
+    records: Sequence[OutboxRecord],
+) -> tuple[list[str], list[bytes | None], list[bytes | None], list[bytes]]:
+    return (
+        [r.topic for r in records],
+        [r.key for r in records],
+        [r.value for r in records],
+        [encode_headers(r.headers) for r in records],
+    )
 
 
 async def stage(conn: asyncpg.Connection, schema: str, records: Sequence[OutboxRecord]) -> None:

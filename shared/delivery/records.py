@@ -17,13 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.envelope import format_time, name_based_id
+from shared.envelope import Headers, format_time, name_based_id
 
 REASON_MAX = 1000
 SECRET_HEADERS = frozenset({"authorization"})
 _IDENTITY_NAMESPACE = uuid.UUID("0e7c6a63-5d8e-4a5b-9d0c-4f6b0a1d2e33")
-
-Headers = list[tuple[str, bytes | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +53,11 @@ class SourceRecord:
 
     @property
     def size(self) -> int:
-        return (len(self.key or b"") + len(self.value or b"")
-                + sum(len(name) + len(value or b"") for name, value in self.headers))
+        return (
+            len(self.key or b"")
+            + len(self.value or b"")
+            + sum(len(name) + len(value or b"") for name, value in self.headers)
+        )
 
     def header(self, name: str) -> bytes | None:
         """The last value of header `name` (case-insensitive), None when absent or null."""
@@ -69,8 +70,15 @@ class SourceRecord:
 
 def source_record(record: Any) -> SourceRecord:
     """From aiokafka's `ConsumerRecord`."""
-    return SourceRecord(record.topic, record.partition, record.offset, record.timestamp, record.key,
-                        record.value, list(record.headers or ()))
+    return SourceRecord(
+        record.topic,
+        record.partition,
+        record.offset,
+        record.timestamp,
+        record.key,
+        record.value,
+        list(record.headers or ()),
+    )
 
 
 @dataclass(frozen=True, slots=True)

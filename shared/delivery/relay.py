@@ -23,6 +23,7 @@ Invariants (tests: tests/integration/kit/test_relay.py):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -33,8 +34,14 @@ from dataclasses import dataclass, field
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
-    CorruptRecordException, InvalidTimestampError, InvalidTopicError, KafkaError, MessageSizeTooLargeError,
-    PolicyViolationError, RecordListTooLargeError, RecordTooLargeError,
+    CorruptRecordException,
+    InvalidTimestampError,
+    InvalidTopicError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    PolicyViolationError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
 )
 
 from shared.db import connect_options
@@ -48,8 +55,13 @@ log = logging.getLogger(__name__)
 
 # The broker's answers that mean "this record will never be accepted".
 REFUSALS: tuple[type[BaseException], ...] = (
-    MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError, CorruptRecordException,
-    InvalidTimestampError, InvalidTopicError, PolicyViolationError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    CorruptRecordException,
+    InvalidTimestampError,
+    InvalidTopicError,
+    PolicyViolationError,
 )
 _UNHEALTHY_AFTER_S = 30.0
 
@@ -62,9 +74,19 @@ class _PartitionResult:
 
 
 class OutboxRelay:
-    def __init__(self, *, service: str, schema: str, database_url: str, bootstrap_servers: str,
-                 metrics: DeliveryMetrics, batch_size: int = 2000, poll_interval: float = 0.25,
-                 linger: float = 0.01, max_batch_bytes: int = 512 * 1024) -> None:
+    def __init__(
+        self,
+        *,
+        service: str,
+        schema: str,
+        database_url: str,
+        bootstrap_servers: str,
+        metrics: DeliveryMetrics,
+        batch_size: int = 2000,
+        poll_interval: float = 0.25,
+        linger: float = 0.01,
+        max_batch_bytes: int = 512 * 1024,
+    ) -> None:
         self._service = service
         self._schema = schema
         self._database_url = database_url
@@ -106,7 +128,7 @@ class OutboxRelay:
         if self._task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), drain_timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.error("outbox not drained before shutdown; the next start publishes the rest")
                 self._task.cancel()
                 await asyncio.gather(self._task, return_exceptions=True)
@@ -117,8 +139,11 @@ class OutboxRelay:
         if self._producer is not None:
             await self._producer.stop()
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap_servers, client_id=f"ladder-{self._service}-relay",
-            acks="all", enable_idempotence=True, max_batch_size=self._max_batch_bytes,
+            bootstrap_servers=self._bootstrap_servers,
+            client_id=f"ladder-{self._service}-relay",
+            acks="all",
+            enable_idempotence=True,
+            max_batch_size=self._max_batch_bytes,
         )
         await self._producer.start()
         self._partitions.clear()
@@ -130,10 +155,17 @@ class OutboxRelay:
                 await self._lead()
                 return
             except Exception as error:  # the relay never dies: it waits and tries again
-                self._metrics.relay_errors.labels("database" if isinstance(error, (asyncpg.PostgresError, asyncpg.InterfaceError))
-                                                  else "broker" if isinstance(error, KafkaError) else "other").inc()
+                self._metrics.relay_errors.labels(
+                    "database"
+                    if isinstance(error, (asyncpg.PostgresError, asyncpg.InterfaceError))
+                    else "broker"
+                    if isinstance(error, KafkaError)
+                    else "other"
+                ).inc()
                 if is_transient(error):
-                    log.warning("outbox relay interrupted, retrying", extra={"error": describe(error), "pause_s": pause})
+                    log.warning(
+                        "outbox relay interrupted, retrying", extra={"error": describe(error), "pause_s": pause}
+                    )
                 else:
                     log.exception("outbox relay failed, retrying", extra={"error": describe(error)})
                 if self._stopping:
@@ -170,10 +202,8 @@ class OutboxRelay:
             await conn.close()  # also releases the leader lock
 
     async def _sleep(self) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
-        except asyncio.TimeoutError:
-            pass
         self._wakeup.clear()
 
     async def _measure(self, conn: asyncpg.Connection) -> None:
@@ -181,21 +211,24 @@ class OutboxRelay:
         if time.monotonic() - self._stats_at < 1.0:
             return
         self._stats_at = time.monotonic()
-        row = await conn.fetchrow(f"SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS age "
-                                  f"FROM {self._schema}.outbox")
+        row = await conn.fetchrow(
+            f"SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS age FROM {self._schema}.outbox"
+        )
         self._metrics.outbox_pending.set(row["n"])
         self._metrics.outbox_oldest_age.set(float(row["age"] or 0.0))
 
     # --- one pass -------------------------------------------------------------------------
 
     async def _pass(self, conn: asyncpg.Connection) -> int:
-        rows = await conn.fetch(f"SELECT seq, topic, key, value, headers FROM {self._schema}.outbox "
-                                "ORDER BY seq LIMIT $1", self._batch_size)
+        rows = await conn.fetch(
+            f"SELECT seq, topic, key, value, headers FROM {self._schema}.outbox ORDER BY seq LIMIT $1", self._batch_size
+        )
         if not rows:
             return 0
         groups = await self._by_partition(rows)
-        results = await asyncio.gather(*(self._deliver(topic, partition, group)
-                                         for (topic, partition), group in groups.items()))
+        results = await asyncio.gather(
+            *(self._deliver(topic, partition, group) for (topic, partition), group in groups.items())
+        )
         delivered = [seq for result in results for seq in result.delivered]
         refused = [item for result in results for item in result.refused]
         async with conn.transaction():
@@ -204,17 +237,22 @@ class OutboxRelay:
             if refused:
                 await conn.execute(
                     f"WITH moved AS (DELETE FROM {self._schema}.outbox WHERE seq = ANY($1::bigint[]) RETURNING *) "
-                    f"INSERT INTO {self._schema}.outbox_quarantine (seq, topic, key, value, headers, created_at, reason) "
+                    f"INSERT INTO {self._schema}.outbox_quarantine "
+                    "(seq, topic, key, value, headers, created_at, reason) "
                     "SELECT m.seq, m.topic, m.key, m.value, m.headers, m.created_at, r.reason "
                     "FROM moved m JOIN unnest($1::bigint[], $2::text[]) AS r(seq, reason) USING (seq)",
-                    [seq for seq, _ in refused], [reason for _, reason in refused])
+                    [seq for seq, _ in refused],
+                    [reason for _, reason in refused],
+                )
         by_seq = {row["seq"]: row["topic"] for row in rows}
         for topic, count in Counter(by_seq[seq] for seq in delivered).items():
             self._metrics.outbox_published.labels(topic).inc(count)
         for seq, reason in refused:
             self._metrics.outbox_quarantined.inc()
-            log.error("broker refused an outbox record; quarantined",
-                      extra={"seq": seq, "topic": by_seq[seq], "reason": reason})
+            log.error(
+                "broker refused an outbox record; quarantined",
+                extra={"seq": seq, "topic": by_seq[seq], "reason": reason},
+            )
         errors = [result.error for result in results if result.error is not None]
         if any(not is_transient(error) for error in errors):
             await self._new_producer()  # the sequence state of an idempotent producer is suspect now
@@ -246,15 +284,19 @@ class OutboxRelay:
         result = _PartitionResult()
         at = 0
         while at < len(rows):
-            batch, batch_rows = self._producer.create_batch(), []
+            batch, batch_rows = self._producer.create_batch(), list[asyncpg.Record]()
             while at < len(rows):
                 row = rows[at]
                 alone = row["seq"] in self._suspects
                 if alone and batch_rows:
                     break
                 # a full batch answers None; the first record always fits, whatever its size
-                if batch.append(key=row["key"], value=row["value"], timestamp=None,
-                                headers=decode_headers(row["headers"])) is None:
+                if (
+                    batch.append(
+                        key=row["key"], value=row["value"], timestamp=None, headers=decode_headers(row["headers"])
+                    )
+                    is None
+                ):
                     break
                 batch_rows.append(row)
                 at += 1

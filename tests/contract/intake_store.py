@@ -8,16 +8,22 @@ from datetime import UTC, datetime
 
 import orjson
 
+from services.intake.core.commands import (
+    CreateTicketRequest,
+    RateTicketRequest,
+    RecordResponseRequest,
+    ResolveTicketRequest,
+)
+from services.intake.core.tickets import Accepted, RejectCode, Rejected, Replayed, Submission
+from services.intake.service import FromTopic, Poison, process
 from shared import topics
 from shared.delivery.records import Rejection, SourceRecord
 from shared.events import Channel, Tier
-from services.intake.core.commands import CreateTicketRequest, RateTicketRequest, RecordResponseRequest, ResolveTicketRequest
-from services.intake.core.tickets import Accepted, Rejected, RejectCode, Replayed, Submission
-from services.intake.service import FromTopic, Poison, process
 
 
 async def decide_batch(store, entries):
     return (await process(store, entries)).decisions
+
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 CREATE = CreateTicketRequest(customer_id="c", channel=Channel.WEB, subject="s", intent="x")
@@ -29,21 +35,35 @@ class IntakeStoreContract:
         return Submission(request, probe.id(ticket), probe.id(command), "helpdesk", NOW, repeatable=repeatable)
 
     def source(self, probe, offset, value=b"{}"):
-        return SourceRecord(topics.TICKET_COMMANDS, 0, offset, 1_700_000_000_000, b"k", value,
-                            [("authorization", b"Bearer secret"), ("trace", b"1")])
+        return SourceRecord(
+            topics.TICKET_COMMANDS,
+            0,
+            offset,
+            1_700_000_000_000,
+            b"k",
+            value,
+            [("authorization", b"Bearer secret"), ("trace", b"1")],
+        )
 
     async def test_later_commands_in_a_batch_see_earlier_ones(self, probe):
-        decisions = await decide_batch(probe.store, [
-            self.sub(probe, CREATE, command="c-1"), self.sub(probe, RESOLVE, command="c-2"),
-            self.sub(probe, RESOLVE, command="c-3"), self.sub(probe, RateTicketRequest(score=5), command="c-4")])
+        decisions = await decide_batch(
+            probe.store,
+            [
+                self.sub(probe, CREATE, command="c-1"),
+                self.sub(probe, RESOLVE, command="c-2"),
+                self.sub(probe, RESOLVE, command="c-3"),
+                self.sub(probe, RateTicketRequest(score=5), command="c-4"),
+            ],
+        )
         assert [type(d) for d in decisions] == [Accepted, Accepted, Rejected, Accepted]
         outbox = await probe.outbox()
         assert [r.topic for r in outbox] == [topics.TICKET_EVENTS] * 3
         assert [dict(r.headers)["ce_type"] for r in outbox] == [b"ticket.created", b"ticket.resolved", b"ticket.rated"]
 
     async def test_duplicates_in_one_batch_and_across_batches_produce_one_event(self, probe):
-        first, second = await decide_batch(probe.store, [self.sub(probe, CREATE, command="same"),
-                                                    self.sub(probe, CREATE, command="same")])
+        first, second = await decide_batch(
+            probe.store, [self.sub(probe, CREATE, command="same"), self.sub(probe, CREATE, command="same")]
+        )
         assert isinstance(first, Accepted)
         assert second == Replayed(probe.id("t-1"), first.envelope.id, "ticket.created")
         (third,) = await decide_batch(probe.store, [self.sub(probe, CREATE, command="same")])
@@ -84,7 +104,9 @@ class IntakeStoreContract:
 
     async def test_dead_letter_body_is_kept_verbatim(self, probe):
         raw = orjson.dumps({"type": "x", "subject": "private text"}) + b"\x00\xff"
-        await decide_batch(probe.store, [Poison(probe.id("p"), self.source(probe, 1, raw), Rejection("invalid_command", "invalid x"))])
+        await decide_batch(
+            probe.store, [Poison(probe.id("p"), self.source(probe, 1, raw), Rejection("invalid_command", "invalid x"))]
+        )
         assert (await probe.outbox())[0].value == raw
 
     async def test_a_reused_command_id_with_other_content_is_dead_lettered(self, probe):
@@ -102,17 +124,28 @@ class IntakeStoreContract:
         import hashlib
 
         raw = b'{"type": "create_ticket"}'
-        await decide_batch(probe.store, [Poison(probe.id("r-1"), self.source(probe, 3, raw), Rejection("unauthenticated", "unauthenticated"))])
-        again = Submission(CREATE, probe.id("t-r"), probe.id("r-1"), "helpdesk", NOW,
-                           record_fingerprint=hashlib.sha256(raw).hexdigest())
+        await decide_batch(
+            probe.store,
+            [Poison(probe.id("r-1"), self.source(probe, 3, raw), Rejection("unauthenticated", "unauthenticated"))],
+        )
+        again = Submission(
+            CREATE,
+            probe.id("t-r"),
+            probe.id("r-1"),
+            "helpdesk",
+            NOW,
+            record_fingerprint=hashlib.sha256(raw).hexdigest(),
+        )
         (decision,) = await decide_batch(probe.store, [FromTopic(again, self.source(probe, 3, raw))])
         assert isinstance(decision, Replayed)
         assert [r.topic for r in await probe.outbox()] == [topics.DEAD_LETTER]
 
     async def test_one_key_names_one_request(self, probe):
         """The same idempotency key with the same body on another ticket is a reuse, not a replay."""
-        await decide_batch(probe.store, [self.sub(probe, CREATE, ticket="a", command="ca"),
-                                         self.sub(probe, CREATE, ticket="b", command="cb")])
+        await decide_batch(
+            probe.store,
+            [self.sub(probe, CREATE, ticket="a", command="ca"), self.sub(probe, CREATE, ticket="b", command="cb")],
+        )
         respond = RecordResponseRequest(tier=Tier.L1, agent_id="ann")
         (first,) = await decide_batch(probe.store, [self.sub(probe, respond, ticket="a", command="k")])
         (again,) = await decide_batch(probe.store, [self.sub(probe, respond, ticket="a", command="k")])

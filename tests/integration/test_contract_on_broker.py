@@ -15,11 +15,24 @@ from tests.kafka_tools import TopicReader, kcat_read
 
 
 def sample(ticket_id: str) -> ce.Envelope:
-    event = TicketCreated(ticket_id=ticket_id, customer_id="c-1", channel=Channel.WEB, subject="Export fails",
-                          intent="export", priority=Priority.P3, customer_blocked=False,
-                          created_at=datetime(2026, 11, 23, 9, 30, tzinfo=UTC))
-    return ce.Envelope(event=event, id=ce.new_id(), source="tests", time=datetime.now(UTC),
-                       correlation_id="corr-" + ticket_id, causation_id="cause-" + ticket_id)
+    event = TicketCreated(
+        ticket_id=ticket_id,
+        customer_id="c-1",
+        channel=Channel.WEB,
+        subject="Export fails",
+        intent="export",
+        priority=Priority.P3,
+        customer_blocked=False,
+        created_at=datetime(2026, 11, 23, 9, 30, tzinfo=UTC),
+    )
+    return ce.Envelope(
+        event=event,
+        id=ce.new_id(),
+        source="tests",
+        time=datetime.now(UTC),
+        correlation_id="corr-" + ticket_id,
+        causation_id="cause-" + ticket_id,
+    )
 
 
 async def test_envelope_survives_the_broker(platform, unique):
@@ -27,8 +40,12 @@ async def test_envelope_survives_the_broker(platform, unique):
     record = ce.encode(original)
     received: asyncio.Queue = asyncio.Queue()
     broker = make_broker(platform.kafka_bootstrap_servers, client_id="contract-test")
-    subscriber = broker.subscriber(topics.TICKET_EVENTS, group_id=f"contract-{unique}", auto_offset_reset="latest",
-                                   ack_policy=AckPolicy.NACK_ON_ERROR)
+    subscriber = broker.subscriber(
+        topics.TICKET_EVENTS,
+        group_id=f"contract-{unique}",
+        auto_offset_reset="latest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
 
     @subscriber
     async def capture(message: KafkaMessage) -> None:
@@ -38,8 +55,12 @@ async def test_envelope_survives_the_broker(platform, unique):
     async with broker:
         await broker.start()
         await asyncio.sleep(2)  # let the group join before publishing with auto_offset_reset=latest
-        await broker.publish(record.value, topics.TICKET_EVENTS, key=record.key,
-                             headers={name: value.decode() for name, value in record.headers})
+        await broker.publish(
+            record.value,
+            topics.TICKET_EVENTS,
+            key=record.key,
+            headers={name: value.decode() for name, value in record.headers},
+        )
         raw = await asyncio.wait_for(received.get(), 30)
 
     assert raw.key == record.key
@@ -55,12 +76,17 @@ async def test_kcat_sees_the_same_headers(platform, unique):
     broker = make_broker(platform.kafka_bootstrap_servers, client_id="contract-test")
     async with TopicReader(platform.kafka_bootstrap_servers, topics.TICKET_EVENTS) as reader:
         async with broker:
-            await broker.publish(record.value, topics.TICKET_EVENTS, key=record.key,
-                                 headers={name: value.decode() for name, value in record.headers})
+            await broker.publish(
+                record.value,
+                topics.TICKET_EVENTS,
+                key=record.key,
+                headers={name: value.decode() for name, value in record.headers},
+            )
         (sent,) = await reader.wait_for(lambda rs: any(r.key == record.key for r in rs))
 
-    key, headers, value = kcat_read(platform.kafka_bootstrap_servers, topics.TICKET_EVENTS,
-                                    sent.partition, sent.offset).split("\n")[:3]
+    key, headers, value = kcat_read(
+        platform.kafka_bootstrap_servers, topics.TICKET_EVENTS, sent.partition, sent.offset
+    ).split("\n")[:3]
     assert key == original.ticket_id
     seen = dict(item.split("=", 1) for item in headers.split(","))
     assert seen["ce_id"] == original.id

@@ -26,8 +26,11 @@ async def test_applying_twice_is_a_no_op(scratch):
     assert await migrate(pool, schema, directory) == ["0001_first.sql", "0002_second.sql"]
     assert await migrate(pool, schema, directory) == []
     async with pool.acquire() as conn:
-        columns = await conn.fetch("SELECT column_name FROM information_schema.columns "
-                                   "WHERE table_schema = $1 AND table_name = 'things' ORDER BY 1", schema)
+        columns = await conn.fetch(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = $1 AND table_name = 'things' ORDER BY 1",
+            schema,
+        )
         assert [c["column_name"] for c in columns] == ["id", "name"]
         assert await conn.fetchval(f'SELECT count(*) FROM "{schema}".schema_migrations') == 2
 
@@ -53,4 +56,6 @@ async def test_a_failing_migration_applies_nothing(scratch):
     with pytest.raises(asyncpg.UndefinedTableError):
         await migrate(pool, schema, directory)
     async with pool.acquire() as conn:
-        assert await conn.fetchval("SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1", schema) == 0
+        assert (
+            await conn.fetchval("SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1", schema) == 0
+        )

@@ -13,18 +13,31 @@ from tests.processes import ROOT
 
 def run_intake(**env):
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "services.intake"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=60, env={**os.environ, **intake_env(), "STARTUP_TIMEOUT_S": "5", **env})
+    result = subprocess.run(
+        [sys.executable, "-m", "services.intake"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **intake_env(), "STARTUP_TIMEOUT_S": "5", **env},
+    )
     return result, time.monotonic() - started
 
 
-@pytest.mark.parametrize(("variable", "value", "expected"), [
-    ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1", "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:1: Kafka broker unreachable"),
-    ("KAFKA_BOOTSTRAP_SERVERS", "no-port-here", "invalid environment variable KAFKA_BOOTSTRAP_SERVERS"),
-    ("DATABASE_URL", "postgresql://ladder:pw@127.0.0.1:1/ladder", "DATABASE_URL=postgresql://ladder:***@127.0.0.1:1/ladder: PostgreSQL unreachable"),
-    ("DATABASE_URL", "not a url", "invalid environment variable DATABASE_URL"),
-    ("INTAKE_API_KEYS", "{}", "invalid environment variable INTAKE_API_KEYS"),
-])
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1", "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:1: Kafka broker unreachable"),
+        ("KAFKA_BOOTSTRAP_SERVERS", "no-port-here", "invalid environment variable KAFKA_BOOTSTRAP_SERVERS"),
+        (
+            "DATABASE_URL",
+            "postgresql://ladder:pw@127.0.0.1:1/ladder",
+            "DATABASE_URL=postgresql://ladder:***@127.0.0.1:1/ladder: PostgreSQL unreachable",
+        ),
+        ("DATABASE_URL", "not a url", "invalid environment variable DATABASE_URL"),
+        ("INTAKE_API_KEYS", "{}", "invalid environment variable INTAKE_API_KEYS"),
+    ],
+)
 def test_fails_fast_naming_the_variable(platform, variable, value, expected):
     result, elapsed = run_intake(**{variable: value})
     assert result.returncode != 0

@@ -52,9 +52,14 @@ async def test_intake_records_match_the_asyncapi_document(platform):
             checked["dead letters"] += 1
         else:
             continue
-        for what, instance, schema in (("headers", headers, message["headers"]), ("payload", payload, message["payload"])):
+        for what, instance, schema in (
+            ("headers", headers, message["headers"]),
+            ("payload", payload, message["payload"]),
+        ):
             if instance is not None:
-                problems += [f"{record.topic}/{record.partition}/{record.offset} {what}: {error.message}"
-                             for error in validator(schema).iter_errors(instance)]
+                problems += [
+                    f"{record.topic}/{record.partition}/{record.offset} {what}: {error.message}"
+                    for error in validator(schema).iter_errors(instance)
+                ]
     assert checked["events"] and checked["dead letters"], checked  # the session did write some
     assert not problems, problems[:10]

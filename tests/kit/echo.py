@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.delivery.events import EventBatch, Effects
+from shared.delivery.events import Effects, EventBatch
 from shared.delivery.records import OutboxRecord
 from shared.service import ServiceRuntime, main
 from shared.settings import ServiceSettings
@@ -40,11 +40,18 @@ class Echo:
     async def apply(self, conn: asyncpg.Connection, batch: EventBatch) -> Effects:
         for event in batch.events:
             self.attempts[event.ticket_id] += 1
-        await conn.execute(f"INSERT INTO {self.schema}.applied SELECT * FROM unnest($1::text[], $2::text[], $3::text[])",
-                           [e.id for e in batch.events], [e.ticket_id for e in batch.events],
-                           [e.type for e in batch.events])
-        return Effects(records=[OutboxRecord(self.output, e.ticket_id.encode(), e.id.encode(), [("echo_of", e.id.encode())])
-                                for e in batch.events])
+        await conn.execute(
+            f"INSERT INTO {self.schema}.applied SELECT * FROM unnest($1::text[], $2::text[], $3::text[])",
+            [e.id for e in batch.events],
+            [e.ticket_id for e in batch.events],
+            [e.type for e in batch.events],
+        )
+        return Effects(
+            records=[
+                OutboxRecord(self.output, e.ticket_id.encode(), e.id.encode(), [("echo_of", e.id.encode())])
+                for e in batch.events
+            ]
+        )
 
 
 def create_app(settings: EchoSettings) -> FastAPI:

@@ -58,25 +58,44 @@ def test_garbage_in_any_entry_is_refused_naming_that_entry(path):
     assert all("\n" not in line for line in problems)
 
 
-@pytest.mark.parametrize(("path", "value", "expected"), [
-    (("tiers", "L2", "sla", "P1", "first_response"), "soon",
-     "tiers.L2.sla.P1.first_response: expected a duration like 90s, 15m, 4h, 1d or 1h30m"),
-    (("tiers", "L2", "sla", "P1", "first_response"), "0m", "tiers.L2.sla.P1.first_response: a duration must be positive"),
-    (("tiers", "L1", "working_hours"), "weekends", "tiers.L1.working_hours: no calendar named 'weekends'"),
-    (("calendars", "business", "timezone"), "Mars/Olympus", "calendars.business.timezone: unknown IANA time zone"),
-    (("calendars", "business", "start"), "25:00", "calendars.business.start: expected HH:MM"),
-    (("routing", "straight_to_l2"), ["login"], "routing.straight_to_l2.0: intent 'login' is already in routing.l1_owns"),
-    (("routing", "fallback", "tier"), "L4", "routing.fallback.tier: L4 is not in use"),
-    (("routing", "jump", "communication_owner"), "L3", "routing.jump.communication_owner: must be below"),
-    (("tiers", "L2", "roster", "rotation", "on_duty"), 9, "tiers.L2.roster.rotation.on_duty: more agents on duty"),
-    (("tiers", "L2", "sla"), {"P1": {"first_response": "1h", "time_in_tier": "2h"}},
-     "tiers.L2.sla: Value error, a target for every priority is required (missing P2, P3, P4)"),
-    (("tiers", "L1", "handoff", "checklist"), ["impact", "vibes"], "tiers.L1.handoff.checklist.1"),
-    (("handoffs", "return_to"), "L4", "handoffs.return_to: L4 is not in use"),
-])
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (
+            ("tiers", "L2", "sla", "P1", "first_response"),
+            "soon",
+            "tiers.L2.sla.P1.first_response: expected a duration like 90s, 15m, 4h, 1d or 1h30m",
+        ),
+        (
+            ("tiers", "L2", "sla", "P1", "first_response"),
+            "0m",
+            "tiers.L2.sla.P1.first_response: a duration must be positive",
+        ),
+        (("tiers", "L1", "working_hours"), "weekends", "tiers.L1.working_hours: no calendar named 'weekends'"),
+        (("calendars", "business", "timezone"), "Mars/Olympus", "calendars.business.timezone: unknown IANA time zone"),
+        (("calendars", "business", "start"), "25:00", "calendars.business.start: expected HH:MM"),
+        (
+            ("routing", "straight_to_l2"),
+            ["login"],
+            "routing.straight_to_l2.0: intent 'login' is already in routing.l1_owns",
+        ),
+        (("routing", "fallback", "tier"), "L4", "routing.fallback.tier: L4 is not in use"),
+        (("routing", "jump", "communication_owner"), "L3", "routing.jump.communication_owner: must be below"),
+        (("tiers", "L2", "roster", "rotation", "on_duty"), 9, "tiers.L2.roster.rotation.on_duty: more agents on duty"),
+        (
+            ("tiers", "L2", "sla"),
+            {"P1": {"first_response": "1h", "time_in_tier": "2h"}},
+            "tiers.L2.sla: Value error, a target for every priority is required (missing P2, P3, P4)",
+        ),
+        (("tiers", "L1", "handoff", "checklist"), ["impact", "vibes"], "tiers.L1.handoff.checklist.1"),
+        (("handoffs", "return_to"), "L4", "handoffs.return_to: L4 is not in use"),
+    ],
+)
 def test_problems_are_named_precisely(path, value, expected):
     problems = refused(replaced(path, value))
-    assert any(line.startswith(expected.replace("Value error, ", "")) or expected in line for line in problems), problems
+    assert any(line.startswith(expected.replace("Value error, ", "")) or expected in line for line in problems), (
+        problems
+    )
 
 
 def test_structural_problems():

@@ -8,29 +8,60 @@ from pydantic import ValidationError
 
 from shared import envelope as ce
 from shared.events import (
-    EVENT_TYPES, BounceReason, Channel, EscalationReason, HandoffChecklist, Priority, RoutingReason,
-    SlaKind, Tier, TicketBounced, TicketCreated, TicketEscalated, TicketEscalationRequested, TicketRated,
-    TicketReopened, TicketResolved, TicketResponded, TicketReturnRequested, TicketRouted, TicketSlaBreached,
+    EVENT_TYPES,
+    BounceReason,
+    Channel,
+    EscalationReason,
+    HandoffChecklist,
+    Priority,
+    RoutingReason,
+    SlaKind,
+    TicketBounced,
+    TicketCreated,
+    TicketEscalated,
+    TicketEscalationRequested,
+    TicketRated,
+    TicketReopened,
+    TicketResolved,
+    TicketResponded,
+    TicketReturnRequested,
+    TicketRouted,
+    TicketSlaBreached,
+    Tier,
 )
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 SAMPLES = [
-    TicketCreated(ticket_id="t-1", customer_id="c-1", channel=Channel.EMAIL, subject="Cannot log in",
-                  intent="login", priority=Priority.P2, customer_blocked=True, created_at=NOW),
-    TicketRouted(ticket_id="t-1", tier=Tier.L3, queue="eng", reason=RoutingReason.JUMP,
-                 communication_owner=Tier.L1),
+    TicketCreated(
+        ticket_id="t-1",
+        customer_id="c-1",
+        channel=Channel.EMAIL,
+        subject="Cannot log in",
+        intent="login",
+        priority=Priority.P2,
+        customer_blocked=True,
+        created_at=NOW,
+    ),
+    TicketRouted(ticket_id="t-1", tier=Tier.L3, queue="eng", reason=RoutingReason.JUMP, communication_owner=Tier.L1),
     TicketResponded(ticket_id="t-1", tier=Tier.L1, agent_id="a-1"),
     TicketEscalationRequested(
-        ticket_id="t-1", from_tier=Tier.L1, to_tier=Tier.L2, agent_id="a-1",
-        checklist=HandoffChecklist(impact="all users", steps_attempted=["reset"], attachments=["req-9"],
-                                   problem_statement="SSO fails"),
-        hypothesis="expired IdP certificate"),
+        ticket_id="t-1",
+        from_tier=Tier.L1,
+        to_tier=Tier.L2,
+        agent_id="a-1",
+        checklist=HandoffChecklist(
+            impact="all users", steps_attempted=["reset"], attachments=["req-9"], problem_statement="SSO fails"
+        ),
+        hypothesis="expired IdP certificate",
+    ),
     TicketEscalated(ticket_id="t-1", from_tier=Tier.L1, to_tier=Tier.L2, reason=EscalationReason.HANDOFF),
-    TicketReturnRequested(ticket_id="t-1", from_tier=Tier.L2, to_tier=Tier.L1, agent_id="a-2",
-                          fix_summary="rotate cert"),
-    TicketBounced(ticket_id="t-1", from_tier=Tier.L2, to_tier=Tier.L1, reason=BounceReason.HANDOFF_INCOMPLETE,
-                  missing=["impact"]),
+    TicketReturnRequested(
+        ticket_id="t-1", from_tier=Tier.L2, to_tier=Tier.L1, agent_id="a-2", fix_summary="rotate cert"
+    ),
+    TicketBounced(
+        ticket_id="t-1", from_tier=Tier.L2, to_tier=Tier.L1, reason=BounceReason.HANDOFF_INCOMPLETE, missing=["impact"]
+    ),
     TicketSlaBreached(ticket_id="t-1", tier=Tier.L2, kind=SlaKind.TIME_IN_TIER, deadline=NOW),
     TicketResolved(ticket_id="t-1", tier=Tier.L1, agent_id="a-1", resolution_code="config_fix"),
     TicketReopened(ticket_id="t-1"),
@@ -44,8 +75,9 @@ def test_every_catalogue_type_has_a_sample():
 
 @pytest.mark.parametrize("event", SAMPLES, ids=lambda event: event.TYPE)
 def test_round_trip(event):
-    original = ce.Envelope(event=event, id=ce.new_id(), source="test", time=NOW,
-                           correlation_id="corr-1", causation_id="cause-1")
+    original = ce.Envelope(
+        event=event, id=ce.new_id(), source="test", time=NOW, correlation_id="corr-1", causation_id="cause-1"
+    )
     record = ce.encode(original)
     assert record.key == b"t-1"
     headers = dict(record.headers)
@@ -75,16 +107,19 @@ def _record(**changes):
     return record.key, record.value, list(headers.items())
 
 
-@pytest.mark.parametrize(("changes", "reason"), [
-    ({"ce_id": None}, "missing header ce_id"),
-    ({"ce_type": None}, "missing header ce_type"),
-    ({"ce_type": b"ticket.exploded"}, r"unknown ce_type \(not in the event catalogue\)"),
-    ({"ce_specversion": b"0.3"}, "ce_specversion is not 1.0"),
-    ({"ce_id": b"x" * 201}, "ce_id longer than 200 characters"),
-    ({"ce_time": b"yesterday"}, "ce_time is not an RFC 3339 timestamp"),
-    ({"ce_time": b"2026-11-23T12:00:00"}, "ce_time has no timezone offset"),
-    ({"ce_source": b"\xff"}, "header ce_source is not UTF-8"),
-])
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"ce_id": None}, "missing header ce_id"),
+        ({"ce_type": None}, "missing header ce_type"),
+        ({"ce_type": b"ticket.exploded"}, r"unknown ce_type \(not in the event catalogue\)"),
+        ({"ce_specversion": b"0.3"}, "ce_specversion is not 1.0"),
+        ({"ce_id": b"x" * 201}, "ce_id longer than 200 characters"),
+        ({"ce_time": b"yesterday"}, "ce_time is not an RFC 3339 timestamp"),
+        ({"ce_time": b"2026-11-23T12:00:00"}, "ce_time has no timezone offset"),
+        ({"ce_source": b"\xff"}, "header ce_source is not UTF-8"),
+    ],
+)
 def test_bad_headers_are_named(changes, reason):
     with pytest.raises(ce.EnvelopeError, match=reason):
         ce.decode(*_record(**changes))
@@ -96,16 +131,23 @@ def test_key_must_match_body():
         ce.decode(b"t-2", value, headers)
 
 
-@pytest.mark.parametrize(("body", "fields"), [
-    (b"not json", ["body"]),
-    (b'{"ticket_id": "t-1"}', ["customer_id", "channel", "subject", "intent", "priority"]),
-    (b'{"ticket_id": "t-1", "customer_id": "c", "channel": "fax", "subject": "s", "intent": "x",'
-     b' "priority": "P9", "customer_blocked": "yes", "created_at": "2026-11-23T12:00:00"}',
-     ["channel", "priority", "customer_blocked", "created_at"]),
-    (b'{"ticket_id": "t 1", "customer_id": "c", "channel": "web", "subject": "s", "intent": "x",'
-     b' "priority": "P1", "customer_blocked": false, "created_at": "2026-11-23T12:00:00Z", "extra": 1}',
-     ["ticket_id", "?: unexpected field"]),  # the unexpected key itself is client text: not echoed
-])
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        (b"not json", ["body"]),
+        (b'{"ticket_id": "t-1"}', ["customer_id", "channel", "subject", "intent", "priority"]),
+        (
+            b'{"ticket_id": "t-1", "customer_id": "c", "channel": "fax", "subject": "s", "intent": "x",'
+            b' "priority": "P9", "customer_blocked": "yes", "created_at": "2026-11-23T12:00:00"}',
+            ["channel", "priority", "customer_blocked", "created_at"],
+        ),
+        (
+            b'{"ticket_id": "t 1", "customer_id": "c", "channel": "web", "subject": "s", "intent": "x",'
+            b' "priority": "P1", "customer_blocked": false, "created_at": "2026-11-23T12:00:00Z", "extra": 1}',
+            ["ticket_id", "?: unexpected field"],
+        ),  # the unexpected key itself is client text: not echoed
+    ],
+)
 def test_bad_bodies_name_every_field(body, fields):
     key, _, headers = _record()
     with pytest.raises(ce.EnvelopeError) as caught:
@@ -124,8 +166,10 @@ def test_header_values_are_not_echoed_in_errors():
 def test_body_text_is_not_echoed_in_errors():
     key, _, headers = _record()
     secret = "customer password hunter2"
-    body = ('{"ticket_id": "t-1", "customer_id": "c", "channel": "web", "subject": "%s", "intent": "BAD INTENT",'
-            ' "priority": "P1", "customer_blocked": false, "created_at": "2026-11-23T12:00:00Z"}' % secret)
+    body = (
+        '{"ticket_id": "t-1", "customer_id": "c", "channel": "web", "subject": "%s", "intent": "BAD INTENT",'
+        ' "priority": "P1", "customer_blocked": false, "created_at": "2026-11-23T12:00:00Z"}' % secret
+    )
     with pytest.raises(ce.EnvelopeError) as caught:
         ce.decode(key, body.encode(), headers)
     assert "intent" in str(caught.value)
@@ -138,8 +182,16 @@ def test_models_are_strict():
     with pytest.raises(ValidationError, match="score"):
         TicketRated(ticket_id="t-1", score="5")
     with pytest.raises(ValidationError, match="customer_blocked"):
-        TicketCreated(ticket_id="t-1", customer_id="c", channel=Channel.WEB, subject="s", intent="x",
-                      priority=Priority.P1, customer_blocked=1, created_at=NOW)
+        TicketCreated(
+            ticket_id="t-1",
+            customer_id="c",
+            channel=Channel.WEB,
+            subject="s",
+            intent="x",
+            priority=Priority.P1,
+            customer_blocked=1,
+            created_at=NOW,
+        )
 
 
 def test_name_based_ids_are_standard_uuid5():

@@ -13,13 +13,16 @@ def test_defaults_are_local(monkeypatch):
     assert settings.database_url == "postgresql://ladder:ladder@localhost:5432/ladder"
 
 
-@pytest.mark.parametrize(("variable", "value"), [
-    ("KAFKA_BOOTSTRAP_SERVERS", "localhost"),
-    ("KAFKA_BOOTSTRAP_SERVERS", ""),
-    ("DATABASE_URL", "mysql://x@y/z"),
-    ("DATABASE_URL", "postgresql://ladder:secret@localhost:notaport/ladder"),
-    ("LOG_LEVEL", "LOUD"),
-])
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("KAFKA_BOOTSTRAP_SERVERS", "localhost"),
+        ("KAFKA_BOOTSTRAP_SERVERS", ""),
+        ("DATABASE_URL", "mysql://x@y/z"),
+        ("DATABASE_URL", "postgresql://ladder:secret@localhost:notaport/ladder"),
+        ("LOG_LEVEL", "LOUD"),
+    ],
+)
 def test_bad_value_names_the_variable_in_one_line(monkeypatch, variable, value):
     monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigError) as caught:

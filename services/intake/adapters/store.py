@@ -8,10 +8,10 @@ from pathlib import Path
 
 import asyncpg
 
+from services.intake.core.tickets import PriorCommand, Status, Ticket
 from shared.delivery.locks import client_key
 from shared.delivery.outbox import encode_headers
 from shared.delivery.records import OutboxRecord
-from services.intake.core.tickets import PriorCommand, Status, Ticket
 
 SCHEMA = "intake"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -52,13 +52,17 @@ class PostgresTransaction:
         # reads from a snapshot taken when it starts, i.e. before it waited for a lock.
         # Sorted, in one statement: two transactions never wait on each other in a cycle.
         # The keys are integers computed here (shared.delivery.locks), so inlining them is safe.
-        keys = sorted({client_key("intake:ticket", ticket) for ticket in ticket_ids}
-                      | {client_key("intake:command", command) for command in command_ids})
+        keys = sorted(
+            {client_key("intake:ticket", ticket) for ticket in ticket_ids}
+            | {client_key("intake:command", command) for command in command_ids}
+        )
         listed = ",".join(map(str, keys))
         await self._conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock(k) FROM unnest('{{{listed}}}'::bigint[]) AS k")
         self.begun = True
 
-    async def load(self, ticket_ids: Sequence[str], command_ids: Sequence[str]) -> tuple[dict[str, Ticket], dict[str, PriorCommand]]:
+    async def load(
+        self, ticket_ids: Sequence[str], command_ids: Sequence[str]
+    ) -> tuple[dict[str, Ticket], dict[str, PriorCommand]]:
         tickets: dict[str, Ticket] = {}
         priors: dict[str, PriorCommand] = {}
         for row in await self._conn.fetch(_LOAD, list(ticket_ids), list(command_ids)):
@@ -69,15 +73,25 @@ class PostgresTransaction:
                 priors[row["id"]] = PriorCommand(row["a"], row["b"], event_id, event_type)
         return tickets, priors
 
-    async def save(self, tickets: Sequence[Ticket], commands: dict[str, PriorCommand], outbox: Sequence[OutboxRecord]) -> None:
+    async def save(
+        self, tickets: Sequence[Ticket], commands: dict[str, PriorCommand], outbox: Sequence[OutboxRecord]
+    ) -> None:
         prior = list(commands.values())
         await self._conn.execute(
             _SAVE,
-            [t.ticket_id for t in tickets], [t.correlation_id for t in tickets],
-            [t.created_fingerprint for t in tickets], [t.status.value for t in tickets], [t.rated for t in tickets],
-            list(commands), [p.fingerprint for p in prior], [p.ticket_id for p in prior],
-            [p.event_id for p in prior], [p.event_type for p in prior],
-            [r.topic for r in outbox], [r.key for r in outbox], [r.value for r in outbox],
+            [t.ticket_id for t in tickets],
+            [t.correlation_id for t in tickets],
+            [t.created_fingerprint for t in tickets],
+            [t.status.value for t in tickets],
+            [t.rated for t in tickets],
+            list(commands),
+            [p.fingerprint for p in prior],
+            [p.ticket_id for p in prior],
+            [p.event_id for p in prior],
+            [p.event_type for p in prior],
+            [r.topic for r in outbox],
+            [r.key for r in outbox],
+            [r.value for r in outbox],
             [encode_headers(r.headers) for r in outbox],
         )
 

@@ -9,12 +9,12 @@ ticket's current state is decided in `core.tickets`.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, TypeAdapter, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, TypeAdapter, model_validator
 
 from shared.envelope import field_names
-from shared.events import AgentId, AwareDatetime, Channel, HandoffChecklist, Priority, Tier, TicketId
+from shared.events import AgentId, AwareDatetime, Channel, HandoffChecklist, Priority, TicketId, Tier
 
 TIER_RANK = {Tier.L0: 0, Tier.L1: 1, Tier.L2: 2, Tier.L3: 3, Tier.L4: 4}
 
@@ -25,21 +25,23 @@ def _whole_number(value: object) -> object:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def _tier_pairs(upward: bool, default: Tier | None = None) -> dict[str, object]:
+def _tier_pairs(upward: bool, default: Tier | None = None) -> dict[str, Any]:
     """The allowed (from_tier, to_tier) pairs as JSON Schema, so the document says what the
     validator enforces: per from_tier, the to_tier values above (or below) it (and to_tier is
     required where its default would not be allowed)."""
-    rules = []
+    rules: list[Any] = []
     for tier in Tier:
         allowed = [t.value for t in Tier if t is not tier and (TIER_RANK[t] > TIER_RANK[tier]) == upward]
-        then: dict[str, object] | bool = False
+        then: dict[str, Any] | bool = False
         if allowed:
             then = {"properties": {"to_tier": {"enum": allowed}}}
             if default is None or default.value not in allowed:
                 then["required"] = ["to_tier"]
-        rules.append({"if": {"properties": {"from_tier": {"const": tier.value}}, "required": ["from_tier"]},
-                      "then": then})
+        rules.append(
+            {"if": {"properties": {"from_tier": {"const": tier.value}}, "required": ["from_tier"]}, "then": then}
+        )
     return {"allOf": rules}
+
 
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$")]
 ExternalRef = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
@@ -73,8 +75,10 @@ class CreateTicketRequest(_Body):
     customer_blocked: StrictBool = Field(False, description="A JSON boolean (0/1 are refused).")
     created_at: AwareDatetime | None = Field(None, description="When the customer raised it; defaults to now.")
     external_id: ExternalRef | None = Field(
-        None, description="The upstream system's id; a second create with the same id from the same "
-                          "client is treated as a retry, like a repeated Idempotency-Key.")
+        None,
+        description="The upstream system's id; a second create with the same id from the same "
+        "client is treated as a retry, like a repeated Idempotency-Key.",
+    )
 
 
 class RecordResponseRequest(_Body):
@@ -135,16 +139,26 @@ class RateTicketRequest(_Body):
     score: Annotated[int, Field(strict=True, ge=1, le=5), BeforeValidator(_whole_number)]
 
 
-Request = (CreateTicketRequest | RecordResponseRequest | RequestEscalationRequest | ReturnWithFixRequest
-           | ResolveTicketRequest | ReopenTicketRequest | RateTicketRequest)
+Request = (
+    CreateTicketRequest
+    | RecordResponseRequest
+    | RequestEscalationRequest
+    | ReturnWithFixRequest
+    | ResolveTicketRequest
+    | ReopenTicketRequest
+    | RateTicketRequest
+)
 
 
 # --- the same commands on the `support.ticket-commands` topic -------------------------------
 
+
 class _OnTopic(BaseModel):
     command_id: ExternalRef | None = Field(
-        None, description="Sender's unique id for this command; a repeat is ignored. "
-                          "Defaults to the record's topic position.")
+        None,
+        description="Sender's unique id for this command; a repeat is ignored. "
+        "Defaults to the record's topic position.",
+    )
 
 
 class _ForTicket(_OnTopic):
@@ -179,14 +193,25 @@ class RateTicketCommand(RateTicketRequest, _ForTicket):
     type: Literal["rate_ticket"]
 
 
-_ON_TOPIC = (CreateTicketCommand, RecordResponseCommand, RequestEscalationCommand, ReturnWithFixCommand,
-             ResolveTicketCommand, ReopenTicketCommand, RateTicketCommand)
+_ON_TOPIC = (
+    CreateTicketCommand,
+    RecordResponseCommand,
+    RequestEscalationCommand,
+    ReturnWithFixCommand,
+    ResolveTicketCommand,
+    ReopenTicketCommand,
+    RateTicketCommand,
+)
 KafkaCommand = Annotated[
-    CreateTicketCommand | RecordResponseCommand | RequestEscalationCommand | ReturnWithFixCommand
-    | ResolveTicketCommand | ReopenTicketCommand | RateTicketCommand,
+    CreateTicketCommand
+    | RecordResponseCommand
+    | RequestEscalationCommand
+    | ReturnWithFixCommand
+    | ResolveTicketCommand
+    | ReopenTicketCommand
+    | RateTicketCommand,
     Field(discriminator="type"),
 ]
 KAFKA_COMMAND = TypeAdapter(KafkaCommand)
-KAFKA_COMMAND_TYPES = tuple(model.model_fields["type"].annotation.__args__[0] for model in _ON_TOPIC)
+KAFKA_COMMAND_TYPES: tuple[str, ...] = tuple(get_args(model.model_fields["type"].annotation)[0] for model in _ON_TOPIC)
 COMMAND_FIELDS = field_names(*_ON_TOPIC) | set(KAFKA_COMMAND_TYPES)  # what a validation error may quote
-

@@ -20,14 +20,26 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
+from services.intake.core.commands import (
+    CreateTicketRequest,
+    RateTicketRequest,
+    RecordResponseRequest,
+    ReopenTicketRequest,
+    Request,
+    RequestEscalationRequest,
+    ResolveTicketRequest,
+    ReturnWithFixRequest,
+)
 from shared.envelope import Envelope, derive_id, name_based_id
 from shared.events import (
-    Event, TicketCreated, TicketEscalationRequested, TicketRated, TicketReopened, TicketResolved,
-    TicketResponded, TicketReturnRequested,
-)
-from services.intake.core.commands import (
-    CreateTicketRequest, RateTicketRequest, RecordResponseRequest, ReopenTicketRequest, Request,
-    RequestEscalationRequest, ResolveTicketRequest, ReturnWithFixRequest,
+    Event,
+    TicketCreated,
+    TicketEscalationRequested,
+    TicketRated,
+    TicketReopened,
+    TicketResolved,
+    TicketResponded,
+    TicketReturnRequested,
 )
 
 SOURCE = "ladder/intake"
@@ -142,8 +154,10 @@ def decide(ticket: Ticket | None, prior: PriorCommand | None, submission: Submis
     """Decide one command against the ticket's state and the command's own history."""
     if prior is not None:
         if prior.fingerprint != submission.fingerprint:
-            return Rejected(RejectCode.REUSED_KEY, "this idempotency key was used for a different request "
-                                                   "(another body, command or ticket)")
+            return Rejected(
+                RejectCode.REUSED_KEY,
+                "this idempotency key was used for a different request (another body, command or ticket)",
+            )
         return Replayed(prior.ticket_id, prior.event_id, prior.event_type)
 
     request = submission.request
@@ -158,33 +172,62 @@ def decide(ticket: Ticket | None, prior: PriorCommand | None, submission: Submis
         return Rejected(RejectCode.UNKNOWN_TICKET, f"ticket {submission.ticket_id} does not exist")
     match request:
         case RecordResponseRequest():
-            return _when_open(ticket, submission, TicketResponded(
-                ticket_id=ticket.ticket_id, tier=request.tier, agent_id=request.agent_id))
+            return _when_open(
+                ticket,
+                submission,
+                TicketResponded(ticket_id=ticket.ticket_id, tier=request.tier, agent_id=request.agent_id),
+            )
         case RequestEscalationRequest():
-            return _when_open(ticket, submission, TicketEscalationRequested(
-                ticket_id=ticket.ticket_id, from_tier=request.from_tier, to_tier=request.to_tier,
-                agent_id=request.agent_id, checklist=request.checklist, hypothesis=request.hypothesis))
+            return _when_open(
+                ticket,
+                submission,
+                TicketEscalationRequested(
+                    ticket_id=ticket.ticket_id,
+                    from_tier=request.from_tier,
+                    to_tier=request.to_tier,
+                    agent_id=request.agent_id,
+                    checklist=request.checklist,
+                    hypothesis=request.hypothesis,
+                ),
+            )
         case ReturnWithFixRequest():
-            return _when_open(ticket, submission, TicketReturnRequested(
-                ticket_id=ticket.ticket_id, from_tier=request.from_tier, to_tier=request.to_tier,
-                agent_id=request.agent_id, fix_summary=request.fix_summary))
+            return _when_open(
+                ticket,
+                submission,
+                TicketReturnRequested(
+                    ticket_id=ticket.ticket_id,
+                    from_tier=request.from_tier,
+                    to_tier=request.to_tier,
+                    agent_id=request.agent_id,
+                    fix_summary=request.fix_summary,
+                ),
+            )
         case ResolveTicketRequest():
-            decision = _when_open(ticket, submission, TicketResolved(
-                ticket_id=ticket.ticket_id, tier=request.tier, agent_id=request.agent_id,
-                resolution_code=request.resolution_code))
+            decision = _when_open(
+                ticket,
+                submission,
+                TicketResolved(
+                    ticket_id=ticket.ticket_id,
+                    tier=request.tier,
+                    agent_id=request.agent_id,
+                    resolution_code=request.resolution_code,
+                ),
+            )
             return _then(decision, status=Status.RESOLVED, rated=False)
         case ReopenTicketRequest():
             if ticket.status is not Status.RESOLVED:
                 return Rejected(RejectCode.TICKET_OPEN, "only a resolved ticket can be reopened")
-            return _then(_accept(ticket, submission, TicketReopened(ticket_id=ticket.ticket_id)),
-                         status=Status.OPEN, rated=False)
+            return _then(
+                _accept(ticket, submission, TicketReopened(ticket_id=ticket.ticket_id)), status=Status.OPEN, rated=False
+            )
         case RateTicketRequest():
             if ticket.status is not Status.RESOLVED:
                 return Rejected(RejectCode.TICKET_OPEN, "only a resolved ticket can be rated")
             if ticket.rated:
                 return Rejected(RejectCode.ALREADY_RATED, "this resolution was already rated")
-            return _then(_accept(ticket, submission, TicketRated(ticket_id=ticket.ticket_id, score=request.score)),
-                         rated=True)
+            return _then(
+                _accept(ticket, submission, TicketRated(ticket_id=ticket.ticket_id, score=request.score)), rated=True
+            )
     raise TypeError(f"unhandled request {type(request).__name__}")
 
 
@@ -193,9 +236,14 @@ def _create(submission: Submission, request: CreateTicketRequest) -> Accepted:
     # `model_construct` skips re-validation: every field comes from the validated request,
     # whose constraints are the event's (tests decode every produced event to hold this).
     event = TicketCreated.model_construct(
-        ticket_id=submission.ticket_id, customer_id=request.customer_id, channel=request.channel,
-        subject=request.subject, intent=request.intent, priority=request.priority,
-        customer_blocked=request.customer_blocked, created_at=request.created_at or submission.received_at,
+        ticket_id=submission.ticket_id,
+        customer_id=request.customer_id,
+        channel=request.channel,
+        subject=request.subject,
+        intent=request.intent,
+        priority=request.priority,
+        customer_blocked=request.customer_blocked,
+        created_at=request.created_at or submission.received_at,
         external_id=request.external_id,
     )
     ticket = Ticket(submission.ticket_id, correlation_id=event_id, created_fingerprint=submission.fingerprint)
@@ -213,13 +261,20 @@ def _accept(ticket: Ticket, submission: Submission, event: Event) -> Accepted:
     return Accepted(_envelope(event, event_id, ticket, submission), ticket)
 
 
-def _then(decision: Decision, **changes: object) -> Decision:
+def _then(decision: Decision, *, status: Status | None = None, rated: bool | None = None) -> Decision:
     if isinstance(decision, Accepted):
-        return Accepted(decision.envelope, replace(decision.ticket, **changes))
+        ticket = decision.ticket
+        changed = replace(ticket, status=status or ticket.status, rated=ticket.rated if rated is None else rated)
+        return Accepted(decision.envelope, changed)
     return decision
 
 
 def _envelope(event: Event, event_id: str, ticket: Ticket, submission: Submission) -> Envelope:
-    return Envelope(event=event, id=event_id, source=SOURCE, time=submission.received_at,
-                    correlation_id=ticket.correlation_id, causation_id=submission.command_id)
-
+    return Envelope(
+        event=event,
+        id=event_id,
+        source=SOURCE,
+        time=submission.received_at,
+        correlation_id=ticket.correlation_id,
+        causation_id=submission.command_id,
+    )

@@ -19,12 +19,12 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from shared.delivery.records import Rejection, SourceRecord
-from shared.envelope import describe_validation_error
 from services.intake.core.auth import Denied, KeyRing, permit
 from services.intake.core.commands import COMMAND_FIELDS, KAFKA_COMMAND, KAFKA_COMMAND_TYPES, CreateTicketRequest
 from services.intake.core.tickets import Submission, command_id, new_ticket_id
 from services.intake.service import Entry, FromTopic, Poison, record_fingerprint
+from shared.delivery.records import Rejection, SourceRecord
+from shared.envelope import describe_validation_error
 
 
 def read_command(record: SourceRecord, keys: KeyRing, *, max_bytes: int, now: datetime) -> Entry:
@@ -51,7 +51,9 @@ def read_command(record: SourceRecord, keys: KeyRing, *, max_bytes: int, now: da
     try:
         command = KAFKA_COMMAND.validate_python(payload)
     except ValidationError as error:
-        return poison("invalid_command", f"invalid {payload['type']}: {describe_validation_error(error, COMMAND_FIELDS)}")
+        return poison(
+            "invalid_command", f"invalid {payload['type']}: {describe_validation_error(error, COMMAND_FIELDS)}"
+        )
     allowed = permit(key, command.ACTION)
     if isinstance(allowed, Denied):
         return poison("forbidden", f"forbidden: {allowed.reason}")
@@ -63,13 +65,17 @@ def read_command(record: SourceRecord, keys: KeyRing, *, max_bytes: int, now: da
     if isinstance(command, CreateTicketRequest):
         ticket_id = new_ticket_id(key.name, command, command_key)
     else:
-        ticket_id = command.ticket_id  # type: ignore[union-attr]
-    return FromTopic(Submission(command, ticket_id, command_key, key.name, now, record_fingerprint=same_record),
-                     record)
+        ticket_id = command.ticket_id
+    return FromTopic(Submission(command, ticket_id, command_key, key.name, now, record_fingerprint=same_record), record)
 
 
-def batch_processor(keys: KeyRing, *, process: Callable[[Sequence[Entry]], Awaitable[Any]],
-                    clock: Callable[[], datetime], max_bytes: int) -> Callable[[Sequence[SourceRecord]], Awaitable[None]]:
+def batch_processor(
+    keys: KeyRing,
+    *,
+    process: Callable[[Sequence[Entry]], Awaitable[Any]],
+    clock: Callable[[], datetime],
+    max_bytes: int,
+) -> Callable[[Sequence[SourceRecord]], Awaitable[None]]:
     """What the kit's consumer runs for each batch of command records."""
 
     async def on_commands(records: Sequence[SourceRecord]) -> None:

@@ -6,40 +6,63 @@ fit the ticket's state, 413 body too large, 422 invalid body (every invalid fiel
 503 storage unavailable (retry with the same Idempotency-Key).
 """
 
-
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Request
-from fastapi.routing import APIRoute
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.events import TicketId
-from shared.delivery.failures import describe, is_transient
 from services.intake.core.auth import ApiKey, Denied, KeyRing
 from services.intake.core.commands import (
-    Action, CreateTicketRequest, RateTicketRequest, RecordResponseRequest, ReopenTicketRequest, Request as Command,
-    RequestEscalationRequest, ResolveTicketRequest, ReturnWithFixRequest,
+    Action,
+    CreateTicketRequest,
+    RateTicketRequest,
+    RecordResponseRequest,
+    ReopenTicketRequest,
+    RequestEscalationRequest,
+    ResolveTicketRequest,
+    ReturnWithFixRequest,
 )
-from services.intake.core.tickets import Accepted, Decision, Rejected, RejectCode, Replayed, Submission, command_id, new_ticket_id
+from services.intake.core.commands import (
+    Request as Command,
+)
+from services.intake.core.tickets import (
+    Accepted,
+    Decision,
+    RejectCode,
+    Rejected,
+    Replayed,
+    Submission,
+    command_id,
+    new_ticket_id,
+)
+from shared.delivery.failures import describe, is_transient
+from shared.events import TicketId
 
 log = logging.getLogger(__name__)
 
-IdempotencyKey = Annotated[str | None, Header(
-    alias="Idempotency-Key", min_length=1, max_length=255,
-    description="Client-chosen unique key for this request: a retry with the same key, ticket and body gets "
-                "the original answer (`Idempotent-Replayed: true`) and produces no second event; the key "
-                "used for any other request is refused (422 idempotency_key_reused).")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Client-chosen unique key for this request: a retry with the same key, ticket and body gets "
+        "the original answer (`Idempotent-Replayed: true`) and produces no second event; the key "
+        "used for any other request is refused (422 idempotency_key_reused).",
+    ),
+]
 TicketPath = Annotated[TicketId, Path(description="Ticket id returned by POST /v1/tickets.")]
 
 
@@ -70,7 +93,7 @@ _MEANING = {
     409: "The command does not fit the ticket's state (e.g. unknown_ticket, ticket_resolved).",
     413: "The body is larger than the server accepts.",
     422: "Invalid body or headers (every field named in `fields`), or an Idempotency-Key already used "
-         "for another request (idempotency_key_reused).",
+    "for another request (idempotency_key_reused).",
     500: "The command could not be stored because of a fault of ours; it was not applied.",
     503: "Storage is unavailable for now: retry with the same Idempotency-Key.",
 }
@@ -78,24 +101,31 @@ _MEANING = {
 
 class Problem(BaseModel):
     error: Literal[tuple(sorted({code for codes in ERROR_CODES.values() for code in codes}))] = Field(  # type: ignore[valid-type]
-        description="Machine-readable code; the codes each status uses are listed with it.")
+        description="Machine-readable code; the codes each status uses are listed with it."
+    )
     detail: str = Field(description="One line for people; never echoes customer text.")
     fields: list[InvalidField] = Field(default_factory=list, description="Invalid fields (422 only).")
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": f"{_MEANING[status]} Codes: {', '.join(codes)}."}
-    for status, codes in ERROR_CODES.items()}
+    for status, codes in ERROR_CODES.items()
+}
 
 
-def _problem(status: int, error: str, detail: str, fields: list[dict[str, str]] | None = None,
-             headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": error, "detail": detail, "fields": fields or []}, status_code=status,
-                        headers=headers)
+def _problem(
+    status: int,
+    error: str,
+    detail: str,
+    fields: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail, "fields": fields or []}, status_code=status, headers=headers)
 
 
-def _accepted(ticket_id: str, event_id: str, event_type: str, status: int,
-              headers: dict[str, str] | None = None) -> Response:
+def _accepted(
+    ticket_id: str, event_id: str, event_type: str, status: int, headers: dict[str, str] | None = None
+) -> Response:
     """The `CommandAccepted` body, serialised directly (this is the hot path)."""
     body = orjson.dumps({"ticket_id": ticket_id, "event_id": event_id, "event_type": event_type})
     return Response(body, status_code=status, headers=headers, media_type="application/json")
@@ -131,7 +161,7 @@ class _TextRequest(Request):
 
 
 class _TextRoute(APIRoute):
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def route(request: Request) -> Response:
@@ -145,47 +175,69 @@ def api_router(keys: KeyRing, submit: Callable[[Submission], Awaitable[Decision]
 
     bearer = HTTPBearer(auto_error=False, description="An API key allowed to take this action.")
 
-    def writer(action: Action) -> Callable[..., ApiKey]:
+    def writer(action: Action) -> Callable[..., Awaitable[ApiKey]]:
         # async: a plain `def` dependency would cost a thread-pool round trip per request
         async def authorize(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> ApiKey:
             outcome = keys.authorize(f"{credentials.scheme} {credentials.credentials}" if credentials else None, action)
             if isinstance(outcome, Denied):
                 error = "unauthenticated" if outcome.status == 401 else "forbidden"
-                raise _Refused(_problem(outcome.status, error, outcome.reason,
-                                        headers={"WWW-Authenticate": "Bearer"} if outcome.status == 401 else None))
+                raise _Refused(
+                    _problem(
+                        outcome.status,
+                        error,
+                        outcome.reason,
+                        headers={"WWW-Authenticate": "Bearer"} if outcome.status == 401 else None,
+                    )
+                )
             return outcome
+
         return authorize
 
-    async def handle(key: ApiKey, command: Command, ticket_id: str | None, idempotency_key: str | None,
-                     status: int) -> Response:
+    async def handle(
+        key: ApiKey, command: Command, ticket_id: str | None, idempotency_key: str | None, status: int
+    ) -> Response:
         command_key = command_id(key.name, idempotency_key=idempotency_key)
         if ticket_id is None:
             assert isinstance(command, CreateTicketRequest)
             ticket_id = new_ticket_id(key.name, command, command_key)
-        submission = Submission(command, ticket_id, command_key, key.name, datetime.now(UTC),
-                                repeatable=idempotency_key is not None)
+        submission = Submission(
+            command, ticket_id, command_key, key.name, datetime.now(UTC), repeatable=idempotency_key is not None
+        )
         try:
             decision = await submit(submission)
         except Exception as error:
             log.error("command not stored", extra={"action": command.ACTION.value, "error": describe(error)})
             if is_transient(error):
-                return _problem(503, "unavailable", "storage is unavailable; retry with the same Idempotency-Key",
-                                headers={"Retry-After": "1"})
+                return _problem(
+                    503,
+                    "unavailable",
+                    "storage is unavailable; retry with the same Idempotency-Key",
+                    headers={"Retry-After": "1"},
+                )
             return _problem(500, "internal_error", "the command could not be stored; it was not applied")
         match decision:
             case Accepted(envelope=envelope):
                 return _accepted(envelope.ticket_id, envelope.id, envelope.type, status)
             case Replayed():
-                return _accepted(decision.ticket_id, decision.event_id, decision.event_type, status,
-                                 headers={"Idempotent-Replayed": "true"})
+                return _accepted(
+                    decision.ticket_id,
+                    decision.event_id,
+                    decision.event_type,
+                    status,
+                    headers={"Idempotent-Replayed": "true"},
+                )
             case Rejected(code=RejectCode.REUSED_KEY, reason=reason):
-                return _problem(422, RejectCode.REUSED_KEY.value, f"Idempotency-Key {idempotency_key!r}: {reason}",
-                                [{"field": "Idempotency-Key", "message": reason}])
+                return _problem(
+                    422,
+                    RejectCode.REUSED_KEY.value,
+                    f"Idempotency-Key {idempotency_key!r}: {reason}",
+                    [{"field": "Idempotency-Key", "message": reason}],
+                )
             case Rejected(code=code, reason=reason):
                 return _problem(409, code.value, reason)
         raise AssertionError(decision)
 
-    follow_ups = {  # path -> (operation id, body, summary)
+    follow_ups: dict[str, tuple[str, type[Command], str]] = {  # path -> (operation id, body, summary)
         "responses": ("recordResponse", RecordResponseRequest, "Record an agent's response to the customer"),
         "escalations": ("requestEscalation", RequestEscalationRequest, "Ask to hand the ticket up a tier"),
         "returns": ("returnWithFix", ReturnWithFixRequest, "Hand the ticket back down with a fix"),
@@ -194,24 +246,46 @@ def api_router(keys: KeyRing, submit: Callable[[Submission], Awaitable[Decision]
         "rating": ("rateTicket", RateTicketRequest, "Record the customer's satisfaction rating (1-5)"),
     }
     # OpenAPI links: what a client (or a stateful tester) can do with a created ticket's id.
-    links = {operation: {"operationId": operation, "parameters": {"ticket_id": "$response.body#/ticket_id"}}
-             for operation, _, _ in follow_ups.values()}
+    links = {
+        operation: {"operationId": operation, "parameters": {"ticket_id": "$response.body#/ticket_id"}}
+        for operation, _, _ in follow_ups.values()
+    }
 
-    @router.post("/tickets", status_code=201, response_model=CommandAccepted, summary="Create a ticket",
-                 operation_id="createTicket", responses={201: {"description": "Created", "links": links}})
-    async def create_ticket(command: CreateTicketRequest, idempotency_key: IdempotencyKey = None,
-                            key: ApiKey = Depends(writer(Action.CREATE))) -> Response:
+    @router.post(
+        "/tickets",
+        status_code=201,
+        response_model=CommandAccepted,
+        summary="Create a ticket",
+        operation_id="createTicket",
+        responses={201: {"description": "Created", "links": links}},
+    )
+    async def create_ticket(
+        command: CreateTicketRequest,
+        idempotency_key: IdempotencyKey = None,
+        key: ApiKey = Depends(writer(Action.CREATE)),
+    ) -> Response:
         return await handle(key, command, None, idempotency_key, 201)
 
     def ticket_command(path: str, operation: str, body: type[Command], summary: str) -> None:
-        async def endpoint(ticket_id: TicketPath, command: body,  # type: ignore[valid-type]
-                           idempotency_key: IdempotencyKey = None,
-                           key: ApiKey = Depends(writer(body.ACTION))) -> Response:
+        async def endpoint(
+            ticket_id: TicketPath,
+            command: body,  # type: ignore[valid-type]
+            idempotency_key: IdempotencyKey = None,
+            key: ApiKey = Depends(writer(body.ACTION)),
+        ) -> Response:
             return await handle(key, command, ticket_id, idempotency_key, 202)
+
         endpoint.__name__ = path
-        router.add_api_route(f"/tickets/{{ticket_id}}/{path}", endpoint, methods=["POST"], status_code=202,
-                             response_model=CommandAccepted, summary=summary, operation_id=operation,
-                             responses={202: {"description": "Accepted", "links": links}})
+        router.add_api_route(
+            f"/tickets/{{ticket_id}}/{path}",
+            endpoint,
+            methods=["POST"],
+            status_code=202,
+            response_model=CommandAccepted,
+            summary=summary,
+            operation_id=operation,
+            responses={202: {"description": "Accepted", "links": links}},
+        )
 
     for path, (operation, body, summary) in follow_ups.items():
         ticket_command(path, operation, body, summary)
@@ -228,17 +302,26 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
         if error.status_code == 400:  # FastAPI's answer to a body it cannot even decode
-            return _problem(422, "invalid_request", "body: not a JSON document (UTF-8)",
-                            [{"field": "body", "message": "not a JSON document (UTF-8)"}])
+            return _problem(
+                422,
+                "invalid_request",
+                "body: not a JSON document (UTF-8)",
+                [{"field": "body", "message": "not a JSON document (UTF-8)"}],
+            )
         names = {404: "not_found", 405: "method_not_allowed"}
-        return _problem(error.status_code, names.get(error.status_code, "http_error"), str(error.detail),
-                        headers=getattr(error, "headers", None))
+        return _problem(
+            error.status_code,
+            names.get(error.status_code, "http_error"),
+            str(error.detail),
+            headers=getattr(error, "headers", None),
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
         # Name every invalid field; never echo the input (it may be customer text).
-        fields = [{"field": ".".join(str(part) for part in item["loc"]), "message": item["msg"]}
-                  for item in error.errors()]
+        fields = [
+            {"field": ".".join(str(part) for part in item["loc"]), "message": item["msg"]} for item in error.errors()
+        ]
         return _problem(422, "invalid_request", "; ".join(f"{f['field']}: {f['message']}" for f in fields), fields)
 
 

@@ -9,19 +9,26 @@ import uuid
 import httpx
 import pytest
 
-from shared import topics
-from shared.kafka import commit_group_at_end
 from services.intake.core.auth import hash_key
 from services.intake.main import create_app
 from services.intake.settings import IntakeSettings
+from shared import topics
+from shared.kafka import commit_group_at_end
 from tests.kafka_tools import TopicReader
 
 KEYS = {"helpdesk": "it-helpdesk-key", "chatbot": "it-chatbot-key"}
-KEY_CONFIG = json.dumps({"keys": [
-    {"name": "helpdesk", "sha256": hash_key(KEYS["helpdesk"]),
-     "actions": ["create", "respond", "escalate", "return", "resolve", "reopen", "rate"]},
-    {"name": "chatbot", "sha256": hash_key(KEYS["chatbot"]), "actions": ["create", "respond"]},
-]})
+KEY_CONFIG = json.dumps(
+    {
+        "keys": [
+            {
+                "name": "helpdesk",
+                "sha256": hash_key(KEYS["helpdesk"]),
+                "actions": ["create", "respond", "escalate", "return", "resolve", "reopen", "rate"],
+            },
+            {"name": "chatbot", "sha256": hash_key(KEYS["chatbot"]), "actions": ["create", "respond"]},
+        ]
+    }
+)
 HELPDESK = {"Authorization": f"Bearer {KEYS['helpdesk']}"}
 CHATBOT = {"Authorization": f"Bearer {KEYS['chatbot']}"}
 
@@ -34,8 +41,13 @@ async def intake_env_at_tail(bootstrap: str, **overrides: str) -> dict[str, str]
 
 
 def intake_env(**overrides: str) -> dict[str, str]:
-    return {"INTAKE_API_KEYS": KEY_CONFIG, "INTAKE_CONSUMER_GROUP": f"intake-test-{uuid.uuid4().hex[:8]}",
-            "INTAKE_MAX_BODY_BYTES": "8192", "INTAKE_MAX_COMMAND_BYTES": "8192", **overrides}
+    return {
+        "INTAKE_API_KEYS": KEY_CONFIG,
+        "INTAKE_CONSUMER_GROUP": f"intake-test-{uuid.uuid4().hex[:8]}",
+        "INTAKE_MAX_BODY_BYTES": "8192",
+        "INTAKE_MAX_COMMAND_BYTES": "8192",
+        **overrides,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -67,5 +79,11 @@ async def dead_letters(platform):
 
 
 def ticket_body(unique: str, **changes) -> dict:
-    return {"customer_id": f"cust-{unique}", "channel": "email", "subject": "Invoice PDF is blank",
-            "intent": "billing", "priority": "P3", **changes}
+    return {
+        "customer_id": f"cust-{unique}",
+        "channel": "email",
+        "subject": "Invoice PDF is blank",
+        "intent": "billing",
+        "priority": "P3",
+        **changes,
+    }

@@ -42,6 +42,7 @@ async def test_kill_under_load_loses_no_accepted_ticket(platform, events, unique
     in_flight = asyncio.Semaphore(32)
     with service:
         async with httpx.AsyncClient(base_url=service.url, timeout=5) as client:
+
             async def create(i: int) -> None:
                 async with in_flight:
                     try:
@@ -70,8 +71,9 @@ async def test_sigterm_drains_the_outbox_and_exits_cleanly(platform, events, uni
     service = ServiceProcess("intake", await intake_env_at_tail(platform.kafka_bootstrap_servers, LOG_LEVEL="INFO"))
     with service:
         async with httpx.AsyncClient(base_url=service.url) as client:
-            responses = await asyncio.gather(*(client.post("/v1/tickets", json=ticket_body(f"{unique}-{i}"),
-                                                           headers=HELPDESK) for i in range(20)))
+            responses = await asyncio.gather(
+                *(client.post("/v1/tickets", json=ticket_body(f"{unique}-{i}"), headers=HELPDESK) for i in range(20))
+            )
         assert {r.status_code for r in responses} == {201}
         # uvicorn re-raises SIGTERM after its graceful shutdown: the exit status says "terminated"
         assert service.terminate() in (0, -15), service.output()

@@ -10,10 +10,27 @@ from tests.integration.intake.conftest import HELPDESK, ticket_body
 
 FLOW = [  # (path, body, event type) in an order the state rules accept
     ("responses", {"tier": "L1", "agent_id": "ann"}, "ticket.responded"),
-    ("escalations", {"from_tier": "L1", "to_tier": "L2", "agent_id": "ann", "hypothesis": "stale cache",
-                     "checklist": {"impact": "1 customer", "steps_attempted": ["re-sent"], "attachments": ["inv-7"],
-                                   "problem_statement": "PDF renders blank"}}, "ticket.escalation_requested"),
-    ("returns", {"from_tier": "L2", "agent_id": "bo", "fix_summary": "cleared template cache"}, "ticket.return_requested"),
+    (
+        "escalations",
+        {
+            "from_tier": "L1",
+            "to_tier": "L2",
+            "agent_id": "ann",
+            "hypothesis": "stale cache",
+            "checklist": {
+                "impact": "1 customer",
+                "steps_attempted": ["re-sent"],
+                "attachments": ["inv-7"],
+                "problem_statement": "PDF renders blank",
+            },
+        },
+        "ticket.escalation_requested",
+    ),
+    (
+        "returns",
+        {"from_tier": "L2", "agent_id": "bo", "fix_summary": "cleared template cache"},
+        "ticket.return_requested",
+    ),
     ("resolution", {"tier": "L1", "agent_id": "ann", "resolution_code": "fixed"}, "ticket.resolved"),
     ("rating", {"score": 5}, "ticket.rated"),
     ("reopen", {}, "ticket.reopened"),
@@ -38,8 +55,9 @@ async def test_every_command_becomes_its_event(intake, events, unique):
     assert [d.id for d in decoded] == [a["event_id"] for a in answers]
     assert len({r.partition for r in mine}) == 1  # one ticket, one partition, in order
     # ...the partition any producer with the default (murmur2) partitioner would choose
-    assert mine[0].partition == partition_for(ticket_id.encode(), len(await topic_partitions(
-        events.bootstrap, events.topic)))
+    assert mine[0].partition == partition_for(
+        ticket_id.encode(), len(await topic_partitions(events.bootstrap, events.topic))
+    )
     assert all(d.correlation_id == created_id for d in decoded)
     assert all(d.causation_id for d in decoded)
     assert decoded[0].event.subject == "Invoice PDF is blank"
@@ -48,8 +66,9 @@ async def test_every_command_becomes_its_event(intake, events, unique):
 
 
 async def test_created_body_and_headers(intake, events, unique):
-    body = ticket_body(unique, customer_blocked=True, priority="P1", created_at="2026-11-23T08:00:00+01:00",
-                       external_id=f"ZD-{unique}")
+    body = ticket_body(
+        unique, customer_blocked=True, priority="P1", created_at="2026-11-23T08:00:00+01:00", external_id=f"ZD-{unique}"
+    )
     response = await intake.post("/v1/tickets", json=body, headers=HELPDESK)
     assert response.status_code == 201
     ticket_id = response.json()["ticket_id"]
@@ -64,8 +83,12 @@ async def test_created_body_and_headers(intake, events, unique):
 
 @pytest.mark.parametrize("path", ["responses", "resolution", "reopen", "rating"])
 async def test_unknown_ticket_is_409(intake, path, unique):
-    bodies = {"responses": {"tier": "L1", "agent_id": "a"}, "resolution": {"tier": "L1", "agent_id": "a", "resolution_code": "x"},
-              "reopen": {}, "rating": {"score": 3}}
+    bodies = {
+        "responses": {"tier": "L1", "agent_id": "a"},
+        "resolution": {"tier": "L1", "agent_id": "a", "resolution_code": "x"},
+        "reopen": {},
+        "rating": {"score": 3},
+    }
     response = await intake.post(f"/v1/tickets/nope-{unique}/{path}", json=bodies[path], headers=HELPDESK)
     assert response.status_code == 409
     assert response.json()["error"] == "unknown_ticket"

@@ -11,23 +11,40 @@ async def no_event_for(events, key_fragment: str) -> None:
 
 
 async def test_invalid_body_names_every_field(intake, events, unique):
-    bad = {"customer_id": "", "channel": "pigeon", "subject": "", "intent": "Not A Slug", "priority": "P7",
-           "unexpected": 1}
+    bad = {
+        "customer_id": "",
+        "channel": "pigeon",
+        "subject": "",
+        "intent": "Not A Slug",
+        "priority": "P7",
+        "unexpected": 1,
+    }
     response = await intake.post("/v1/tickets", json=bad, headers=HELPDESK)
     assert response.status_code == 422
     problem = response.json()
     assert problem["error"] == "invalid_request"
     fields = {f["field"] for f in problem["fields"]}
-    assert fields == {"body.customer_id", "body.channel", "body.subject", "body.intent", "body.priority",
-                      "body.unexpected"}
+    assert fields == {
+        "body.customer_id",
+        "body.channel",
+        "body.subject",
+        "body.intent",
+        "body.priority",
+        "body.unexpected",
+    }
     assert "pigeon" not in response.text  # input is not echoed back
     await events.settle(1.0)
-    assert not [r for r in events.records if b"ticket.created" in dict(r.headers).get("ce_type", b"")
-                and f"cust-{unique}".encode() in r.value]
+    assert not [
+        r
+        for r in events.records
+        if b"ticket.created" in dict(r.headers).get("ce_type", b"") and f"cust-{unique}".encode() in r.value
+    ]
 
 
 async def test_malformed_json_is_422(intake):
-    response = await intake.post("/v1/tickets", content=b"{nope", headers={**HELPDESK, "Content-Type": "application/json"})
+    response = await intake.post(
+        "/v1/tickets", content=b"{nope", headers={**HELPDESK, "Content-Type": "application/json"}
+    )
     assert response.status_code == 422
 
 
@@ -40,7 +57,9 @@ async def test_too_large_is_413(intake):
         for _ in range(10):
             yield b"x" * 1000
 
-    streamed = await intake.post("/v1/tickets", content=chunks(), headers={**HELPDESK, "Content-Type": "application/json"})
+    streamed = await intake.post(
+        "/v1/tickets", content=chunks(), headers={**HELPDESK, "Content-Type": "application/json"}
+    )
     assert streamed.status_code == 413
 
 
@@ -64,8 +83,11 @@ async def test_state_conflicts_are_409_with_reason(intake, events, unique):
 
 async def test_wrong_direction_handoffs_are_422(intake, unique):
     created = (await intake.post("/v1/tickets", json=ticket_body(unique), headers=HELPDESK)).json()
-    response = await intake.post(f"/v1/tickets/{created['ticket_id']}/escalations", headers=HELPDESK,
-                                 json={"from_tier": "L2", "to_tier": "L1", "agent_id": "a", "checklist": {}})
+    response = await intake.post(
+        f"/v1/tickets/{created['ticket_id']}/escalations",
+        headers=HELPDESK,
+        json={"from_tier": "L2", "to_tier": "L1", "agent_id": "a", "checklist": {}},
+    )
     assert response.status_code == 422 and "to_tier must be above from_tier" in response.text
 
 
@@ -82,8 +104,11 @@ async def test_authentication(intake, events, unique):
     allowed = await intake.post("/v1/tickets", json=body, headers=CHATBOT)
     assert allowed.status_code == 201
     ticket = allowed.json()["ticket_id"]
-    forbidden = await intake.post(f"/v1/tickets/{ticket}/resolution", headers=CHATBOT,
-                                  json={"tier": "L1", "agent_id": "bot", "resolution_code": "x"})
+    forbidden = await intake.post(
+        f"/v1/tickets/{ticket}/resolution",
+        headers=CHATBOT,
+        json={"tier": "L1", "agent_id": "bot", "resolution_code": "x"},
+    )
     assert forbidden.status_code == 403 and "chatbot" in forbidden.json()["detail"]
     await events.wait_for(lambda rs: any(r.key == ticket.encode() for r in rs))
     await events.settle(1.0)
@@ -102,11 +127,19 @@ async def test_operations_endpoints(intake):
 
     assert (await intake.get("/asyncapi.json")).json() == asyncapi()
     page = await intake.get("/asyncapi")
-    assert page.status_code == 200 and "support.ticket-events" in page.text and "ticket.escalation_requested" in page.text
+    assert (
+        page.status_code == 200 and "support.ticket-events" in page.text and "ticket.escalation_requested" in page.text
+    )
     metrics = (await intake.get("/metrics")).text
     assert 'support_http_requests_total{method="POST",route="/v1/tickets",status="201"}' in metrics
-    for name in ("support_intake_commands_total", "support_outbox_published_total", "support_outbox_pending_records",
-                 "support_outbox_oldest_age_seconds", "support_outbox_relay_leader", "support_dead_letters_total",
-                 "support_consumer_batches_total"):
+    for name in (
+        "support_intake_commands_total",
+        "support_outbox_published_total",
+        "support_outbox_pending_records",
+        "support_outbox_oldest_age_seconds",
+        "support_outbox_relay_leader",
+        "support_dead_letters_total",
+        "support_consumer_batches_total",
+    ):
         assert f"# TYPE {name.removesuffix('_total')}" in metrics, name
     assert "ticket_id=" not in metrics  # no per-ticket labels

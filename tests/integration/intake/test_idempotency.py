@@ -7,8 +7,9 @@ from tests.integration.intake.conftest import CHATBOT, HELPDESK, ticket_body
 
 
 def created_for(events, ticket_id):
-    return [r for r in events.records if r.key == ticket_id.encode()
-            and dict(r.headers)["ce_type"] == b"ticket.created"]
+    return [
+        r for r in events.records if r.key == ticket_id.encode() and dict(r.headers)["ce_type"] == b"ticket.created"
+    ]
 
 
 async def test_retry_with_the_same_key(intake, events, unique):
@@ -40,8 +41,9 @@ async def test_keys_are_scoped_per_client(intake, unique):
 
 async def test_concurrent_duplicates_yield_one_event(intake, events, unique):
     headers = {**HELPDESK, "Idempotency-Key": f"burst-{unique}"}
-    responses = await asyncio.gather(*(intake.post("/v1/tickets", json=ticket_body(unique), headers=headers)
-                                       for _ in range(25)))
+    responses = await asyncio.gather(
+        *(intake.post("/v1/tickets", json=ticket_body(unique), headers=headers) for _ in range(25))
+    )
     assert {r.status_code for r in responses} == {201}
     assert len({r.json()["event_id"] for r in responses}) == 1
     assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == 24
@@ -66,8 +68,10 @@ async def test_external_id_dedupes_without_a_key(intake, events, unique):
 
 
 async def test_a_key_reused_on_another_ticket_is_422_naming_the_key(intake, events, unique):
-    a, b = [(await intake.post("/v1/tickets", json=ticket_body(f"{unique}-{x}"), headers=HELPDESK)).json()["ticket_id"]
-            for x in "ab"]
+    a, b = [
+        (await intake.post("/v1/tickets", json=ticket_body(f"{unique}-{x}"), headers=HELPDESK)).json()["ticket_id"]
+        for x in "ab"
+    ]
     headers = {**HELPDESK, "Idempotency-Key": f"respond-{unique}"}
     body = {"tier": "L1", "agent_id": "ann"}
     first = await intake.post(f"/v1/tickets/{a}/responses", json=body, headers=headers)
@@ -78,22 +82,31 @@ async def test_a_key_reused_on_another_ticket_is_422_naming_the_key(intake, even
     assert problem["error"] == "idempotency_key_reused"
     assert f"respond-{unique}" in problem["detail"]
     assert problem["fields"][0]["field"] == "Idempotency-Key"
-    await events.wait_for(lambda rs: any(r.key == a.encode() and dict(r.headers)["ce_type"] == b"ticket.responded"
-                                         for r in rs))
+    await events.wait_for(
+        lambda rs: any(r.key == a.encode() and dict(r.headers)["ce_type"] == b"ticket.responded" for r in rs)
+    )
     await events.settle(1.0)
     assert not [r for r in events.records if r.key == b.encode() and dict(r.headers)["ce_type"] == b"ticket.responded"]
 
 
 async def test_32_concurrent_first_uses_of_one_key_make_one_event_and_no_5xx(intake, events, unique):
-    tickets = [(await intake.post("/v1/tickets", json=ticket_body(f"{unique}-{i}"), headers=HELPDESK)).json()["ticket_id"]
-               for i in range(32)]
+    tickets = [
+        (await intake.post("/v1/tickets", json=ticket_body(f"{unique}-{i}"), headers=HELPDESK)).json()["ticket_id"]
+        for i in range(32)
+    ]
     headers = {**HELPDESK, "Idempotency-Key": f"race-{unique}"}
-    answers = await asyncio.gather(*(intake.post(f"/v1/tickets/{ticket}/responses", json={"tier": "L1", "agent_id": "a"},
-                                                 headers=headers) for ticket in tickets))
+    answers = await asyncio.gather(
+        *(
+            intake.post(f"/v1/tickets/{ticket}/responses", json={"tier": "L1", "agent_id": "a"}, headers=headers)
+            for ticket in tickets
+        )
+    )
     statuses = sorted(a.status_code for a in answers)
     assert statuses == [202] + [422] * 31  # one request owns the key; the others are told it is taken
     (winner,) = [a.json() for a in answers if a.status_code == 202]
     await events.wait_for(lambda rs: any(dict(r.headers)["ce_id"].decode() == winner["event_id"] for r in rs))
     await events.settle(1.5)
-    responded = [r for r in events.records if r.key.decode() in tickets and dict(r.headers)["ce_type"] == b"ticket.responded"]
+    responded = [
+        r for r in events.records if r.key.decode() in tickets and dict(r.headers)["ce_type"] == b"ticket.responded"
+    ]
     assert len(responded) == 1

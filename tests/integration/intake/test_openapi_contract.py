@@ -20,12 +20,35 @@ async def test_the_server_does_what_the_document_says(platform, tmp_path):
     env = await intake_env_at_tail(platform.kafka_bootstrap_servers, INTAKE_MAX_BODY_BYTES=str(1024 * 1024))
     with ServiceProcess("intake", env) as intake:
         result = subprocess.run(
-            [str(ROOT / ".venv" / "bin" / "st"), "--config-file", str(config), "run", str(DOCS / "openapi" / "intake.json"),
-             "--url", intake.url, "--checks", "all", "--max-examples", "60", "--seed", "20261124",
-             "--phases", "examples,coverage,fuzzing,stateful"],
-            cwd=ROOT, capture_output=True, text=True, timeout=600,
-            env={**os.environ, "LADDER_CONTRACT_KEY": KEYS["helpdesk"], "PYTHONPATH": str(ROOT),
-                 "SCHEMATHESIS_HOOKS": "tests.contract.schemathesis_hooks", "NO_COLOR": "1"})
+            [
+                str(ROOT / ".venv" / "bin" / "st"),
+                "--config-file",
+                str(config),
+                "run",
+                str(DOCS / "openapi" / "intake.json"),
+                "--url",
+                intake.url,
+                "--checks",
+                "all",
+                "--max-examples",
+                "60",
+                "--seed",
+                "20261124",
+                "--phases",
+                "examples,coverage,fuzzing,stateful",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={
+                **os.environ,
+                "LADDER_CONTRACT_KEY": KEYS["helpdesk"],
+                "PYTHONPATH": str(ROOT),
+                "SCHEMATHESIS_HOOKS": "tests.contract.schemathesis_hooks",
+                "NO_COLOR": "1",
+            },
+        )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     generated = re.search(r"(\d+) generated, (\d+) passed", output)

@@ -12,8 +12,15 @@ LOCK_NAMES = ["ladder.intake.relay", "relay:intake", "migrate:intake", "intake:t
 
 
 def create(marker):
-    return {"type": "create_ticket", "command_id": marker, "customer_id": "c", "channel": "chat",
-            "subject": marker, "intent": "crash", "priority": "P2"}
+    return {
+        "type": "create_ticket",
+        "command_id": marker,
+        "customer_id": "c",
+        "channel": "chat",
+        "subject": marker,
+        "intent": "crash",
+        "priority": "P2",
+    }
 
 
 def dlq(record, name):
@@ -23,8 +30,9 @@ def dlq(record, name):
 async def test_odd_records_among_thousands_of_valid_commands(intake, events, dead_letters, platform, unique):
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=platform.kafka_bootstrap_servers, acks="all", linger_ms=5,
-                                max_request_size=5 * 1024 * 1024)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=platform.kafka_bootstrap_servers, acks="all", linger_ms=5, max_request_size=5 * 1024 * 1024
+    )
     await producer.start()
     try:
         sent, valid = [], []
@@ -47,8 +55,15 @@ async def test_odd_records_among_thousands_of_valid_commands(intake, events, dea
             (orjson.dumps(create(f"bad-{unique}-1")), [("authorization", None)], b"k", "unauthenticated"),
             (b"\x00\xff", [AUTH, ("a\x00b", b"\xff")], b"k", "not_json"),
             (orjson.dumps(create(f"bad-{unique}-2")), [AUTH], b"k" * 2_000_000, "too_large"),
-            *[(orjson.dumps({"type": "record_response", "ticket_id": name, "tier": "L1", "agent_id": "a"}),
-               [AUTH], name.encode(), "unknown_ticket") for name in LOCK_NAMES],
+            *[
+                (
+                    orjson.dumps({"type": "record_response", "ticket_id": name, "tier": "L1", "agent_id": "a"}),
+                    [AUTH],
+                    name.encode(),
+                    "unknown_ticket",
+                )
+                for name in LOCK_NAMES
+            ],
         ]
         first_bad = len(sent)
         for value, headers, key, _ in bad:
@@ -62,30 +77,40 @@ async def test_odd_records_among_thousands_of_valid_commands(intake, events, dea
     wanted = {marker.encode() for marker in valid}
 
     def subjects(records):
-        return [orjson.loads(r.value)["subject"].encode() for r in records
-                if dict(r.headers).get("ce_type") == b"ticket.created"
-                and orjson.loads(r.value)["subject"].startswith(f"poison-mix-{unique}")]
+        return [
+            orjson.loads(r.value)["subject"].encode()
+            for r in records
+            if dict(r.headers).get("ce_type") == b"ticket.created"
+            and orjson.loads(r.value)["subject"].startswith(f"poison-mix-{unique}")
+        ]
 
     await events.wait_for(lambda rs: wanted <= set(subjects(rs)), timeout=120)
     positions = {(meta.partition, meta.offset) for meta in metas[first_bad:]}
 
     def mine(records):
-        return [r for r in records if dlq(r, "dlq_source_topic") == topics.TICKET_COMMANDS
-                and (int(dlq(r, "dlq_source_partition")), int(dlq(r, "dlq_source_offset"))) in positions]
+        return [
+            r
+            for r in records
+            if dlq(r, "dlq_source_topic") == topics.TICKET_COMMANDS
+            and (int(dlq(r, "dlq_source_partition")), int(dlq(r, "dlq_source_offset"))) in positions
+        ]
 
     await dead_letters.wait_for(lambda rs: len(mine(rs)) >= len(bad), timeout=60)
     await events.settle(2.0)
     await dead_letters.settle(0.5)
 
     assert sorted(subjects(events.records)) == sorted(wanted)  # each exactly once
-    dead = {(int(dlq(r, "dlq_source_partition")), int(dlq(r, "dlq_source_offset"))): r for r in mine(dead_letters.records)}
+    dead = {
+        (int(dlq(r, "dlq_source_partition")), int(dlq(r, "dlq_source_offset"))): r for r in mine(dead_letters.records)
+    }
     assert len(mine(dead_letters.records)) == len(bad)
     for meta, (value, headers, key, code) in zip(metas[first_bad:], bad):
         record = dead[(meta.partition, meta.offset)]
         assert dlq(record, "dlq_code") == code
         assert record.key == key and record.value == value  # verbatim, the 2 MB key too
-        assert [h for h in record.headers if not h[0].startswith("dlq_")] == [h for h in headers
-                                                                             if h[0] != "authorization"]
+        assert [h for h in record.headers if not h[0].startswith("dlq_")] == [
+            h for h in headers if h[0] != "authorization"
+        ]
 
 
 async def test_ticket_ids_that_look_like_internal_lock_names_are_just_ids(intake, unique):
@@ -95,14 +120,16 @@ async def test_ticket_ids_that_look_like_internal_lock_names_are_just_ids(intake
     from tests.integration.intake.conftest import ticket_body
 
     async def respond(ticket):
-        return await intake.post(f"/v1/tickets/{ticket}/responses", json={"tier": "L1", "agent_id": "a"},
-                                 headers=HELPDESK)
+        return await intake.post(
+            f"/v1/tickets/{ticket}/responses", json={"tier": "L1", "agent_id": "a"}, headers=HELPDESK
+        )
 
     async def create(i):
         return await intake.post("/v1/tickets", json=ticket_body(f"{unique}-{i}"), headers=HELPDESK)
 
-    answers = await asyncio.wait_for(asyncio.gather(*(respond(name) for name in LOCK_NAMES),
-                                                    *(create(i) for i in range(20))), timeout=10)
-    assert [a.status_code for a in answers[:len(LOCK_NAMES)]] == [409] * len(LOCK_NAMES)
-    assert {a.json()["error"] for a in answers[:len(LOCK_NAMES)]} == {"unknown_ticket"}
-    assert {a.status_code for a in answers[len(LOCK_NAMES):]} == {201}
+    answers = await asyncio.wait_for(
+        asyncio.gather(*(respond(name) for name in LOCK_NAMES), *(create(i) for i in range(20))), timeout=10
+    )
+    assert [a.status_code for a in answers[: len(LOCK_NAMES)]] == [409] * len(LOCK_NAMES)
+    assert {a.json()["error"] for a in answers[: len(LOCK_NAMES)]} == {"unknown_ticket"}
+    assert {a.status_code for a in answers[len(LOCK_NAMES) :]} == {201}

@@ -2,11 +2,11 @@
 
 import pytest
 
+from services.intake.adapters.store import MIGRATIONS, SCHEMA, PostgresStore
 from shared.db import create_pool
 from shared.delivery.outbox import decode_headers
 from shared.delivery.records import OutboxRecord
 from shared.service import migrate
-from services.intake.adapters.store import MIGRATIONS, SCHEMA, PostgresStore
 from tests.contract.intake_store import IntakeStoreContract
 
 
@@ -23,7 +23,8 @@ class Probe:
 
     async def outbox(self):
         rows = await self.store.pool.fetch(
-            "SELECT topic, key, value, headers FROM intake.outbox WHERE seq > $1 ORDER BY seq", self.seq)
+            "SELECT topic, key, value, headers FROM intake.outbox WHERE seq > $1 ORDER BY seq", self.seq
+        )
         return [OutboxRecord(r["topic"], r["key"], r["value"], decode_headers(r["headers"])) for r in rows]
 
     async def remembered(self, command):
@@ -31,7 +32,8 @@ class Probe:
 
         row = await self.store.pool.fetchrow(
             "SELECT fingerprint, ticket_id, event_id, event_type FROM intake.commands WHERE command_id = $1",
-            self.id(command))
+            self.id(command),
+        )
         return PriorCommand(*row) if row else None
 
 
@@ -69,19 +71,28 @@ async def test_outbox_rows_from_every_earlier_layout_keep_their_headers(platform
         await migrate_files(pool, schema, tmp_path)
         await pool.execute(
             f'INSERT INTO "{schema}".outbox (topic, key, value, header_names, header_values)'
-            " VALUES ('t', NULL, 'v', $1, $2)", ["bin", "long"], [b"\x00\xff", long_value])
+            " VALUES ('t', NULL, 'v', $1, $2)",
+            ["bin", "long"],
+            [b"\x00\xff", long_value],
+        )
         shutil.copy(MIGRATIONS / "0002_outbox_headers_json.sql", tmp_path)
         assert await migrate_files(pool, schema, tmp_path) == ["0002_outbox_headers_json.sql"]
-        await pool.execute(f'INSERT INTO "{schema}".outbox (topic, key, value, headers)'
-                           """ VALUES ('t', 'k', 'w', '[["é", "AP8="], ["empty", ""]]')""")
+        await pool.execute(
+            f'INSERT INTO "{schema}".outbox (topic, key, value, headers)'
+            """ VALUES ('t', 'k', 'w', '[["é", "AP8="], ["empty", ""]]')"""
+        )
         assert await migrate(pool, schema, MIGRATIONS) == ["0003_delivery_kit_outbox.sql", "0001_delivery.sql"]
-        stored = [decode_headers(row["headers"]) for row in
-                  await pool.fetch(f'SELECT headers FROM "{schema}".outbox ORDER BY seq')]
+        stored = [
+            decode_headers(row["headers"])
+            for row in await pool.fetch(f'SELECT headers FROM "{schema}".outbox ORDER BY seq')
+        ]
         assert stored == [[("bin", b"\x00\xff"), ("long", long_value)], [("é", b"\x00\xff"), ("empty", b"")]]
 
         await migrate(pool, fresh, None)  # the kit's tables alone
-        shape = ("SELECT column_name, data_type, is_nullable, column_default IS NOT NULL FROM information_schema.columns "
-                 "WHERE table_schema = $1 AND table_name = 'outbox' ORDER BY column_name")
+        shape = (
+            "SELECT column_name, data_type, is_nullable, column_default IS NOT NULL FROM information_schema.columns "
+            "WHERE table_schema = $1 AND table_name = 'outbox' ORDER BY column_name"
+        )
         migrated, kit = await pool.fetch(shape, schema), await pool.fetch(shape, fresh)
         assert [tuple(r) for r in migrated] == [tuple(r) for r in kit]
     finally:

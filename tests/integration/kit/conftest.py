@@ -34,8 +34,13 @@ async def echo_topics(platform, unique):
 
 
 def echo_env(unique: str, input_topic: str, output_topic: str, **overrides: str) -> dict[str, str]:
-    return {"ECHO_SCHEMA_NAME": f"kit_{unique}", "ECHO_CONSUMER_GROUP": f"kit-{unique}",
-            "ECHO_INPUT_TOPIC": input_topic, "ECHO_OUTPUT_TOPIC": output_topic, **overrides}
+    return {
+        "ECHO_SCHEMA_NAME": f"kit_{unique}",
+        "ECHO_CONSUMER_GROUP": f"kit-{unique}",
+        "ECHO_INPUT_TOPIC": input_topic,
+        "ECHO_OUTPUT_TOPIC": output_topic,
+        **overrides,
+    }
 
 
 @asynccontextmanager
@@ -70,8 +75,9 @@ async def drop_schema(database_url: str, schema: str) -> None:
 
 @pytest.fixture
 async def producer(platform):
-    producer = AIOKafkaProducer(bootstrap_servers=platform.kafka_bootstrap_servers, acks="all",
-                                max_request_size=5 * 1024 * 1024, linger_ms=5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=platform.kafka_bootstrap_servers, acks="all", max_request_size=5 * 1024 * 1024, linger_ms=5
+    )
     await producer.start()
     yield producer
     await producer.stop()

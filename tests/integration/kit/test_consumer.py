@@ -8,20 +8,30 @@ from datetime import UTC, datetime
 import asyncpg
 
 from shared import envelope as ce
-from shared.events import Channel, Priority, Tier, TicketCreated, TicketResolved, TicketResponded
+from shared.events import Channel, Priority, TicketCreated, TicketResolved, TicketResponded, Tier
 from tests.integration.kit.conftest import PARTITIONS
 
 
 def created(ticket_id: str, event_id: str | None = None) -> ce.KafkaRecord:
-    event = TicketCreated(ticket_id=ticket_id, customer_id="c", channel=Channel.WEB, subject="s", intent="login",
-                          priority=Priority.P3, customer_blocked=False, created_at=datetime(2026, 11, 24, tzinfo=UTC))
-    return ce.encode(ce.Envelope(event=event, id=event_id or ce.new_id(), source="tests", time=datetime.now(UTC),
-                                 correlation_id="c"))
+    event = TicketCreated(
+        ticket_id=ticket_id,
+        customer_id="c",
+        channel=Channel.WEB,
+        subject="s",
+        intent="login",
+        priority=Priority.P3,
+        customer_blocked=False,
+        created_at=datetime(2026, 11, 24, tzinfo=UTC),
+    )
+    return ce.encode(
+        ce.Envelope(event=event, id=event_id or ce.new_id(), source="tests", time=datetime.now(UTC), correlation_id="c")
+    )
 
 
 def follow_up(event, event_id: str | None = None) -> ce.KafkaRecord:
-    return ce.encode(ce.Envelope(event=event, id=event_id or ce.new_id(), source="tests", time=datetime.now(UTC),
-                                 correlation_id="c"))
+    return ce.encode(
+        ce.Envelope(event=event, id=event_id or ce.new_id(), source="tests", time=datetime.now(UTC), correlation_id="c")
+    )
 
 
 def dlq(record, name):
@@ -36,29 +46,44 @@ async def applied_rows(database_url, schema):
         await conn.close()
 
 
-async def test_poison_of_every_kind_among_thousands_of_valid_events(platform, echo, echo_topics, producer,
-                                                                    outputs, dead_letters, unique):
+async def test_poison_of_every_kind_among_thousands_of_valid_events(
+    platform, echo, echo_topics, producer, outputs, dead_letters, unique
+):
     source = echo_topics[0]
     sent: list = []
 
     async def send(record, key=..., headers=None, value=...):
-        sent.append(await producer.send(source, record.value if value is ... else value,
-                                        key=record.key if key is ... else key,
-                                        headers=record.headers if headers is None else headers))
+        sent.append(
+            await producer.send(
+                source,
+                record.value if value is ... else value,
+                key=record.key if key is ... else key,
+                headers=record.headers if headers is None else headers,
+            )
+        )
 
     valid: dict[str, str] = {}  # event id -> what it is
     for i in range(3000):
         record = created(f"t-{unique}-{i}")
         valid[dict(record.headers)["ce_id"].decode()] = "plain"
         await send(record)
-    lock_names = ["relay:intake", "migrate:intake", "ladder.intake.relay", f"relay:kit_{unique}",
-                  f"migrate:kit_{unique}", f"kit_{unique}:ticket"]
+    lock_names = [
+        "relay:intake",
+        "migrate:intake",
+        "ladder.intake.relay",
+        f"relay:kit_{unique}",
+        f"migrate:kit_{unique}",
+        f"kit_{unique}:ticket",
+    ]
     for name in lock_names:  # ids that look like internal lock names are just ids
         record = created(name, event_id=f"relay:kit_{unique}" if name == lock_names[0] else None)
         valid[dict(record.headers)["ce_id"].decode()] = f"lock-like {name}"
         await send(record)
-    for label, extra in [("null header", ("trace", None)), ("NUL in header name", ("x\x00y", b"1")),
-                         ("binary header", ("bin", b"\xff\xfe\x00"))]:
+    for label, extra in [
+        ("null header", ("trace", None)),
+        ("NUL in header name", ("x\x00y", b"1")),
+        ("binary header", ("bin", b"\xff\xfe\x00")),
+    ]:
         record = created(f"odd-{unique}-{label.replace(' ', '-')}")
         valid[dict(record.headers)["ce_id"].decode()] = label
         await send(record, headers=[*record.headers, extra])
@@ -70,10 +95,16 @@ async def test_poison_of_every_kind_among_thousands_of_valid_events(platform, ec
         ("null ce_id", dict(headers=[*without, ("ce_id", None)]), "missing header ce_id"),
         ("binary ce_source", dict(headers=binary_source), "header ce_source is not UTF-8"),
         ("2 MB key", dict(key=b"k" * 2_000_000), "record key does not match body ticket_id"),
-        ("garbage body, NUL header name", dict(value=b"\x00\xffgarbage", headers=[*good.headers, ("a\x00b", None)]),
-         "invalid ticket.created body"),
-        ("unknown type", dict(headers=[(n, b"ticket.teleported" if n == "ce_type" else v) for n, v in good.headers]),
-         "unknown ce_type"),
+        (
+            "garbage body, NUL header name",
+            dict(value=b"\x00\xffgarbage", headers=[*good.headers, ("a\x00b", None)]),
+            "invalid ticket.created body",
+        ),
+        (
+            "unknown type",
+            dict(headers=[(n, b"ticket.teleported" if n == "ce_type" else v) for n, v in good.headers]),
+            "unknown ce_type",
+        ),
         ("no headers", dict(headers=[]), "missing header ce_specversion"),
         ("null value", dict(value=None), "invalid ticket.created body"),
     ]
@@ -102,7 +133,9 @@ async def test_poison_of_every_kind_among_thousands_of_valid_events(platform, ec
     assert sorted(r.value.decode() for r in echoed) == sorted(valid)  # every valid event exactly once
     rows = await applied_rows(platform.database_url, f"kit_{unique}")
     assert sorted(row["event_id"] for row in rows) == sorted(valid)
-    dead = {(int(dlq(r, "dlq_source_partition")), int(dlq(r, "dlq_source_offset"))): r for r in mine(dead_letters.records)}
+    dead = {
+        (int(dlq(r, "dlq_source_partition")), int(dlq(r, "dlq_source_offset"))): r for r in mine(dead_letters.records)
+    }
     assert len(mine(dead_letters.records)) == len(bad)  # every bad record exactly once
     for meta, (label, changes, reason) in zip(metas[first_bad:], bad):
         record = dead[(meta.partition, meta.offset)]
@@ -121,8 +154,9 @@ async def test_poison_of_every_kind_among_thousands_of_valid_events(platform, ec
     await outputs.wait_for(lambda rs: any(r.value == dict(last.headers)["ce_id"] for r in rs))
 
 
-async def test_a_failure_that_is_not_transient_costs_one_record_not_the_batch(platform, echo, echo_topics, producer,
-                                                                             outputs, dead_letters, unique):
+async def test_a_failure_that_is_not_transient_costs_one_record_not_the_batch(
+    platform, echo, echo_topics, producer, outputs, dead_letters, unique
+):
     app, client = echo
     source = echo_topics[0]
     ids = []
@@ -134,9 +168,13 @@ async def test_a_failure_that_is_not_transient_costs_one_record_not_the_batch(pl
     await producer.flush()
     bad_id = ids.pop(150)
     await outputs.wait_for(lambda rs: len(rs) >= 299, timeout=60)
-    (dead,) = [r for r in await dead_letters.wait_for(
-        lambda rs: any(dlq(r, "dlq_source_topic") == source for r in rs), timeout=30)
-        if dlq(r, "dlq_source_topic") == source]
+    (dead,) = [
+        r
+        for r in await dead_letters.wait_for(
+            lambda rs: any(dlq(r, "dlq_source_topic") == source for r in rs), timeout=30
+        )
+        if dlq(r, "dlq_source_topic") == source
+    ]
     attempts = app.state.echo.attempts[f"reject-me-{unique}"]
     await asyncio.sleep(3)  # nothing loops: no more attempts, no second dead letter
     await outputs.settle(0.5)
@@ -155,8 +193,9 @@ async def test_a_failure_that_is_not_transient_costs_one_record_not_the_batch(pl
     assert 'support_consumer_batches_total{outcome="isolated"}' in metrics
 
 
-async def test_duplicates_redeliveries_and_stale_events_change_nothing(platform, echo, echo_topics, producer,
-                                                                       outputs, unique):
+async def test_duplicates_redeliveries_and_stale_events_change_nothing(
+    platform, echo, echo_topics, producer, outputs, unique
+):
     app, client = echo
     source = echo_topics[0]
     ticket = f"t-{unique}"

@@ -14,9 +14,10 @@ from tests.processes import ServiceProcess
 async def stage(database_url, schema, topic, values, key=b"same-ticket"):
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.executemany(f'INSERT INTO "{schema}".outbox (topic, key, value, headers) VALUES ($1, $2, $3, $4)',
-                               [(topic, key, value, encode_headers([("n", str(i).encode())]))
-                                for i, value in enumerate(values)])
+        await conn.executemany(
+            f'INSERT INTO "{schema}".outbox (topic, key, value, headers) VALUES ($1, $2, $3, $4)',
+            [(topic, key, value, encode_headers([("n", str(i).encode())])) for i, value in enumerate(values)],
+        )
     finally:
         await conn.close()
 

@@ -25,8 +25,10 @@ class _Tx:
         pass
 
     async def load(self, ticket_ids, command_ids):
-        return ({t: self.store.tickets[t] for t in ticket_ids if t in self.store.tickets},
-                {c: self.store.commands[c] for c in command_ids if c in self.store.commands})
+        return (
+            {t: self.store.tickets[t] for t in ticket_ids if t in self.store.tickets},
+            {c: self.store.commands[c] for c in command_ids if c in self.store.commands},
+        )
 
     async def save(self, tickets, commands, outbox):
         duplicate = set(commands) & set(self.store.commands)

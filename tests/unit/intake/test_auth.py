@@ -3,10 +3,14 @@
 from services.intake.core.auth import ApiKey, Denied, KeyRing, KeyRingConfig, hash_key
 from services.intake.core.commands import Action
 
-RING = KeyRing(KeyRingConfig(keys=[
-    ApiKey(name="helpdesk", sha256=hash_key("secret-1"), actions=frozenset(Action)),
-    ApiKey(name="chatbot", sha256=hash_key("secret-2"), actions=frozenset({Action.CREATE, Action.RESPOND})),
-]))
+RING = KeyRing(
+    KeyRingConfig(
+        keys=[
+            ApiKey(name="helpdesk", sha256=hash_key("secret-1"), actions=frozenset(Action)),
+            ApiKey(name="chatbot", sha256=hash_key("secret-2"), actions=frozenset({Action.CREATE, Action.RESPOND})),
+        ]
+    )
+)
 
 
 def test_valid_key_and_action():

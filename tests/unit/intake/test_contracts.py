@@ -34,8 +34,16 @@ def test_asyncapi_names_every_event_and_command():
     assert doc["channels"]["ticketEvents"]["address"] == "support.ticket-events"
     names = {m["name"] for m in doc["components"]["messages"].values()}
     assert {sample.TYPE for sample in SAMPLES} <= names
-    assert {"create_ticket", "record_response", "request_escalation", "return_with_fix", "resolve_ticket",
-            "reopen_ticket", "rate_ticket", "dead_letter"} <= names
+    assert {
+        "create_ticket",
+        "record_response",
+        "request_escalation",
+        "return_with_fix",
+        "resolve_ticket",
+        "reopen_ticket",
+        "rate_ticket",
+        "dead_letter",
+    } <= names
 
 
 @pytest.mark.parametrize("event", SAMPLES, ids=lambda e: e.TYPE)
@@ -48,15 +56,19 @@ def test_every_event_validates_against_its_json_schema(event):
 
 def test_every_write_is_documented_with_its_errors():
     paths = document()["paths"]
-    expected = {"/v1/tickets"} | {f"/v1/tickets/{{ticket_id}}/{p}" for p in
-                                  ("responses", "escalations", "returns", "resolution", "reopen", "rating")}
+    expected = {"/v1/tickets"} | {
+        f"/v1/tickets/{{ticket_id}}/{p}"
+        for p in ("responses", "escalations", "returns", "resolution", "reopen", "rating")
+    }
     assert set(paths) == expected
     for path in expected:
         responses = paths[path]["post"]["responses"]
         assert {"401", "403", "409", "413", "422", "500", "503"} <= set(responses), path
         assert paths[path]["post"]["security"] == [{"HTTPBearer": []}]
         for status in ("401", "403", "409", "413", "422", "500", "503"):
-            assert responses[status]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Problem"}
+            assert responses[status]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/Problem"
+            }
 
 
 def _largest_json(schema, defs) -> int:

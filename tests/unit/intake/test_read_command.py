@@ -5,17 +5,21 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from shared.delivery.records import SourceRecord
 from services.intake.core.auth import ApiKey, KeyRing, KeyRingConfig, hash_key
 from services.intake.core.commands import Action
 from services.intake.handlers.commands import read_command
 from services.intake.service import FromTopic, Poison
+from shared.delivery.records import SourceRecord
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
-RING = KeyRing(KeyRingConfig(keys=[
-    ApiKey(name="helpdesk", sha256=hash_key("k1"), actions=frozenset(Action)),
-    ApiKey(name="chatbot", sha256=hash_key("k2"), actions=frozenset({Action.CREATE})),
-]))
+RING = KeyRing(
+    KeyRingConfig(
+        keys=[
+            ApiKey(name="helpdesk", sha256=hash_key("k1"), actions=frozenset(Action)),
+            ApiKey(name="chatbot", sha256=hash_key("k2"), actions=frozenset({Action.CREATE})),
+        ]
+    )
+)
 CREATE = {"type": "create_ticket", "customer_id": "c", "channel": "email", "subject": "s", "intent": "billing"}
 
 
@@ -48,19 +52,31 @@ def test_command_id_scopes_like_an_idempotency_key():
     assert first.submission.ticket_id == second.submission.ticket_id
 
 
-@pytest.mark.parametrize(("value", "auth", "code", "reason"), [
-    (b"\x00\xffnot json", b"Bearer k1", "not_json", "not JSON"),
-    ([1, 2], b"Bearer k1", "not_a_command", "not a command"),
-    ({"no": "type"}, b"Bearer k1", "not_a_command", "not a command"),
-    ({"type": "launch_rocket"}, b"Bearer k1", "unknown_command", "unknown command type; expected one of create_ticket"),
-    ({**CREATE, "priority": "urgent"}, b"Bearer k1", "invalid_command", "create_ticket.priority"),
-    ({"type": "resolve_ticket", "ticket_id": "t-1", "tier": "L1", "agent_id": "a", "resolution_code": "x"},
-     b"Bearer k2", "forbidden", "forbidden: API key 'chatbot' may not resolve"),
-    (CREATE, None, "unauthenticated", "unauthenticated: missing bearer API key"),
-    (b"garbage from a stranger", None, "unauthenticated", "unauthenticated"),  # authentication comes before parsing
-    (CREATE, b"Bearer wrong", "unauthenticated", "unauthenticated: invalid API key"),
-    (b"x" * 2000, b"Bearer k1", "too_large", "too large: 2034 bytes > 1024"),  # key and headers count
-])
+@pytest.mark.parametrize(
+    ("value", "auth", "code", "reason"),
+    [
+        (b"\x00\xffnot json", b"Bearer k1", "not_json", "not JSON"),
+        ([1, 2], b"Bearer k1", "not_a_command", "not a command"),
+        ({"no": "type"}, b"Bearer k1", "not_a_command", "not a command"),
+        (
+            {"type": "launch_rocket"},
+            b"Bearer k1",
+            "unknown_command",
+            "unknown command type; expected one of create_ticket",
+        ),
+        ({**CREATE, "priority": "urgent"}, b"Bearer k1", "invalid_command", "create_ticket.priority"),
+        (
+            {"type": "resolve_ticket", "ticket_id": "t-1", "tier": "L1", "agent_id": "a", "resolution_code": "x"},
+            b"Bearer k2",
+            "forbidden",
+            "forbidden: API key 'chatbot' may not resolve",
+        ),
+        (CREATE, None, "unauthenticated", "unauthenticated: missing bearer API key"),
+        (b"garbage from a stranger", None, "unauthenticated", "unauthenticated"),  # authentication comes before parsing
+        (CREATE, b"Bearer wrong", "unauthenticated", "unauthenticated: invalid API key"),
+        (b"x" * 2000, b"Bearer k1", "too_large", "too large: 2034 bytes > 1024"),  # key and headers count
+    ],
+)
 def test_poison_has_a_reason(value, auth, code, reason):
     entry = read(record(value, auth=auth))
     assert isinstance(entry, Poison)
@@ -69,13 +85,22 @@ def test_poison_has_a_reason(value, auth, code, reason):
     assert "k1" not in entry.rejection.detail and "k2" not in entry.rejection.detail
 
 
-@pytest.mark.parametrize("value", [
-    {"type": "secret-customer-text"},  # an unknown type is not echoed
-    {**CREATE, "secret-customer-text": "x"},  # nor the name of an unexpected field
-    {**CREATE, "checklist": {"secret-customer-text": 1}},
-    {"type": "request_escalation", "ticket_id": "t", "from_tier": "L1", "to_tier": "L2", "agent_id": "a",
-     "checklist": {"impact": "x", "secret-customer-text": 1}},
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"type": "secret-customer-text"},  # an unknown type is not echoed
+        {**CREATE, "secret-customer-text": "x"},  # nor the name of an unexpected field
+        {**CREATE, "checklist": {"secret-customer-text": 1}},
+        {
+            "type": "request_escalation",
+            "ticket_id": "t",
+            "from_tier": "L1",
+            "to_tier": "L2",
+            "agent_id": "a",
+            "checklist": {"impact": "x", "secret-customer-text": 1},
+        },
+    ],
+)
 def test_reasons_never_echo_client_text(value):
     entry = read(record(value))
     assert isinstance(entry, Poison)
@@ -83,11 +108,13 @@ def test_reasons_never_echo_client_text(value):
 
 
 def test_a_huge_key_or_null_headers_are_poison_not_a_crash():
-    big = SourceRecord("support.ticket-commands", 0, 1, 1, b"k" * 2_000_000, orjson.dumps(CREATE),
-                       [("authorization", b"Bearer k1")])
+    big = SourceRecord(
+        "support.ticket-commands", 0, 1, 1, b"k" * 2_000_000, orjson.dumps(CREATE), [("authorization", b"Bearer k1")]
+    )
     assert read(big, max_bytes=65536).rejection.code == "too_large"
-    nulls = SourceRecord("support.ticket-commands", 0, 2, 1, None, orjson.dumps(CREATE),
-                         [("authorization", None), ("x\x00y", None)])
+    nulls = SourceRecord(
+        "support.ticket-commands", 0, 2, 1, None, orjson.dumps(CREATE), [("authorization", None), ("x\x00y", None)]
+    )
     assert read(nulls).rejection.code == "unauthenticated"
 
 
@@ -95,4 +122,6 @@ def test_a_redelivered_record_is_recognised_by_its_bytes():
     first = read(record(CREATE))
     assert first.submission.fingerprint == read(record(CREATE)).submission.fingerprint
     with_id = read(record({**CREATE, "command_id": "x"}))
-    assert with_id.submission.fingerprint == read(record({**CREATE, "command_id": "x"}, offset=99)).submission.fingerprint
+    assert (
+        with_id.submission.fingerprint == read(record({**CREATE, "command_id": "x"}, offset=99)).submission.fingerprint
+    )

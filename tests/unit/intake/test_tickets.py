@@ -4,25 +4,45 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.envelope import decode, encode
-
-from shared.events import Channel, HandoffChecklist, Priority, Tier
 from services.intake.core.commands import (
-    CreateTicketRequest, RateTicketRequest, RecordResponseRequest, ReopenTicketRequest, RequestEscalationRequest,
-    ResolveTicketRequest, ReturnWithFixRequest,
+    CreateTicketRequest,
+    RateTicketRequest,
+    RecordResponseRequest,
+    ReopenTicketRequest,
+    RequestEscalationRequest,
+    ResolveTicketRequest,
+    ReturnWithFixRequest,
 )
 from services.intake.core.tickets import (
-    Accepted, PriorCommand, Rejected, RejectCode, Replayed, Status, Submission, Ticket, command_id, decide,
-    fingerprint, new_ticket_id,
+    Accepted,
+    PriorCommand,
+    RejectCode,
+    Rejected,
+    Replayed,
+    Status,
+    Submission,
+    Ticket,
+    command_id,
+    decide,
+    fingerprint,
+    new_ticket_id,
 )
+from shared.envelope import decode, encode
+from shared.events import Channel, HandoffChecklist, Priority, Tier
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-CREATE = CreateTicketRequest(customer_id="c-1", channel=Channel.CHAT, subject="VPN drops", intent="vpn",
-                             priority=Priority.P2)
+CREATE = CreateTicketRequest(
+    customer_id="c-1", channel=Channel.CHAT, subject="VPN drops", intent="vpn", priority=Priority.P2
+)
 COMMANDS = {
     "respond": RecordResponseRequest(tier=Tier.L1, agent_id="a-1"),
-    "escalate": RequestEscalationRequest(from_tier=Tier.L1, to_tier=Tier.L2, agent_id="a-1",
-                                         checklist=HandoffChecklist(impact="one user"), hypothesis="MTU"),
+    "escalate": RequestEscalationRequest(
+        from_tier=Tier.L1,
+        to_tier=Tier.L2,
+        agent_id="a-1",
+        checklist=HandoffChecklist(impact="one user"),
+        hypothesis="MTU",
+    ),
     "return": ReturnWithFixRequest(from_tier=Tier.L2, agent_id="a-2", fix_summary="lower MTU"),
     "resolve": ResolveTicketRequest(tier=Tier.L1, agent_id="a-1", resolution_code="workaround"),
     "reopen": ReopenTicketRequest(),
@@ -34,18 +54,30 @@ RATED = Ticket("t-1", "e-0", fingerprint(CREATE), status=Status.RESOLVED, rated=
 
 # expected outcome per (command, state): an event type, or the rejection code
 TABLE = {
-    ("respond", "missing"): RejectCode.UNKNOWN_TICKET, ("respond", "open"): "ticket.responded",
-    ("respond", "resolved"): RejectCode.TICKET_RESOLVED, ("respond", "rated"): RejectCode.TICKET_RESOLVED,
-    ("escalate", "missing"): RejectCode.UNKNOWN_TICKET, ("escalate", "open"): "ticket.escalation_requested",
-    ("escalate", "resolved"): RejectCode.TICKET_RESOLVED, ("escalate", "rated"): RejectCode.TICKET_RESOLVED,
-    ("return", "missing"): RejectCode.UNKNOWN_TICKET, ("return", "open"): "ticket.return_requested",
-    ("return", "resolved"): RejectCode.TICKET_RESOLVED, ("return", "rated"): RejectCode.TICKET_RESOLVED,
-    ("resolve", "missing"): RejectCode.UNKNOWN_TICKET, ("resolve", "open"): "ticket.resolved",
-    ("resolve", "resolved"): RejectCode.TICKET_RESOLVED, ("resolve", "rated"): RejectCode.TICKET_RESOLVED,
-    ("reopen", "missing"): RejectCode.UNKNOWN_TICKET, ("reopen", "open"): RejectCode.TICKET_OPEN,
-    ("reopen", "resolved"): "ticket.reopened", ("reopen", "rated"): "ticket.reopened",
-    ("rate", "missing"): RejectCode.UNKNOWN_TICKET, ("rate", "open"): RejectCode.TICKET_OPEN,
-    ("rate", "resolved"): "ticket.rated", ("rate", "rated"): RejectCode.ALREADY_RATED,
+    ("respond", "missing"): RejectCode.UNKNOWN_TICKET,
+    ("respond", "open"): "ticket.responded",
+    ("respond", "resolved"): RejectCode.TICKET_RESOLVED,
+    ("respond", "rated"): RejectCode.TICKET_RESOLVED,
+    ("escalate", "missing"): RejectCode.UNKNOWN_TICKET,
+    ("escalate", "open"): "ticket.escalation_requested",
+    ("escalate", "resolved"): RejectCode.TICKET_RESOLVED,
+    ("escalate", "rated"): RejectCode.TICKET_RESOLVED,
+    ("return", "missing"): RejectCode.UNKNOWN_TICKET,
+    ("return", "open"): "ticket.return_requested",
+    ("return", "resolved"): RejectCode.TICKET_RESOLVED,
+    ("return", "rated"): RejectCode.TICKET_RESOLVED,
+    ("resolve", "missing"): RejectCode.UNKNOWN_TICKET,
+    ("resolve", "open"): "ticket.resolved",
+    ("resolve", "resolved"): RejectCode.TICKET_RESOLVED,
+    ("resolve", "rated"): RejectCode.TICKET_RESOLVED,
+    ("reopen", "missing"): RejectCode.UNKNOWN_TICKET,
+    ("reopen", "open"): RejectCode.TICKET_OPEN,
+    ("reopen", "resolved"): "ticket.reopened",
+    ("reopen", "rated"): "ticket.reopened",
+    ("rate", "missing"): RejectCode.UNKNOWN_TICKET,
+    ("rate", "open"): RejectCode.TICKET_OPEN,
+    ("rate", "resolved"): "ticket.rated",
+    ("rate", "rated"): RejectCode.ALREADY_RATED,
 }
 STATES = {"missing": None, "open": OPEN, "resolved": RESOLVED, "rated": RATED}
 
@@ -76,8 +108,11 @@ def test_state_transitions():
     assert rated.ticket.rated
     reopened = decide(rated.ticket, None, submit(COMMANDS["reopen"], command="c3"))
     assert reopened.ticket.status is Status.OPEN and not reopened.ticket.rated
-    again = decide(decide(reopened.ticket, None, submit(COMMANDS["resolve"], command="c4")).ticket, None,
-                   submit(COMMANDS["rate"], command="c5"))
+    again = decide(
+        decide(reopened.ticket, None, submit(COMMANDS["resolve"], command="c4")).ticket,
+        None,
+        submit(COMMANDS["rate"], command="c5"),
+    )
     assert isinstance(again, Accepted)  # a new resolution may be rated again
 
 

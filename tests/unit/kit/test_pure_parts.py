@@ -1,8 +1,8 @@
 """The delivery kit's pure parts: header encoding, lock keys, failure classes, the
 staleness rule, safe validation messages."""
 
-import asyncio
 import re
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -13,9 +13,8 @@ from hypothesis import strategies as st
 from shared.delivery.failures import describe, is_transient
 from shared.delivery.locks import LADDER, client_key, internal_key, lock_statement
 from shared.delivery.outbox import decode_headers, encode_headers
-from shared.delivery.records import SourceRecord, dead_letter, Rejection
+from shared.delivery.records import Rejection, SourceRecord, dead_letter
 from shared.lifecycle import LIFECYCLE_TYPES, Lifecycle, Stale, Status, advance
-from datetime import UTC, datetime
 
 header_names = st.text(st.characters(codec="utf-8"), max_size=40)  # NUL included
 header_values = st.none() | st.binary(max_size=300)
@@ -29,8 +28,9 @@ def test_any_headers_survive_the_outbox(headers):
 @given(st.lists(st.text(max_size=80), max_size=5))
 def test_lock_statements_hold_only_integers(values):
     statement = lock_statement("intake:ticket", [*values, "'); DROP TABLE x; --"])
-    assert re.fullmatch(r"SELECT pg_advisory_xact_lock\(k\) FROM unnest\('\{-?\d+(,-?\d+)*\}'::bigint\[\]\) AS k",
-                        statement)
+    assert re.fullmatch(
+        r"SELECT pg_advisory_xact_lock\(k\) FROM unnest\('\{-?\d+(,-?\d+)*\}'::bigint\[\]\) AS k", statement
+    )
 
 
 def test_client_ids_cannot_reach_internal_locks():
@@ -40,22 +40,25 @@ def test_client_ids_cannot_reach_internal_locks():
     assert client_key("intake:ticket", "t-1") == client_key("intake:ticket", "t-1")
 
 
-@pytest.mark.parametrize(("error", "transient"), [
-    (ConnectionRefusedError(), True),
-    (asyncio.TimeoutError(), True),
-    (asyncpg.exceptions.DeadlockDetectedError(), True),
-    (asyncpg.exceptions.SerializationError(), True),
-    (asyncpg.exceptions.AdminShutdownError(), True),
-    (asyncpg.exceptions.TooManyConnectionsError(), True),
-    (asyncpg.exceptions.UniqueViolationError(), False),
-    (asyncpg.exceptions.CheckViolationError(), False),
-    (asyncpg.exceptions.CharacterNotInRepertoireError(), False),
-    (asyncpg.exceptions.UndefinedTableError(), False),
-    (KafkaConnectionError(), True),
-    (NotLeaderForPartitionError(), True),
-    (MessageSizeTooLargeError(), False),
-    (ValueError("bug"), False),
-])
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (ConnectionRefusedError(), True),
+        (TimeoutError(), True),
+        (asyncpg.exceptions.DeadlockDetectedError(), True),
+        (asyncpg.exceptions.SerializationError(), True),
+        (asyncpg.exceptions.AdminShutdownError(), True),
+        (asyncpg.exceptions.TooManyConnectionsError(), True),
+        (asyncpg.exceptions.UniqueViolationError(), False),
+        (asyncpg.exceptions.CheckViolationError(), False),
+        (asyncpg.exceptions.CharacterNotInRepertoireError(), False),
+        (asyncpg.exceptions.UndefinedTableError(), False),
+        (KafkaConnectionError(), True),
+        (NotLeaderForPartitionError(), True),
+        (MessageSizeTooLargeError(), False),
+        (ValueError("bug"), False),
+    ],
+)
 def test_what_heals_by_waiting(error, transient):
     assert is_transient(error) is transient
 
@@ -67,19 +70,37 @@ def test_failures_are_described_without_their_text():
 
 
 def test_dead_letters_keep_everything_but_credentials():
-    source = SourceRecord("t", 2, 9, 1, None, None, [("authorization", b"Bearer x"), ("Authorization", b"y"),
-                                                    ("n\x00", None), ("b", b"\xff")])
-    record = dead_letter(source, Rejection("not_json", "not JSON"), topic="dlq", service="s",
-                         at=datetime(2026, 1, 1, tzinfo=UTC))
+    source = SourceRecord(
+        "t",
+        2,
+        9,
+        1,
+        None,
+        None,
+        [("authorization", b"Bearer x"), ("Authorization", b"y"), ("n\x00", None), ("b", b"\xff")],
+    )
+    record = dead_letter(
+        source, Rejection("not_json", "not JSON"), topic="dlq", service="s", at=datetime(2026, 1, 1, tzinfo=UTC)
+    )
     assert (record.topic, record.key, record.value) == ("dlq", None, None)
     kept = [h for h in record.headers if not h[0].startswith("dlq_")]
     assert kept == [("n\x00", None), ("b", b"\xff")]
     assert dict(record.headers)["dlq_code"] == b"not_json"
 
 
-EVERY_TYPE = ["ticket.created", "ticket.routed", "ticket.responded", "ticket.escalation_requested",
-              "ticket.escalated", "ticket.bounced", "ticket.return_requested", "ticket.sla_breached",
-              "ticket.resolved", "ticket.reopened", "ticket.rated"]
+EVERY_TYPE = [
+    "ticket.created",
+    "ticket.routed",
+    "ticket.responded",
+    "ticket.escalation_requested",
+    "ticket.escalated",
+    "ticket.bounced",
+    "ticket.return_requested",
+    "ticket.sla_breached",
+    "ticket.resolved",
+    "ticket.reopened",
+    "ticket.rated",
+]
 
 
 @given(st.lists(st.sampled_from(EVERY_TYPE), max_size=30))
