@@ -1,0 +1,3 @@
+from services.escalation.main import main
+
+main()

@@ -1,0 +1,202 @@
+"""The SLA timer loop: sleeps until the earliest pending deadline, fires what is due.
+
+No loop scans tickets: it asks PostgreSQL for the earliest pending deadline (an index on
+the due time of pending timers) and sleeps until then, at most `poll_s`. Arming a nearer
+timer wakes it early: the handler's write notifies every replica's loop at commit
+(LISTEN/NOTIFY); `poll_s` covers a notification lost while the listening connection was
+down. Time is the injected clock's, the same the service runtime stamps events with.
+
+Invariants (tests: tests/integration/escalation/test_timer_store.py, test_sla.py, test_crash.py):
+1. Firing is one transaction per pass: due timers are row-locked (replicas skip each
+   other's), their tickets' locks taken without waiting, each ticket's pending timers
+   re-read under its lock and settled by `core.sla.fire_due`, the breaches and escalations
+   staged in the kit's outbox in the same transaction. A crash before the commit leaves
+   the timers pending; after it, they are settled: every due timer fires exactly once.
+2. A sleeping loop wakes for a nearer deadline armed by any replica (the notification
+   arrives at the commit), and otherwise sleeps until the earliest pending deadline.
+
+A failing pass is logged, waited out with growing pauses and retried; `/readyz` reports
+the loop after 30 s of failures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from services.escalation.adapters.store import EscalationStore, outbox_records
+from services.escalation.core.sla import SlaTimer, TimerState, fire_due
+from services.escalation.metrics import EscalationMetrics
+from shared.charter import Charter
+from shared.db import connect_options
+from shared.delivery.failures import describe, is_transient
+from shared.delivery.outbox import stage
+
+log = logging.getLogger(__name__)
+
+_UNHEALTHY_AFTER_S = 30.0
+# Due timers that a pass could not take (a batch or another replica holds them) are tried
+# again after this pause, so the loop never spins.
+_PAUSE_S = 0.05
+_COUNT_EVERY_S = 10.0  # the pending-timers gauge (a count over the pending index)
+
+
+@dataclass
+class Pass:
+    claimed: int = 0  # due timers row-locked by this pass
+    busy: bool = False  # some of their tickets were locked by a batch in progress
+    fired: list[SlaTimer] = field(default_factory=list)
+
+
+async def fire_due_timers(
+    conn: asyncpg.Connection, store: EscalationStore, charter: Charter, *, now: datetime, limit: int, events_topic: str
+) -> Pass:
+    """One firing pass in the caller's transaction (invariant 1)."""
+    due = await store.claim_due(conn, now, limit)
+    if not due:
+        return Pass()
+    locked = await store.try_lock(conn, due)
+    firings = [
+        (ticket.ticket_id, fire_due(charter, ticket, pending, now))
+        for ticket, pending in await store.pending(conn, locked)
+    ]
+    await store.settle(conn, firings)
+    await stage(conn, store.schema, outbox_records(events_topic, [e for _, firing in firings for e in firing.emit]))
+    return Pass(
+        claimed=len(due),
+        busy=len(locked) < len(due),
+        fired=[timer for _, firing in firings for timer in firing.settled if timer.state is TimerState.FIRED],
+    )
+
+
+class SlaTimerLoop:
+    def __init__(
+        self,
+        *,
+        store: EscalationStore,
+        charter: Charter,
+        pool: Callable[[], asyncpg.Pool],
+        database_url: str,
+        events_topic: str,
+        clock: Callable[[], datetime],
+        committed: Callable[[], None],
+        metrics: EscalationMetrics,
+        poll_s: float,
+        batch: int,
+    ) -> None:
+        self._store, self._charter, self._pool = store, charter, pool
+        self._database_url, self._events_topic = database_url, events_topic
+        self._clock, self._committed, self._metrics = clock, committed, metrics
+        self._poll_s, self._batch = poll_s, batch
+        self._wakeup = asyncio.Event()
+        self._wake_at: datetime | None = None  # when the loop means to wake; None while it decides
+        self._listener: asyncpg.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._failing_since: float | None = None
+        self._counted_at = 0.0
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="escalation-sla-timers")
+
+    async def stop(self) -> None:
+        """Finish the pass in hand, then stop (its records drain with the outbox)."""
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), 10.0)
+            except TimeoutError:
+                self._task.cancel()
+                await asyncio.gather(self._task, return_exceptions=True)
+        await self._close_listener()
+
+    def wake(self) -> None:
+        """Look for due timers now (e.g. after the injected clock moved)."""
+        self._wakeup.set()
+
+    async def ready(self) -> bool:
+        if self._task is None or self._task.done():
+            return False
+        return self._failing_since is None or time.monotonic() - self._failing_since < _UNHEALTHY_AFTER_S
+
+    async def _run(self) -> None:
+        pause = 0.2
+        while not self._stopping:
+            try:
+                await self._listen()
+                done = await self._fire()
+                self._failing_since = None
+                pause = 0.2
+                if done.claimed < self._batch or done.busy:  # a full pass: more may be due at once
+                    await self._sleep()
+            except Exception as error:  # the loop never dies: it waits and tries again
+                self._failing_since = self._failing_since or time.monotonic()
+                if is_transient(error):
+                    log.warning(
+                        "SLA timer pass interrupted, retrying", extra={"error": describe(error), "pause_s": pause}
+                    )
+                else:
+                    log.exception("SLA timer pass failed, retrying", extra={"error": describe(error)})
+                await self._close_listener()
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
+
+    async def _fire(self) -> Pass:
+        now = self._clock()
+        async with self._pool().acquire() as conn, conn.transaction():
+            done = await fire_due_timers(
+                conn, self._store, self._charter, now=now, limit=self._batch, events_topic=self._events_topic
+            )
+        if done.fired:
+            self._committed()
+        for timer in done.fired:
+            self._metrics.breaches.labels(timer.tier.value, timer.kind.value).inc()
+            self._metrics.timer_lag.observe((now - timer.due_at).total_seconds())
+        return done
+
+    async def _sleep(self) -> None:
+        self._wakeup.clear()
+        self._wake_at = None  # a notification arriving while we decide wakes us
+        async with self._pool().acquire() as conn:
+            next_due = await self._store.next_due(conn)
+            if time.monotonic() - self._counted_at >= _COUNT_EVERY_S:
+                self._metrics.timers_pending.set(await self._store.pending_count(conn))
+                self._counted_at = time.monotonic()
+        now = self._clock()
+        delay = self._poll_s
+        if next_due is not None:
+            delay = min(max((next_due - now).total_seconds(), 0.0), delay)
+            self._metrics.timer_overdue.set(max((now - next_due).total_seconds(), 0.0))
+        else:
+            self._metrics.timer_overdue.set(0.0)
+        delay = max(delay, _PAUSE_S)
+        self._wake_at = now + timedelta(seconds=delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), delay)
+
+    def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        """A batch armed a timer due at `payload`: wake if that is sooner than planned."""
+        if self._wake_at is None or datetime.fromisoformat(payload) < self._wake_at:
+            self._wakeup.set()
+
+    async def _listen(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        self._listener = await asyncpg.connect(self._database_url, **connect_options(self._database_url))
+        await self._listener.add_listener(self._store.channel, self._notified)
+
+    async def _close_listener(self) -> None:
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            try:
+                await asyncio.wait_for(listener.close(), 2.0)
+            except Exception:
+                listener.terminate()

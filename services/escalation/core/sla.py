@@ -1,0 +1,139 @@
+"""SLA timers: when a visit's targets expire, and what a breach does.
+
+A *visit* of a ticket at tier T starts with a `ticket.routed` to T while the ticket was not
+at T (first routing, escalation, bounce, or any routing after a reopen: a new cycle) and
+arms two timers, `first_response` and `time_in_tier`, for T and the ticket's priority.
+
+Invariants (tests: tests/unit/escalation/test_sla.py, test_timers_once.py; on PostgreSQL:
+tests/integration/escalation/test_timer_store.py):
+1. A timer is due after its target counted in T's working hours from the visit's start
+   (the routed event's time): `add_working_time`.
+2. A timer is named by the routed event that armed it and its kind: arming it again is a
+   no-op, so a timer that fired or was cancelled stays so (redelivery cannot revive it).
+3. A timer settles once: pending -> fired, or pending -> cancelled, never back.
+4. It fires only while pending, due, and its visit is the ticket's current visit with the
+   ticket still owned by T. Firing emits `ticket.sla_breached` (id derived from the
+   arming event and the kind) and, when T's charter escalates that kind and a tier above
+   exists, `ticket.escalated` (reason sla_breach, id derived from the breach); the ticket
+   then belongs to the tier above, so its other pending timer is cancelled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from services.escalation.core.working_time import add_working_time
+from shared.charter import BreachAction, Charter
+from shared.envelope import Envelope, derive_id
+from shared.events import EscalationReason, SlaKind, TicketEscalated, TicketSlaBreached, Tier
+
+if TYPE_CHECKING:
+    from services.escalation.core.tickets import Ticket
+
+SOURCE = "ladder/escalation"
+
+
+class TimerState(StrEnum):
+    PENDING = "pending"
+    FIRED = "fired"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class SlaTimer:
+    ticket_id: str
+    kind: SlaKind
+    tier: Tier
+    due_at: datetime
+    armed_by: str  # id of the ticket.routed that started the visit
+    state: TimerState = TimerState.PENDING
+
+    @property
+    def key(self) -> tuple[str, SlaKind]:
+        return self.armed_by, self.kind
+
+    def settle(self, state: TimerState) -> SlaTimer:
+        """This timer moved to `state`, if it is still pending (a settled timer stays settled)."""
+        return replace(self, state=state) if self.state is TimerState.PENDING else self
+
+
+def arm_visit(charter: Charter, ticket: Ticket, tier: Tier, started_by: str, started_at: datetime) -> list[SlaTimer]:
+    """The timers of a visit at `tier` that started with event `started_by` at `started_at`
+    (none for a tier the charter does not declare: it has no targets)."""
+    spec = charter.tiers.get(tier)
+    if spec is None:
+        return []
+    target = spec.sla[ticket.priority]
+    hours = charter.calendar(spec.working_hours)
+    return [
+        SlaTimer(ticket.ticket_id, kind, tier, add_working_time(started_at, getattr(target, kind), hours), started_by)
+        for kind in SlaKind
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Firing:
+    """What a pass over one ticket's pending timers decided."""
+
+    settled: list[SlaTimer] = field(default_factory=list)  # each timer whose state changed, in its new state
+    emit: list[Envelope] = field(default_factory=list)
+    owner: Tier | None = None  # the tier the ticket now belongs to, when a breach escalated it
+
+
+def fire_due(charter: Charter, ticket: Ticket, pending: Sequence[SlaTimer], now: datetime) -> Firing:
+    """Settle the ticket's pending timers at `now`: the due ones of its current visit fire,
+    in deadline order; those of a visit it left are cancelled; the rest wait."""
+    firing = Firing()
+    owner = ticket.owner
+    for timer in sorted(pending, key=lambda t: (t.due_at, t.kind)):
+        current = (
+            ticket.visit is not None
+            and ticket.visit.started_by == timer.armed_by
+            and ticket.visit.tier is timer.tier
+            and owner is timer.tier
+        )
+        if not current:
+            firing.settled.append(timer.settle(TimerState.CANCELLED))
+        elif timer.due_at <= now:
+            firing.settled.append(timer.settle(TimerState.FIRED))
+            breach = _breach(ticket, timer, now)
+            firing.emit.append(breach)
+            spec, above = charter.tiers.get(timer.tier), charter.above(timer.tier)  # the charter may have changed
+            if spec is not None and getattr(spec.on_breach, timer.kind) == BreachAction.ESCALATE and above is not None:
+                firing.emit.append(_escalation(ticket, timer, breach, above, now))
+                owner = above
+    return replace(firing, owner=owner) if owner is not ticket.owner else firing
+
+
+def breach_id(timer: SlaTimer) -> str:
+    return derive_id(timer.armed_by, f"{TicketSlaBreached.TYPE}/{timer.kind}")
+
+
+def _breach(ticket: Ticket, timer: SlaTimer, now: datetime) -> Envelope:
+    event = TicketSlaBreached(ticket_id=ticket.ticket_id, tier=timer.tier, kind=timer.kind, deadline=timer.due_at)
+    return Envelope(
+        event=event,
+        id=breach_id(timer),
+        source=SOURCE,
+        time=now,
+        correlation_id=ticket.correlation_id,
+        causation_id=timer.armed_by,
+    )
+
+
+def _escalation(ticket: Ticket, timer: SlaTimer, breach: Envelope, above: Tier, now: datetime) -> Envelope:
+    event = TicketEscalated(
+        ticket_id=ticket.ticket_id, from_tier=timer.tier, to_tier=above, reason=EscalationReason.SLA_BREACH
+    )
+    return Envelope(
+        event=event,
+        id=derive_id(breach.id, TicketEscalated.TYPE),
+        source=SOURCE,
+        time=now,
+        correlation_id=ticket.correlation_id,
+        causation_id=breach.id,
+    )

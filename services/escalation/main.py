@@ -1,0 +1,76 @@
+"""Wires escalation on the delivery kit: the ticket-events consumer decides handoffs,
+returns and timer changes in the kit's batch transaction; the SLA timer loop fires due
+timers; the kit's relay publishes what both stage.
+
+Stop order (SIGTERM): consumers finish their batch, the timer loop its pass, the outbox
+drains, connections close.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+
+from services.escalation.adapters.store import MIGRATIONS, EscalationStore
+from services.escalation.adapters.timers import SlaTimerLoop
+from services.escalation.handlers.events import EscalationHandler
+from services.escalation.metrics import EscalationMetrics
+from services.escalation.settings import EscalationSettings
+from shared.charter import charter_for_service
+from shared.delivery.events import EventConsumer
+from shared.service import ServiceRuntime
+from shared.service import main as run_service
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(settings: EscalationSettings, *, clock: Callable[[], datetime] = _now) -> FastAPI:
+    """The ASGI app; connections open in its lifespan, so tests can run it in-process (with
+    their own clock: the runtime and the timer loop share it)."""
+    charter = charter_for_service(settings.charter)
+    runtime = ServiceRuntime(
+        name="escalation", schema=settings.schema_name, settings=settings, migrations=MIGRATIONS, clock=clock
+    )
+    store = EscalationStore(runtime.schema)
+    metrics = EscalationMetrics(runtime.registry)
+    handler = EscalationHandler(charter, store, runtime.topics.events, metrics)
+    # The kit's consumer, with the handler's verdicts counted after each commit.
+    events = EventConsumer(
+        service=runtime.name,
+        schema=runtime.schema,
+        handler=handler,
+        metrics=runtime.metrics,
+        pool=lambda: runtime.pool,
+        dead_letter_topic=runtime.topics.dead_letter,
+        clock=clock,
+    )
+    runtime.consume(runtime.topics.events, handler.counted(events.process))
+    timers = SlaTimerLoop(
+        store=store,
+        charter=charter,
+        pool=lambda: runtime.pool,
+        database_url=settings.database_url,
+        events_topic=runtime.topics.events,
+        clock=clock,
+        committed=runtime.committed,
+        metrics=metrics,
+        poll_s=settings.timer_poll_s,
+        batch=settings.timer_batch,
+    )
+    runtime.on_start(timers.start, timers.stop)
+    runtime.ready_check("sla_timers", timers.ready)
+    app = runtime.app(
+        title="Ladder escalation",
+        description="Enforces the tier charter's handoff rules and the return path, and fires SLA timers "
+        "(ticket.escalated, ticket.bounced, ticket.sla_breached on support.ticket-events).",
+    )
+    app.state.runtime, app.state.timers = runtime, timers
+    return app
+
+
+def main() -> None:
+    run_service("escalation", EscalationSettings, create_app)

@@ -1,0 +1,253 @@
+"""Scenarios for "a timer fires at most once whatever the order of cancel, re-arm, expiry
+and redelivery", and the checks every store must pass (in memory: test_timers_once.py; on
+PostgreSQL with racing firing passes: tests/integration/escalation/test_timer_store.py).
+
+A scenario is a list of steps on two tickets: events (routings, responses, handoff and
+return requests, resolutions, reopens), clock moves, firing passes (twice in a row: a
+second replica), batch cuts, and redeliveries of an earlier event that skip the inbox (so
+only the store's own guards stand between a re-armed timer and a second firing).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from hypothesis import strategies as st
+
+from services.escalation.core.sla import SlaTimer, TimerState
+from shared.envelope import Envelope, decode
+from shared.events import EscalationReason, HandoffChecklist, Tier
+from shared.lifecycle import Lifecycle, Stale, advance
+from tests.unit.escalation import builders as b
+
+TIERS = [Tier.L1, Tier.L2, Tier.L3]
+HANDLED = frozenset(
+    {
+        "ticket.created",
+        "ticket.routed",
+        "ticket.responded",
+        "ticket.escalation_requested",
+        "ticket.return_requested",
+        "ticket.resolved",
+    }
+)
+
+event_step = st.one_of(
+    st.tuples(st.just("routed"), st.sampled_from(TIERS)),
+    st.tuples(st.just("responded"), st.sampled_from(TIERS)),
+    st.tuples(st.just("handoff"), st.sampled_from([(Tier.L1, Tier.L2), (Tier.L2, Tier.L3), (Tier.L1, Tier.L3)])),
+    st.tuples(st.just("sloppy_handoff"), st.just((Tier.L1, Tier.L2))),
+    st.tuples(st.just("return"), st.sampled_from([Tier.L2, Tier.L3])),
+    st.tuples(st.just("resolved"), st.sampled_from(TIERS)),
+    st.tuples(st.just("reopened"), st.none()),
+)
+# The orders that matter most, spelled out (hypothesis finds them too, but not every run).
+L1, L2 = Tier.L1, Tier.L2
+CANONICAL = {
+    "expiry, then a redelivered routing re-arms": [
+        (0, ("routed", L1)),
+        ("advance", 30),
+        ("fire", False),
+        (0, ("routed", L2)),
+        ("cut", None),
+        ("redeliver", 0),
+    ],
+    "cancel, then a redelivered routing re-arms": [
+        (0, ("routed", L1)),
+        (0, ("routed", L2)),
+        ("cut", None),
+        ("redeliver", 0),
+        ("advance", 90),
+        ("fire", True),
+    ],
+    "cancel after the deadline, before the pass": [
+        (0, ("routed", L1)),
+        ("advance", 7),
+        (0, ("responded", L1)),
+        ("fire", False),
+    ],
+    "armed and cancelled in one batch": [(0, ("routed", L1)), (0, ("responded", L1)), ("advance", 90), ("fire", False)],
+    "expiry while a move is in flight": [
+        (0, ("routed", L1)),
+        (0, ("handoff", (L1, L2))),
+        ("advance", 90),
+        ("fire", True),
+        (0, ("routed", L2)),
+        ("advance", 90),
+        ("fire", False),
+    ],
+    "reopen starts a new cycle": [
+        (0, ("routed", L1)),
+        (0, ("resolved", L1)),
+        (0, ("reopened", None)),
+        (0, ("routed", L1)),
+        ("redeliver", 0),
+        ("advance", 90),
+        ("fire", False),
+    ],
+}
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.sampled_from([0, 1]), event_step),
+        st.tuples(st.just("advance"), st.integers(1, 90)),  # minutes (targets are 5 min to 4 h)
+        st.tuples(st.just("fire"), st.booleans()),  # True: a second pass right after (another replica)
+        st.tuples(st.just("redeliver"), st.integers(0, 40)),
+        st.tuples(st.just("cut"), st.none()),
+    ),
+    max_size=40,
+)
+
+
+@dataclass
+class Timeline:
+    """Runs a scenario; `process` decides and stores one batch, `fire` runs firing passes
+    at a time and returns the records they staged (as encoded events)."""
+
+    prefix: str
+    process: Callable[[list[Envelope], datetime], Awaitable[list[Envelope]]]
+    fire: Callable[[datetime, bool], Awaitable[list[Envelope]]]
+    now: datetime = b.T0
+    seen: set[str] = field(default_factory=set)  # the inbox
+    lifecycles: dict[str, Lifecycle] = field(default_factory=dict)
+    applied: list[Envelope] = field(default_factory=list)
+    pending: list[Envelope] = field(default_factory=list)
+    emitted: list[tuple[Envelope, datetime]] = field(default_factory=list)  # (event, when it was emitted)
+    # In order: ("event", applied envelope), ("emitted", envelope) right after its cause,
+    # ("fire", the pass's time) followed by what the pass emitted.
+    log: list[tuple[str, object]] = field(default_factory=list)
+    serial: int = 0
+
+    async def run(self, scenario: list[tuple[object, object]]) -> None:
+        for ticket in (0, 1):
+            self.pending.append(b.created(self._ticket(ticket), at=self.now))
+        for what, detail in scenario:
+            if what == "advance":
+                await self._flush()
+                self.now += timedelta(minutes=detail)
+            elif what == "fire":
+                await self._flush()
+                await self._fire(detail)
+            elif what == "redeliver":  # an event that can change timers (a second created is always stale)
+                if again := [e for e in self.applied if e.type != "ticket.created"]:
+                    self.pending.append(again[detail % len(again)])
+            elif what == "cut":
+                await self._flush()
+            else:
+                self.pending.append(self._event(self._ticket(what), *detail))
+        await self._flush()
+        self.now += timedelta(days=30)  # every armed timer is due by now: the last pass settles all
+        await self._fire(False)
+
+    async def _fire(self, twice: bool) -> None:
+        emitted = await self.fire(self.now, twice)
+        self.log += [("fire", self.now), *(("emitted", e) for e in emitted)]
+        self.emitted += [(e, self.now) for e in emitted]
+
+    def _ticket(self, index: object) -> str:
+        return f"{self.prefix}-{index}"
+
+    def _event(self, ticket: str, kind: str, detail: object) -> Envelope:
+        self.serial += 1
+        event_id = f"{self.prefix}-e{self.serial}"
+        at = self.now
+        match kind:
+            case "routed":
+                return b.routed(detail, ticket, at=at, event_id=event_id)
+            case "responded":
+                return _with_id(b.responded(detail, ticket, at=at), event_id)
+            case "handoff" | "sloppy_handoff":
+                source, target = detail
+                checklist = b.COMPLETE if kind == "handoff" else HandoffChecklist()
+                return _with_id(b.requested(source, target, ticket, checklist=checklist, at=at), event_id)
+            case "return":
+                return _with_id(b.returned(detail, ticket, at=at), event_id)
+            case "resolved":
+                return _with_id(b.resolved(detail, ticket, at=at), event_id)
+        return _with_id(b.reopened(ticket, at=at), event_id)
+
+    async def _flush(self) -> None:
+        """The kit's part: inbox (a redelivery skips it on purpose), staleness, handled types."""
+        batch, redelivered = [], {e.id for e in self.applied}
+        for event in self.pending:
+            if event.id in self.seen and event.id not in redelivered:
+                continue
+            verdict = advance(self.lifecycles.get(event.ticket_id), event.type)
+            if isinstance(verdict, Stale):
+                continue
+            self.lifecycles[event.ticket_id] = verdict
+            if event.id not in self.seen:
+                self.seen.add(event.id)
+                self.applied.append(event)
+            if event.type in HANDLED:
+                batch.append(event)
+        self.pending = []
+        if batch:
+            emitted = await self.process(batch, self.now)
+            self.emitted += [(e, self.now) for e in emitted]
+            for event in batch:
+                self.log.append(("event", event))
+                caused = [e for e in emitted if e.causation_id == event.id]
+                self.log += [("emitted", e) for e in caused]
+                emitted = [e for e in emitted if e not in caused]
+
+
+def _with_id(envelope: Envelope, event_id: str) -> Envelope:
+    return Envelope(envelope.event, event_id, envelope.source, envelope.time, envelope.correlation_id)
+
+
+def decoded(records: list[tuple[object, ...]]) -> list[Envelope]:
+    """Envelopes from the argument lists `shared.delivery.outbox.stage` executed with."""
+    from shared.delivery.outbox import decode_headers
+
+    return [
+        decode(key, value, decode_headers(headers))
+        for args in records
+        for _, key, value, headers in zip(*args, strict=True)
+    ]
+
+
+def expected(timeline: Timeline, timer: SlaTimer) -> TimerState:
+    """The oracle, from the log alone: a timer fires at the first pass at or after its
+    deadline unless, between its arming and that pass, its ticket was resolved, routed to
+    another tier, escalated or returned with a fix, or (first response) answered by its tier."""
+    log = timeline.log
+    armed = next(i for i, (kind, e) in enumerate(log) if kind == "event" and e.id == timer.armed_by)
+    fired = next(i for i, (kind, at) in enumerate(log) if i > armed and kind == "fire" and at >= timer.due_at)
+    for kind, e in log[armed + 1 : fired]:
+        if kind == "fire" or e.ticket_id != timer.ticket_id:
+            continue
+        if kind == "event" and (
+            e.type == "ticket.resolved"
+            or (e.type == "ticket.routed" and e.event.tier is not timer.tier)
+            or (e.type == "ticket.responded" and timer.kind == "first_response" and e.event.tier is timer.tier)
+        ):
+            return TimerState.CANCELLED
+        if kind == "emitted" and (
+            e.type == "ticket.escalated" or (e.type == "ticket.bounced" and e.event.reason == "returned_with_fix")
+        ):
+            return TimerState.CANCELLED
+    return TimerState.FIRED
+
+
+def check(timeline: Timeline, timers: list[SlaTimer]) -> None:
+    """At most once, and exactly once for every timer that came due while current."""
+    breaches = [(e, at) for e, at in timeline.emitted if e.type == "ticket.sla_breached"]
+    by_id = Counter(e.id for e, _ in breaches)
+    assert all(n == 1 for n in by_id.values()), "a breach was emitted twice"
+    by_timer = Counter((e.causation_id, e.event.kind) for e, _ in breaches)
+    assert all(n == 1 for n in by_timer.values()), "a timer fired twice"
+    assert all(e.event.deadline <= at for e, at in breaches), "a timer fired before its deadline"
+    sla_escalations = Counter(
+        e.causation_id
+        for e, _ in timeline.emitted
+        if e.type == "ticket.escalated" and e.event.reason is EscalationReason.SLA_BREACH
+    )
+    assert set(sla_escalations) <= set(by_id) and all(n == 1 for n in sla_escalations.values())
+    state = {(t.armed_by, t.kind): t.state for t in timers}
+    assert TimerState.PENDING not in state.values(), "a due timer was never settled"
+    assert {k for k, s in state.items() if s is TimerState.FIRED} == set(by_timer), "fired timers and breaches differ"
+    for timer in timers:
+        assert timer.state is expected(timeline, timer), f"{timer.kind} armed by {timer.armed_by}"
