@@ -19,7 +19,6 @@ from services.escalation.handlers.events import EscalationHandler
 from services.escalation.metrics import EscalationMetrics
 from services.escalation.settings import EscalationSettings
 from shared.charter import charter_for_service
-from shared.delivery.events import EventConsumer
 from shared.service import ServiceRuntime
 from shared.service import main as run_service
 
@@ -37,18 +36,7 @@ def create_app(settings: EscalationSettings, *, clock: Callable[[], datetime] = 
     )
     store = EscalationStore(runtime.schema)
     metrics = EscalationMetrics(runtime.registry)
-    handler = EscalationHandler(charter, store, runtime.topics.events, metrics)
-    # The kit's consumer, with the handler's verdicts counted after each commit.
-    events = EventConsumer(
-        service=runtime.name,
-        schema=runtime.schema,
-        handler=handler,
-        metrics=runtime.metrics,
-        pool=lambda: runtime.pool,
-        dead_letter_topic=runtime.topics.dead_letter,
-        clock=clock,
-    )
-    runtime.consume(runtime.topics.events, handler.counted(events.process))
+    runtime.consume_events(EscalationHandler(charter, store, runtime.topics.events, metrics))
     timers = SlaTimerLoop(
         store=store,
         charter=charter,

@@ -52,10 +52,12 @@ class EventBatch:
 
 @dataclass
 class Effects:
-    """What a handler did: records to publish, and events it left without effect (by reason)."""
+    """What a handler did: records to publish, events it left without effect (by reason),
+    and what to do once it is committed (e.g. count it: a rolled-back try counts nothing)."""
 
     records: list[OutboxRecord] = field(default_factory=list)
     ignored: Counter[str] = field(default_factory=Counter)
+    on_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
 class EventHandler(Protocol):
@@ -142,6 +144,8 @@ class EventConsumer:
                 self._metrics.events_ignored.labels(reason).inc(count)
         for _, rejection in rejected:
             self._metrics.dead_letters.labels(rejection.code).inc()
+        for committed in effects.on_commit:
+            committed()
 
     async def _judge(
         self, conn: asyncpg.Connection, fresh: list[Envelope]

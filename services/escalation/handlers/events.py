@@ -8,8 +8,6 @@ returns commit in the kit's transaction.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from contextvars import ContextVar
 
 import asyncpg
 
@@ -17,9 +15,7 @@ from services.escalation.adapters.store import EscalationStore, outbox_records
 from services.escalation.core.tickets import apply_events
 from services.escalation.metrics import EscalationMetrics
 from shared.charter import Charter
-from shared.delivery.consumer import Process
 from shared.delivery.events import Effects, EventBatch
-from shared.delivery.records import SourceRecord
 from shared.events import (
     TicketCreated,
     TicketEscalationRequested,
@@ -46,7 +42,6 @@ class EscalationHandler:
 
     def __init__(self, charter: Charter, store: EscalationStore, events_topic: str, metrics: EscalationMetrics) -> None:
         self._charter, self._store, self._topic, self._metrics = charter, store, events_topic, metrics
-        self._verdicts: ContextVar[Counter[str]] = ContextVar("escalation_verdicts")
 
     async def apply(self, conn: asyncpg.Connection, batch: EventBatch) -> Effects:
         if not batch.events:
@@ -54,21 +49,12 @@ class EscalationHandler:
         tickets = await self._store.load(conn, {event.ticket_id for event in batch.events})
         changes = apply_events(self._charter, tickets, batch.events, batch.now)
         await self._store.save(conn, changes)
-        self._verdicts.get().update(changes.verdicts)  # set by `counted` around the kit's transaction
-        return Effects(records=outbox_records(self._topic, changes.emit), ignored=changes.ignored)
+        return Effects(
+            records=outbox_records(self._topic, changes.emit),
+            ignored=changes.ignored,
+            on_commit=[lambda: self._count(changes.verdicts)],
+        )
 
-    def counted(self, process: Process) -> Process:
-        """`process` (the kit's batch transaction) whose verdicts are counted once it has
-        committed: a batch rolled back and retried is counted once."""
-
-        async def run(records: Sequence[SourceRecord]) -> None:
-            verdicts: Counter[str] = Counter()
-            token = self._verdicts.set(verdicts)
-            try:
-                await process(records)
-            finally:
-                self._verdicts.reset(token)
-            for verdict, count in verdicts.items():
-                self._metrics.handoffs.labels(verdict).inc(count)
-
-        return run
+    def _count(self, verdicts: Counter[str]) -> None:
+        for verdict, count in verdicts.items():
+            self._metrics.handoffs.labels(verdict).inc(count)

@@ -1,0 +1,256 @@
+"""`python -m bench.router`: routed tickets per second, one and two router processes, on the
+real broker and database the platform runs.
+
+For each process count: fresh prefixed topics and a private schema; the routers start and
+join their group; then `--tickets` ticket.created events (a mix of every charter rule) are
+published as fast as possible, and the routed events are read back. Throughput is first
+routings over the span of their broker timestamps (first to last). CPU seconds of the router
+processes (and of the local PostgreSQL and Kafka) say where the time went. Numbers only:
+nothing here asserts a timing. Writes var/bench/router.json (and, with --profile, py-spy's
+folded stacks of the first process: `.venv/bin/pip install py-spy`, a tool, not a dependency).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from shared import envelope as ce
+from shared.events import Channel, Priority, TicketCreated
+from shared.kafka import topic_partitions
+from shared.topics import Topics
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "var" / "bench"
+BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092")
+DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://ladder:ladder@localhost:5432/ladder")
+CHARTER = ROOT / "tests" / "charters" / "burst.yaml"
+PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+INTENTS = ["login"] * 6 + ["billing", "data_loss", "crash", "refund_fraud"]  # L1, L2 / L3 jumps, shadow, triage
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # gone
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def platform_cpu() -> dict[str, float]:
+    """CPU seconds so far of the local PostgreSQL and Kafka processes (all of them: other work
+    on the machine counts too), to see where a burst's time goes."""
+    found = {"postgres": 0.0, "kafka": 0.0}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            command = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if command.startswith(b"postgres"):
+            found["postgres"] += cpu_seconds(int(proc.name))
+        elif b"kafka.Kafka" in command:
+            found["kafka"] += cpu_seconds(int(proc.name))
+    return found
+
+
+class Routers:
+    def __init__(self, count: int, prefix: str, schema: str, port: int, batch_size: int) -> None:
+        log = (OUT / "router.log").open("ab")
+        env = {
+            **os.environ,
+            "LADDER_TOPIC_PREFIX": prefix,
+            "ROUTER_SCHEMA_NAME": schema,
+            "LOG_LEVEL": "WARNING",
+            "ROUTER_CONSUMER_GROUP": f"bench-{schema}",
+            "LADDER_CHARTER": str(CHARTER),
+            "ROUTER_BATCH_SIZE": str(batch_size),
+        }
+        self.procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "services.router"],
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**env, "ROUTER_PORT": str(port + i)},
+            )
+            for i in range(count)
+        ]
+        for i, proc in enumerate(self.procs):
+            deadline = time.monotonic() + 60
+            while (
+                subprocess.run(["curl", "-sf", f"http://127.0.0.1:{port + i}/readyz"], capture_output=True).returncode
+                != 0
+            ):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise SystemExit(f"router did not start; see {OUT / 'router.log'}")
+                time.sleep(0.3)
+
+    def cpu(self) -> float:
+        return sum(cpu_seconds(proc.pid) for proc in self.procs)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            proc.wait(30)
+
+
+def created(i: int, run: str) -> ce.KafkaRecord:
+    ticket_id = f"bench-{run}-{i}"
+    now = datetime.now(UTC)
+    event = TicketCreated(
+        ticket_id=ticket_id,
+        customer_id="bench",
+        channel=Channel.API,
+        subject="bench",
+        intent=INTENTS[i % 10],
+        priority=list(Priority)[i % 4],
+        customer_blocked=i % 20 == 7,
+        created_at=now,
+    )
+    return ce.encode(ce.Envelope(event=event, id=ce.new_id(), source="bench", time=now, correlation_id=ticket_id))
+
+
+async def topics_for(prefix: str, create: bool) -> Topics:
+    topics = Topics.prefixed(prefix)
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:
+        if create:
+            await admin.create_topics([NewTopic(name, 6, 1) for name in topics.all])
+        else:
+            await admin.delete_topics(list(topics.all))
+    finally:
+        await admin.close()
+    return topics
+
+
+async def burst(topic: str, count: int, routers: Routers, settle_s: float) -> dict:
+    run = uuid.uuid4().hex[:8]
+    records = [created(i, run) for i in range(count)]
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, fetch_max_bytes=50 << 20)
+    await consumer.start()
+    partitions = await topic_partitions(BOOTSTRAP, topic)
+    consumer.assign(partitions)
+    await consumer.seek_to_beginning(*partitions)
+    await asyncio.sleep(settle_s)  # the consumer group settles before the burst
+    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=5, max_batch_size=512 * 1024)
+    await producer.start()
+    cpu_before, platform_before, started = routers.cpu(), platform_cpu(), time.time()
+    pending = [await producer.send(topic, r.value, key=r.key, headers=r.headers) for r in records]
+    await asyncio.gather(*pending)
+    published = time.time()
+    await producer.stop()
+
+    first_routed: list[int] = []
+    created_at: list[int] = []
+    assignments = 0
+    deadline = time.time() + 300
+    while len(first_routed) < count and time.time() < deadline:
+        for batch in (await consumer.getmany(timeout_ms=500, max_records=20000)).values():
+            for record in batch:
+                kind = dict(record.headers)["ce_type"]
+                if kind == b"ticket.created":
+                    created_at.append(record.timestamp)
+                elif b'"reason":"assignment"' in record.value:
+                    assignments += 1
+                else:
+                    first_routed.append(record.timestamp)
+    cpu = routers.cpu() - cpu_before
+    platform = {name: round(used - platform_before[name], 2) for name, used in platform_cpu().items()}
+    await consumer.stop()
+    span = (max(first_routed) - min(first_routed)) / 1000 if first_routed else float("nan")
+    return {
+        "tickets": count,
+        "routed": len(first_routed),
+        "assignments_later": assignments,
+        "published_per_s": round(count / (published - started)),
+        "routed_per_s": round(len(first_routed) / span) if span else None,
+        "first_created_to_last_routed_s": (
+            round((max(first_routed) - min(created_at)) / 1000, 2) if first_routed else None
+        ),
+        "router_cpu_s": round(cpu, 2),
+        "router_cpu_ms_per_ticket": round(cpu * 1000 / max(len(first_routed), 1), 3),
+        "postgres_cpu_s": platform["postgres"],
+        "kafka_cpu_s": platform["kafka"],
+    }
+
+
+async def drop_schema(schema: str) -> None:
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+def measure(processes: int, args: argparse.Namespace) -> dict:
+    prefix = f"bench-{uuid.uuid4().hex[:8]}."
+    schema = f"router_bench_{uuid.uuid4().hex[:8]}"
+    topics = asyncio.run(topics_for(prefix, create=True))
+    routers = Routers(processes, prefix, schema, args.port, args.batch_size)
+    profiler = None
+    try:
+        if args.profile:
+            profiler = subprocess.Popen(
+                [
+                    PY_SPY,
+                    "record",
+                    "--pid",
+                    str(routers.procs[0].pid),
+                    "--rate",
+                    "100",
+                    "--format",
+                    "raw",
+                    "--output",
+                    str(OUT / f"router-{processes}.folded"),
+                    "--nonblocking",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        return asyncio.run(burst(topics.events, args.tickets, routers, settle_s=3.0 * processes))
+    finally:
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+            profiler.wait(30)
+        routers.stop()
+        asyncio.run(topics_for(prefix, create=False))
+        asyncio.run(drop_schema(schema))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tickets", type=int, default=50_000)
+    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--batch-size", type=int, default=500, help="ROUTER_BATCH_SIZE")
+    parser.add_argument("--port", type=int, default=18102)
+    parser.add_argument("--profile", action="store_true", help="py-spy folded stacks of the first router process")
+    args = parser.parse_args()
+    if args.profile and not Path(PY_SPY).exists():
+        raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
+    OUT.mkdir(parents=True, exist_ok=True)
+    results: dict = {"machine": {"cores": os.cpu_count()}, "charter": str(CHARTER.relative_to(ROOT))}
+    for processes in args.processes:
+        results[f"{processes}_process{'es' if processes > 1 else ''}"] = measure(processes, args)
+    (OUT / "router.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""router: decides who owns each ticket (tier, queue, agent) from the tier charter."""

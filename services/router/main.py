@@ -1,0 +1,60 @@
+"""Wires router on the delivery kit: the tier charter, the ticket-events consumer (Routing)
+and the periodic pass over waiting tickets (WaitingTickets).
+
+Start (after the kit's migrations and relay): every roster agent gets a seat, the periodic
+pass starts, then the consumers. Stop (SIGTERM): consumers finish their batch, the pass
+stops, the outbox drains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+
+from services.router.adapters.store import MIGRATIONS
+from services.router.handlers.events import Routing
+from services.router.handlers.waiting import WaitingTickets
+from services.router.metrics import RouterMetrics
+from services.router.settings import RouterSettings
+from shared.charter import charter_for_service
+from shared.service import ServiceRuntime
+from shared.service import main as run_service
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(settings: RouterSettings, clock: Callable[[], datetime] = _now) -> FastAPI:
+    """The ASGI app; connections open in its lifespan, so tests can run it in-process (with
+    their own clock). An invalid charter stops here, one line per problem."""
+    charter = charter_for_service(settings.charter)
+    runtime = ServiceRuntime(
+        name="router", schema=settings.schema_name, settings=settings, migrations=MIGRATIONS, clock=clock
+    )
+    metrics = RouterMetrics(runtime.registry)
+    routing = Routing(charter, runtime.schema, runtime.topics.events, metrics)
+    runtime.consume_events(routing)
+    waiting = WaitingTickets(
+        charter=charter,
+        schema=runtime.schema,
+        topic=runtime.topics.events,
+        pool=lambda: runtime.pool,
+        clock=clock,
+        metrics=metrics,
+        interval_s=settings.assign_interval_s,
+        committed=runtime.committed,
+    )
+    runtime.on_start(waiting.start, waiting.stop)
+    app = runtime.app(
+        title="Ladder router",
+        description="Decides who owns each ticket (tier, queue, agent) from the tier charter and emits ticket.routed.",
+    )
+    app.state.runtime, app.state.waiting = runtime, waiting
+    return app
+
+
+def main() -> None:
+    run_service("router", RouterSettings, create_app)
