@@ -40,7 +40,7 @@ status:
 
 # Starts what is not running yet, runs the suite, and stops only what it started,
 # also when a test fails.
-test: install
+test: install lint
 	$(PLATFORM) up-test --no-services || { $(PLATFORM) down-test; exit 1; }
 	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; $(PLATFORM) down-test; exit $$rc
 

@@ -192,10 +192,12 @@ class ServiceRuntime:
                     "consumer_members": len(self.consumers) * settings.consumers,
                 },
             )
-            yield
-            self._started = False
-            await self._stop_within(settings.shutdown_timeout_s)
-            log.info(f"{self.name} stopped")
+            try:
+                yield
+            finally:  # also when the app's body failed: consumers, steps and the relay stop
+                self._started = False
+                await self._stop_within(settings.shutdown_timeout_s)
+                log.info(f"{self.name} stopped")
         finally:
             if lag is not None:
                 lag.cancel()

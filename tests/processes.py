@@ -37,7 +37,8 @@ class ServiceProcess:
 
     def start(self, ready_timeout: float = 60.0) -> ServiceProcess:
         # A file, not a pipe: an unread pipe fills up and blocks the service's logging.
-        self.log = tempfile.NamedTemporaryFile(prefix=f"{self.service}-", suffix=".log", delete=False)
+        # The log outlives this method: output() reads it after the process ended.
+        self.log = tempfile.NamedTemporaryFile(prefix=f"{self.service}-", suffix=".log", delete=False)  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", self.module], cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
         )

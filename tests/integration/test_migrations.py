@@ -46,7 +46,7 @@ async def test_a_changed_migration_is_refused(scratch):
     schema, directory, (pool, _) = scratch
     await migrate(pool, schema, directory)
     (directory / "0001_first.sql").write_text("CREATE TABLE things (id bigint PRIMARY KEY);")
-    with pytest.raises(MigrationError, match="0001_first.sql changed"):
+    with pytest.raises(MigrationError, match=r"0001_first\.sql changed"):
         await migrate(pool, schema, directory)
 
 

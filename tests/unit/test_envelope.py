@@ -126,7 +126,7 @@ def test_bad_headers_are_named(changes, reason):
 
 
 def test_key_must_match_body():
-    key, value, headers = _record()
+    _, value, headers = _record()
     with pytest.raises(ce.EnvelopeError, match="record key does not match"):
         ce.decode(b"t-2", value, headers)
 
@@ -167,8 +167,8 @@ def test_body_text_is_not_echoed_in_errors():
     key, _, headers = _record()
     secret = "customer password hunter2"
     body = (
-        '{"ticket_id": "t-1", "customer_id": "c", "channel": "web", "subject": "%s", "intent": "BAD INTENT",'
-        ' "priority": "P1", "customer_blocked": false, "created_at": "2026-11-23T12:00:00Z"}' % secret
+        f'{{"ticket_id": "t-1", "customer_id": "c", "channel": "web", "subject": "{secret}", "intent": "BAD INTENT",'
+        ' "priority": "P1", "customer_blocked": false, "created_at": "2026-11-23T12:00:00Z"}'
     )
     with pytest.raises(ce.EnvelopeError) as caught:
         ce.decode(key, body.encode(), headers)

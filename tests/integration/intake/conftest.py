@@ -61,9 +61,11 @@ async def intake(platform):
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake") as client:
-            yield client
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake") as client,
+    ):
+        yield client
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ every request it calls invalid a documented 4xx, nothing a 5xx, every response m
 documented schema; stateful sequences follow the document's links (create, then respond,
 escalate, resolve... on that id)."""
 
+import asyncio
 import os
 import re
 import subprocess
@@ -19,7 +20,8 @@ async def test_the_server_does_what_the_document_says(platform, tmp_path):
     # The default body limit (1 MiB) is above the largest valid body, so a 413 means invalid.
     env = await intake_env_at_tail(platform.kafka_bootstrap_servers, INTAKE_MAX_BODY_BYTES=str(1024 * 1024))
     with ServiceProcess("intake", env) as intake:
-        result = subprocess.run(
+        result = await asyncio.to_thread(
+            subprocess.run,
             [
                 str(ROOT / ".venv" / "bin" / "st"),
                 "--config-file",

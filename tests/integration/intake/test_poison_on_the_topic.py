@@ -104,7 +104,7 @@ async def test_odd_records_among_thousands_of_valid_commands(intake, events, dea
         (int(dlq(r, "dlq_source_partition")), int(dlq(r, "dlq_source_offset"))): r for r in mine(dead_letters.records)
     }
     assert len(mine(dead_letters.records)) == len(bad)
-    for meta, (value, headers, key, code) in zip(metas[first_bad:], bad):
+    for meta, (value, headers, key, code) in zip(metas[first_bad:], bad, strict=True):
         record = dead[(meta.partition, meta.offset)]
         assert dlq(record, "dlq_code") == code
         assert record.key == key and record.value == value  # verbatim, the 2 MB key too

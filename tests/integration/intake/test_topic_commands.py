@@ -1,6 +1,7 @@
 """Commands published on support.ticket-commands: events for valid ones, dead letters for the
 rest, and the consumer keeps flowing."""
 
+import asyncio
 import subprocess
 
 import orjson
@@ -108,7 +109,7 @@ async def test_garbage_is_dead_lettered_and_the_next_command_flows(intake, event
     by_offset = {
         (int(dict(r.headers)["dlq_source_partition"]), int(dict(r.headers)["dlq_source_offset"])): r for r in records
     }
-    for (value, reason), meta in zip(garbage, sent):
+    for (value, reason), meta in zip(garbage, sent, strict=True):
         dead = by_offset[(meta.partition, meta.offset)]
         assert dead.value == value  # original bytes, verbatim
         headers = dict(dead.headers)
@@ -129,7 +130,8 @@ async def test_garbage_is_dead_lettered_and_the_next_command_flows(intake, event
 
 async def test_kcat_written_garbage_is_dead_lettered(intake, dead_letters, platform, unique):
     marker = f"kcat-garbage-{unique}"
-    subprocess.run(
+    await asyncio.to_thread(
+        subprocess.run,
         [
             "kcat",
             "-P",

@@ -53,9 +53,11 @@ async def running_echo(env: dict[str, str]):
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://echo") as client:
-            yield app, client
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://echo") as client,
+    ):
+        yield app, client
 
 
 @pytest.fixture

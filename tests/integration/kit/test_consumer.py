@@ -120,7 +120,9 @@ async def test_poison_of_every_kind_among_thousands_of_valid_events(
     except AssertionError:
         print("MISSING", [valid[i] for i in set(valid) - {r.value.decode() for r in outputs.records}])
         raise
-    positions = {(meta.partition, meta.offset): label for meta, (label, _, _) in zip(metas[first_bad:], bad)}
+    positions = {
+        (meta.partition, meta.offset): label for meta, (label, _, _) in zip(metas[first_bad:], bad, strict=True)
+    }
 
     def mine(rs):
         return [r for r in rs if dlq(r, "dlq_source_topic") == source]
@@ -137,7 +139,7 @@ async def test_poison_of_every_kind_among_thousands_of_valid_events(
         (int(dlq(r, "dlq_source_partition")), int(dlq(r, "dlq_source_offset"))): r for r in mine(dead_letters.records)
     }
     assert len(mine(dead_letters.records)) == len(bad)  # every bad record exactly once
-    for meta, (label, changes, reason) in zip(metas[first_bad:], bad):
+    for meta, (label, changes, reason) in zip(metas[first_bad:], bad, strict=True):
         record = dead[(meta.partition, meta.offset)]
         assert reason in dlq(record, "dlq_reason"), label
         assert dlq(record, "dlq_code") == "invalid_event"
@@ -196,7 +198,7 @@ async def test_a_failure_that_is_not_transient_costs_one_record_not_the_batch(
 async def test_duplicates_redeliveries_and_stale_events_change_nothing(
     platform, echo, echo_topics, producer, outputs, unique
 ):
-    app, client = echo
+    _, client = echo
     source = echo_topics[0]
     ticket = f"t-{unique}"
     first = created(ticket)

@@ -99,19 +99,38 @@ def allowed_labels(series: str) -> frozenset[str]:
 # Enough of PromQL to find the metric names, label matchers, grouping labels and, for each
 # selector, the aggregations around it. promtool checks the syntax itself.
 
-AGGREGATORS = frozenset({"sum", "min", "max", "avg", "group", "stddev", "stdvar", "count",
-                         "count_values", "bottomk", "topk", "quantile", "limitk", "limit_ratio"})
+AGGREGATORS = frozenset(
+    {
+        "sum",
+        "min",
+        "max",
+        "avg",
+        "group",
+        "stddev",
+        "stdvar",
+        "count",
+        "count_values",
+        "bottomk",
+        "topk",
+        "quantile",
+        "limitk",
+        "limit_ratio",
+    }
+)
 GROUPING = frozenset({"by", "without", "on", "ignoring", "group_left", "group_right"})
 KEYWORDS = frozenset({"bool", "offset", "and", "or", "unless", "atan2", "inf", "nan"})
 
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<space>\s+)
   | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)
   | (?P<range>\[[^\]]*\])
   | (?P<number>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?(?:ms|[smhdwy])?(?:\d+(?:ms|[smhdwy]))*)
   | (?P<ident>[A-Za-z_:][A-Za-z0-9_:]*)
   | (?P<op>=~|!~|!=|==|<=|>=|[-+*/%^<>=,(){}@])
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 
 
 @dataclass
@@ -137,7 +156,7 @@ def scan_promql(expr: str) -> Scan:
     while pos < len(expr):
         match = _TOKEN.match(expr, pos)
         if not match:
-            raise ValueError(f"cannot scan PromQL at {expr[pos:pos + 30]!r} in {expr!r}")
+            raise ValueError(f"cannot scan PromQL at {expr[pos : pos + 30]!r} in {expr!r}")
         pos = match.end()
         if match.lastgroup != "space":
             tokens.append((match.lastgroup, match.group()))
@@ -216,14 +235,17 @@ def contract_problems(expr: str, where: str, recorded: set[str]) -> list[str]:
                 problems.append(f"{where}: {selector.name}{{window={value!r}}} is not one of {WINDOWS}")
         metric = names[selector.name][1]
         if metric.kpi and (not selector.aggregations or selector.aggregations[0] != "max"):
-            problems.append(f"{where}: KPI metric {selector.name} must be aggregated with max over "
-                            f"replicas (innermost aggregation: {selector.aggregations[:1] or 'none'})")
+            problems.append(
+                f"{where}: KPI metric {selector.name} must be aggregated with max over "
+                f"replicas (innermost aggregation: {selector.aggregations[:1] or 'none'})"
+            )
     for label in scan.grouping_labels - known_labels:
         problems.append(f"{where}: grouping label {label!r} is not a label of any metric")
     return problems
 
 
 # --- promtool ----------------------------------------------------------------------------
+
 
 def promtool(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("promtool")
@@ -234,7 +256,8 @@ def promtool(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess
 
 def assert_promtool_ok(result: subprocess.CompletedProcess[str]) -> None:
     assert result.returncode == 0, (
-        f"{' '.join(result.args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+        f"{' '.join(result.args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+    )
 
 
 def load_yaml(path: Path):

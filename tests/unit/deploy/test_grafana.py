@@ -11,15 +11,27 @@ import pytest
 import yaml
 
 from tests.unit.deploy import (
-    CONTRACT, GRAFANA_DIR, assert_promtool_ok, contract_problems, load_yaml, promtool,
-    recorded_names, scan_promql,
+    CONTRACT,
+    GRAFANA_DIR,
+    assert_promtool_ok,
+    contract_problems,
+    load_yaml,
+    promtool,
+    recorded_names,
+    scan_promql,
 )
 
 DASHBOARD = GRAFANA_DIR / "dashboards" / "support-ladder.json"
 DATASOURCE_UID = "ladder-prometheus"
 # Values for the template variables when checking a query; Grafana's own ones included.
-VARIABLES = {"window": "7d", "tier": "L1", "__rate_interval": "5m", "__interval": "1m",
-             "__range": "1d", "__range_s": "86400"}
+VARIABLES = {
+    "window": "7d",
+    "tier": "L1",
+    "__rate_interval": "5m",
+    "__interval": "1m",
+    "__range": "1d",
+    "__range_s": "86400",
+}
 # Contract metrics that no panel needs: the exact quantile gauges stand in for the
 # resolution histogram, and the processed counter for the received one.
 NOT_ON_THE_DASHBOARD = {"support_resolution_duration_seconds", "faststream_received_messages_total"}
@@ -40,8 +52,11 @@ def all_panels(dashboard: dict) -> list[dict]:
 
 def queries(dashboard: dict) -> list[tuple[str, dict]]:
     """(where, target) for every query of every panel."""
-    return [(f"panel {panel['id']} {panel['title']!r} target {target['refId']}", target)
-            for panel in all_panels(dashboard) for target in panel.get("targets", [])]
+    return [
+        (f"panel {panel['id']} {panel['title']!r} target {target['refId']}", target)
+        for panel in all_panels(dashboard)
+        for target in panel.get("targets", [])
+    ]
 
 
 def substitute(expr: str) -> str:
@@ -117,15 +132,18 @@ def test_tier_and_window_variables_are_used_where_they_apply(dashboard):
             if metric is None or not metric.kpi:
                 continue
             if "window" in metric.labels:
-                assert "$window" in target["expr"], f"{where}: {selector.name} without window=\"$window\""
+                assert "$window" in target["expr"], f'{where}: {selector.name} without window="$window"'
             if "tier" in metric.labels:
-                assert 'tier=~"$tier"' in target["expr"], f"{where}: {selector.name} without tier=~\"$tier\""
+                assert 'tier=~"$tier"' in target["expr"], f'{where}: {selector.name} without tier=~"$tier"'
 
 
 def test_every_query_is_valid_promql(dashboard, tmp_path):
     # promtool names a broken rule by its record name: panel id and refId
-    rules = [{"record": f"panel_{panel['id']}_{target['refId']}", "expr": substitute(target["expr"])}
-             for panel in all_panels(dashboard) for target in panel.get("targets", [])]
+    rules = [
+        {"record": f"panel_{panel['id']}_{target['refId']}", "expr": substitute(target["expr"])}
+        for panel in all_panels(dashboard)
+        for target in panel.get("targets", [])
+    ]
     path = tmp_path / "dashboard-queries.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}, sort_keys=False))
     assert_promtool_ok(promtool("check", "rules", path))
@@ -143,18 +161,34 @@ def test_the_dashboard_shows_every_contract_metric(dashboard):
     used = set()
     for _, target in queries(dashboard):
         for selector in scan_promql(substitute(target["expr"])).selectors:
-            used.add(re.sub(r"_(bucket|sum|count)$", "", selector.name) if selector.name not in CONTRACT
-                     else selector.name)
+            used.add(
+                re.sub(r"_(bucket|sum|count)$", "", selector.name) if selector.name not in CONTRACT else selector.name
+            )
     assert set(CONTRACT) - NOT_ON_THE_DASHBOARD - used == set()
 
 
 def test_the_panels_the_sres_asked_for_are_there(dashboard):
     titles = " | ".join(panel["title"].lower() for panel in all_panels(dashboard))
-    for words in ("first-contact resolution", "escalation rate", "bounce-back rate by reason",
-                  "time to resolution (p50 / p90)", "reopen rate", "first response time (mean / median)",
-                  "customer satisfaction", "backlog", "sla breaches", "escalations per hour",
-                  "pipeline health", "throughput", "consumer lag", "dead letters", "outbox pending",
-                  "outbox oldest record age", "relay leader", "services up"):
+    for words in (
+        "first-contact resolution",
+        "escalation rate",
+        "bounce-back rate by reason",
+        "time to resolution (p50 / p90)",
+        "reopen rate",
+        "first response time (mean / median)",
+        "customer satisfaction",
+        "backlog",
+        "sla breaches",
+        "escalations per hour",
+        "pipeline health",
+        "throughput",
+        "consumer lag",
+        "dead letters",
+        "outbox pending",
+        "outbox oldest record age",
+        "relay leader",
+        "services up",
+    ):
         assert words in titles, words
 
 

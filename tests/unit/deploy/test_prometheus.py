@@ -8,7 +8,12 @@ import re
 import pytest
 
 from tests.unit.deploy import (
-    PROMETHEUS_DIR, assert_promtool_ok, contract_problems, load_yaml, promtool, recorded_names,
+    PROMETHEUS_DIR,
+    assert_promtool_ok,
+    contract_problems,
+    load_yaml,
+    promtool,
+    recorded_names,
     scan_promql,
 )
 
@@ -19,8 +24,9 @@ SERVICES = {"intake": 8001, "router": 8002, "escalation": 8003, "metrics": 8004}
 
 
 def rules_of(kind: str) -> list[dict]:
-    return [rule for path in RULE_FILES for group in load_yaml(path)["groups"]
-            for rule in group["rules"] if kind in rule]
+    return [
+        rule for path in RULE_FILES for group in load_yaml(path)["groups"] for rule in group["rules"] if kind in rule
+    ]
 
 
 def test_the_files_are_there():
@@ -113,19 +119,22 @@ def test_rules_use_the_metrics_contract():
     assert problems == []
 
 
-@pytest.mark.parametrize("expr, problem", [
-    ("max by (tier) (support_first_contact_resolution_ratio{window=\"7d\"})", None),
-    ("histogram_quantile(0.9, max by (tier, le) (rate(support_resolution_duration_seconds_bucket[5m])))", None),
-    ("sum by (job) (rate(support_dead_letters_total[5m])) * 60 > 0 unless up offset 10m", None),
-    ("max by (tier) (support_first_contact_resolution{window=\"7d\"})", "not in the contract"),
-    ("sum by (tier) (support_backlog_tickets)", "must be aggregated with max"),
-    ("support_backlog_tickets", "must be aggregated with max"),
-    ("max(sum by (tier) (support_backlog_tickets))", "must be aggregated with max"),
-    ("max by (tier) (support_backlog_tickets{window=\"7d\"})", "no label 'window'"),
-    ("max by (tier) (support_escalation_ratio{window=\"1w\"})", "is not one of"),
-    ("max by (teir) (support_backlog_tickets)", "grouping label 'teir'"),
-    ("sum by (job) (rate(support_dead_letters_total_count[5m]))", "not in the contract"),
-])
+@pytest.mark.parametrize(
+    "expr, problem",
+    [
+        ('max by (tier) (support_first_contact_resolution_ratio{window="7d"})', None),
+        ("histogram_quantile(0.9, max by (tier, le) (rate(support_resolution_duration_seconds_bucket[5m])))", None),
+        ("sum by (job) (rate(support_dead_letters_total[5m])) * 60 > 0 unless up offset 10m", None),
+        ('max by (tier) (support_first_contact_resolution{window="7d"})', "not in the contract"),
+        ("sum by (tier) (support_backlog_tickets)", "must be aggregated with max"),
+        ("support_backlog_tickets", "must be aggregated with max"),
+        ("max(sum by (tier) (support_backlog_tickets))", "must be aggregated with max"),
+        ('max by (tier) (support_backlog_tickets{window="7d"})', "no label 'window'"),
+        ('max by (tier) (support_escalation_ratio{window="1w"})', "is not one of"),
+        ("max by (teir) (support_backlog_tickets)", "grouping label 'teir'"),
+        ("sum by (job) (rate(support_dead_letters_total_count[5m]))", "not in the contract"),
+    ],
+)
 def test_the_contract_check_catches_mistakes(expr, problem):
     problems = contract_problems(expr, "expr", recorded=set())
     if problem is None:

@@ -1,0 +1,1 @@
+"""`ladder`: Ladder's command line (console script `ladder = cli.main:main`)."""

@@ -1,0 +1,3 @@
+from services.metrics.main import main
+
+main()

@@ -1,0 +1,48 @@
+"""Wires metrics on the delivery kit: every ticket event is projected into PostgreSQL in the
+transaction that claims it (`KpiProjection`); a refresher computes the KPIs from there
+(at start, then every METRICS_REFRESH_INTERVAL_S) and `/metrics` and `/v1/kpis` serve that
+snapshot. Metrics publishes nothing; the kit's relay only carries its dead letters.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+
+from services.metrics.adapters.exporter import KpiCollector, Refresher
+from services.metrics.adapters.store import MIGRATIONS, ProjectionStore
+from services.metrics.handlers.events import KpiProjection
+from services.metrics.handlers.http import kpis_router
+from services.metrics.settings import MetricsSettings
+from shared.service import ServiceRuntime
+from shared.service import main as run_service
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(settings: MetricsSettings) -> FastAPI:
+    """The ASGI app; connections open in its lifespan, so tests can run it in-process."""
+    runtime = ServiceRuntime(
+        name="metrics", schema=settings.schema_name, settings=settings, migrations=MIGRATIONS, clock=_now
+    )
+    store = ProjectionStore(runtime.schema)
+    runtime.consume_events(KpiProjection(store))
+    refresher = Refresher(store, lambda: runtime.pool, interval_s=settings.refresh_interval_s, clock=_now)
+    runtime.registry.register(KpiCollector(refresher, clock=_now))
+    runtime.on_start(refresher.start, refresher.stop)
+    runtime.ready_check("kpis", refresher.ready)
+    app = runtime.app(
+        title="Ladder metrics",
+        routers=[kpis_router(refresher)],
+        description="Exact tier KPIs projected from support.ticket-events: `/metrics` for "
+        "Prometheus, `/v1/kpis` as JSON.",
+    )
+    app.state.runtime, app.state.refresher = runtime, refresher
+    return app
+
+
+def main() -> None:
+    run_service("metrics", MetricsSettings, create_app)

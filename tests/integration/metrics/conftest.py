@@ -1,0 +1,188 @@
+"""The metrics service on a private events topic and a private schema: real Kafka, real
+PostgreSQL, the app in this process or as real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from contextlib import asynccontextmanager
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from prometheus_client.parser import text_string_to_metric_families
+
+from services.metrics.main import create_app
+from services.metrics.settings import MetricsSettings
+from shared import envelope as ce
+from shared.kafka import topic_partitions
+from shared.topics import Topics
+
+PARTITIONS = 6
+
+
+@pytest.fixture
+async def private(platform, unique):
+    """Fresh topics under a unique prefix and a schema name; both dropped afterwards."""
+    prefix, schema = f"m{unique}.", f"metrics_{unique}"
+    names = list(Topics.prefixed(prefix).all)
+    admin = AIOKafkaAdminClient(bootstrap_servers=platform.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, PARTITIONS, 1) for name in names])
+        yield Private(
+            prefix, schema, Topics.prefixed(prefix).events, platform.kafka_bootstrap_servers, platform.database_url
+        )
+        await admin.delete_topics(names)
+    finally:
+        await admin.close()
+        await drop_schema(platform.database_url, schema)
+
+
+class Private:
+    def __init__(self, prefix: str, schema: str, events: str, bootstrap: str, database_url: str) -> None:
+        self.prefix, self.schema, self.events = prefix, schema, events
+        self.bootstrap, self.database_url = bootstrap, database_url
+
+    def env(self, group: str = "g1", **overrides: str) -> dict[str, str]:
+        return {
+            "LADDER_TOPIC_PREFIX": self.prefix,
+            "METRICS_SCHEMA_NAME": self.schema,
+            "METRICS_CONSUMER_GROUP": f"{self.prefix}{group}",
+            "METRICS_REFRESH_INTERVAL_S": "0.3",
+            **overrides,
+        }
+
+    async def publish(self, producer: AIOKafkaProducer, envelopes: Iterable[ce.Envelope]) -> None:
+        for envelope in envelopes:
+            record = ce.encode(envelope)
+            await producer.send(self.events, record.value, key=record.key, headers=record.headers)
+        await producer.flush()
+
+    async def consumed(self, group: str = "g1", timeout: float = 60) -> None:
+        """Wait until `group` has committed the end of every partition (everything is applied)."""
+        partitions = await topic_partitions(self.bootstrap, self.events)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=f"{self.prefix}{group}", enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                ends = await consumer.end_offsets(partitions)
+                committed = {tp: await consumer.committed(tp) for tp in partitions}
+                if all((committed[tp] or 0) >= end for tp, end in ends.items()):
+                    return
+                assert time.monotonic() < deadline, f"{group} did not catch up: {committed} < {ends}"
+                await asyncio.sleep(0.3)
+        finally:
+            await consumer.stop()
+
+
+@asynccontextmanager
+async def running_metrics(env: dict[str, str]):
+    """The metrics app in this process (its consumers on the real broker)."""
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        app = create_app(MetricsSettings())
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://metrics") as client,
+    ):
+        yield app, client
+
+
+async def fresh_kpis(app, client: httpx.AsyncClient) -> dict:
+    """The KPIs recomputed now (not waiting for the refresher's next turn)."""
+    await app.state.refresher.refresh()
+    return (await client.get("/v1/kpis")).json()
+
+
+KPI_METRICS = frozenset(
+    {
+        "support_tier_arrivals",
+        "support_escalations",
+        "support_bounces",
+        "support_resolutions",
+        "support_reopens",
+        "support_sla_breaches",
+        "support_events_ignored",
+        "support_resolution_duration_seconds",
+        "support_backlog_tickets",
+        "support_first_contact_resolution_ratio",
+        "support_escalation_ratio",
+        "support_bounce_back_ratio",
+        "support_reopen_ratio",
+        "support_satisfaction_ratio",
+        "support_resolution_time_seconds",
+        "support_first_response_time_seconds",
+        "support_resolved_without_escalation_ratio",
+    }
+)
+
+
+def kpi_series(metrics_text: str) -> dict[tuple[str, frozenset], float]:
+    """Every KPI series of a /metrics page: (sample name, labels) -> value."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(metrics_text)
+        if family.name in KPI_METRICS
+        for sample in family.samples
+    }
+
+
+def kpi_lines(metrics_text: str) -> list[str]:
+    """The KPI series of a /metrics page as text (what every replica must export alike)."""
+    return sorted(
+        line
+        for line in metrics_text.splitlines()
+        if line.split("{")[0]
+        .split(" ")[0]
+        .removesuffix("_total")
+        .removesuffix("_bucket")
+        .removesuffix("_count")
+        .removesuffix("_sum")
+        in KPI_METRICS
+    )
+
+
+def promtool_check(metrics_text: str) -> None:
+    result = subprocess.run(
+        ["promtool", "check", "metrics"], input=metrics_text, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def wait_until(probe: Callable[[], object], timeout: float = 60, pause: float = 0.3):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(pause)
+
+
+async def drop_schema(database_url: str, schema: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def producer(platform):
+    producer = AIOKafkaProducer(bootstrap_servers=platform.kafka_bootstrap_servers, acks="all", linger_ms=5)
+    await producer.start()
+    yield producer
+    await producer.stop()
