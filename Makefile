@@ -48,7 +48,7 @@ test: install lint
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy shared services cli
+	$(PY) -m mypy shared services cli simulator
 
 unit: install
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -7,9 +7,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cli import kpis
+from cli import kpis, simulate
 
-COMMANDS = {"kpis": kpis}
+COMMANDS = {"kpis": kpis, "simulate": simulate}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

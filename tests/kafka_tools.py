@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from shared.kafka import topic_partitions
+from shared.topics import Topics
 
 
 class TopicReader:
@@ -86,3 +90,21 @@ def kcat_read(bootstrap: str, topic: str, partition: int, offset: int) -> str:
         check=True,
     )
     return result.stdout
+
+
+@asynccontextmanager
+async def private_topics(
+    bootstrap: str, prefix: str | None = None, partitions: int = 6
+) -> AsyncIterator[tuple[str, Topics]]:
+    """Fresh events, commands and dead-letter topics under a unique prefix (services read it
+    from LADDER_TOPIC_PREFIX), deleted afterwards."""
+    prefix = prefix or f"t-{uuid.uuid4().hex[:10]}."
+    topics = Topics.prefixed(prefix)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, partitions, 1) for name in topics.all])
+        yield prefix, topics
+        await admin.delete_topics(list(topics.all))
+    finally:
+        await admin.close()

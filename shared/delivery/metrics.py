@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+RELAY_ERROR_KINDS = ("database", "broker", "other")
+
 
 class DeliveryMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -27,6 +29,8 @@ class DeliveryMetrics:
         self.relay_errors = Counter(
             "support_outbox_relay_errors_total", "Relay passes that failed, by cause.", ["kind"], registry=registry
         )
+        for kind in RELAY_ERROR_KINDS:  # exported at 0 from the start: no errors is data too
+            self.relay_errors.labels(kind)
         self.outbox_quarantined = Counter(
             "support_outbox_quarantined_total",
             "Records the broker refused for good, parked in outbox_quarantine.",

@@ -1,0 +1,252 @@
+"""Drives the planned tickets through intake (HTTP and the commands topic) and watches the
+event stream so each ticket's agents act on what really happened.
+
+Every command carries an idempotency key (HTTP) or command id (topic) made from the run id,
+so a retried request never doubles an event. A ticket that shows no progress for
+`stall_s` is reported as stuck rather than waited on forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from shared.kafka import topic_partitions
+from shared.topics import Topics
+from simulator.agents import Seen, react
+from simulator.plans import TicketPlan
+
+# Deliberately bad commands on the topic, and the dead-letter code intake must answer with.
+BAD_COMMANDS: list[tuple[str, bytes, bool, str]] = [  # label, value, authenticated, expected dlq_code
+    ("not JSON", b"\xffnot json at all", True, "not_json"),
+    ("unknown type", orjson.dumps({"type": "teleport_ticket", "ticket_id": "t"}), True, "unknown_command"),
+    (
+        "invalid field",
+        orjson.dumps(
+            {"type": "create_ticket", "customer_id": "c", "channel": "fax", "subject": "s", "intent": "login"}
+        ),
+        True,
+        "invalid_command",
+    ),
+    ("no API key", orjson.dumps({"type": "reopen_ticket", "ticket_id": "t"}), False, "unauthenticated"),
+    (
+        "unknown ticket",
+        orjson.dumps(
+            {
+                "type": "resolve_ticket",
+                "ticket_id": "sim-no-such-ticket",
+                "tier": "L1",
+                "agent_id": "a",
+                "resolution_code": "x",
+            }
+        ),
+        True,
+        "unknown_ticket",
+    ),
+]
+
+
+@dataclass
+class Run:
+    run_id: str
+    plans: list[TicketPlan]
+    tickets: dict[int, str] = field(default_factory=dict)  # plan index -> ticket id
+    done: set[int] = field(default_factory=set)
+    stuck: set[int] = field(default_factory=set)
+    commands: dict[str, int] = field(default_factory=lambda: {"http": 0, "topic": 0})
+    dead_letters: dict[str, tuple[str, str] | None] = field(default_factory=dict)  # label -> (code, reason)
+
+
+class Driver:
+    def __init__(
+        self,
+        *,
+        intake_url: str,
+        api_key: str,
+        bootstrap: str,
+        topics: Topics,
+        concurrency: int = 200,
+        rate: float | None = None,
+        stall_s: float = 60.0,
+    ) -> None:
+        self.intake_url, self.api_key, self.bootstrap, self.topics = intake_url, api_key, bootstrap, topics
+        self.concurrency, self.rate, self.stall_s = concurrency, rate, stall_s
+        self._inboxes: dict[str, asyncio.Queue[tuple[str, dict[str, Any]]]] = {}
+        self._by_external: dict[str, asyncio.Future[str]] = {}
+
+    async def run(self, run: Run, progress: Callable[[int], None] = lambda _: None) -> Run:
+        events = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5)
+        await events.start()
+        await producer.start()
+        try:
+            partitions = await topic_partitions(self.bootstrap, self.topics.events)
+            events.assign(partitions)
+            for tp, offset in (await events.end_offsets(partitions)).items():
+                events.seek(tp, offset)
+            watcher = asyncio.create_task(self._watch(events))
+            dead = asyncio.create_task(self._send_bad_commands(run, producer))
+            async with httpx.AsyncClient(
+                base_url=self.intake_url, timeout=30, headers={"Authorization": f"Bearer {self.api_key}"}
+            ) as http:
+                gate = asyncio.Semaphore(self.concurrency)
+                started = time.monotonic()
+
+                async def one(plan: TicketPlan) -> None:
+                    async with gate:
+                        await self._live(run, plan, http, producer)
+                        progress(1)
+
+                tasks = []
+                for plan in run.plans:
+                    if self.rate:
+                        ahead = started + plan.index / self.rate - time.monotonic()
+                        if ahead > 0:
+                            await asyncio.sleep(ahead)
+                    tasks.append(asyncio.create_task(one(plan)))
+                await asyncio.gather(*tasks)
+            await dead
+            watcher.cancel()
+        finally:
+            await producer.stop()
+            await events.stop()
+        return run
+
+    async def _watch(self, consumer: AIOKafkaConsumer) -> None:
+        """Route each event to its ticket's inbox (tickets are learned by external id)."""
+        while True:
+            for records in (await consumer.getmany(timeout_ms=200, max_records=5000)).values():
+                for record in records:
+                    headers = dict(record.headers)
+                    kind = (headers.get("ce_type") or b"").decode()
+                    ticket = (record.key or b"").decode(errors="replace")
+                    try:
+                        body = orjson.loads(record.value or b"")
+                    except orjson.JSONDecodeError:
+                        continue
+                    if kind == "ticket.created" and body.get("external_id") in self._by_external:
+                        future = self._by_external[body["external_id"]]
+                        if not future.done():
+                            future.set_result(ticket)
+                        self._inboxes.setdefault(ticket, asyncio.Queue())
+                    inbox = self._inboxes.get(ticket)
+                    if inbox is not None:
+                        inbox.put_nowait((kind, body))
+
+    async def _live(self, run: Run, plan: TicketPlan, http: httpx.AsyncClient, producer: AIOKafkaProducer) -> None:
+        external = f"sim-{run.run_id}-{plan.index}"
+        self._by_external[external] = asyncio.get_running_loop().create_future()
+        create = {
+            "customer_id": f"cust-{plan.index % 97}",
+            "channel": plan.channel,
+            "subject": f"Simulated ticket {plan.index}",
+            "intent": plan.intent,
+            "priority": plan.priority,
+            "customer_blocked": plan.blocked,
+            "external_id": external,
+        }
+        steps = 0
+        if plan.transport == "topic":
+            await self._publish(run, producer, {"type": "create_ticket", **create}, f"{external}/create", external)
+        else:
+            await self._post(run, http, "/v1/tickets", create, f"{external}/create")
+        try:
+            ticket = await asyncio.wait_for(self._by_external[external], self.stall_s)
+        except TimeoutError:
+            run.stuck.add(plan.index)
+            return
+        run.tickets[plan.index] = ticket
+        inbox = self._inboxes.setdefault(ticket, asyncio.Queue())
+        seen = Seen()
+        while not seen.done:
+            try:
+                kind, body = await asyncio.wait_for(inbox.get(), self.stall_s)
+            except TimeoutError:
+                run.stuck.add(plan.index)
+                return
+            for action in react(plan, seen, kind, body):
+                steps += 1
+                key = f"{external}/{steps}"
+                if plan.transport == "topic":
+                    command = {"type": _TOPIC_TYPES[action.path], "ticket_id": ticket, **action.body}
+                    await self._publish(run, producer, command, key, ticket)
+                else:
+                    await self._post(run, http, f"/v1/tickets/{ticket}/{action.path}", action.body, key)
+        run.done.add(plan.index)
+        del self._inboxes[ticket]
+
+    async def _post(self, run: Run, http: httpx.AsyncClient, path: str, body: dict[str, Any], key: str) -> None:
+        """POST with the command's idempotency key; retried on 503 or a broken connection.
+        A 409 is an answer too (the ticket moved on: another command won the race)."""
+        for attempt in range(6):
+            try:
+                response = await http.post(path, json=body, headers={"Idempotency-Key": key})
+            except httpx.TransportError:
+                response = None
+            if response is not None and response.status_code != 503:
+                if response.status_code >= 400 and response.status_code != 409:
+                    raise RuntimeError(f"intake answered {response.status_code} to {path}: {response.text[:300]}")
+                run.commands["http"] += 1
+                return
+            await asyncio.sleep(0.2 * 2**attempt)
+        raise RuntimeError(f"intake unavailable for {path}")
+
+    async def _publish(
+        self, run: Run, producer: AIOKafkaProducer, command: dict[str, Any], key: str, partition_key: str
+    ) -> None:
+        command = {**command, "command_id": key}
+        await producer.send_and_wait(
+            self.topics.commands,
+            orjson.dumps(command),
+            key=partition_key.encode(),
+            headers=[("authorization", f"Bearer {self.api_key}".encode())],
+        )
+        run.commands["topic"] += 1
+
+    async def _send_bad_commands(self, run: Run, producer: AIOKafkaProducer) -> None:
+        """Publish the bad commands; wait (up to a minute) for each one's dead letter."""
+        dead = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        await dead.start()
+        try:
+            partitions = await topic_partitions(self.bootstrap, self.topics.dead_letter)
+            dead.assign(partitions)
+            for tp, offset in (await dead.end_offsets(partitions)).items():
+                dead.seek(tp, offset)
+            sent: dict[tuple[int, int], str] = {}
+            for label, value, authenticated, _ in BAD_COMMANDS:
+                headers = [("authorization", f"Bearer {self.api_key}".encode())] if authenticated else []
+                meta = await producer.send_and_wait(
+                    self.topics.commands, value, key=f"bad-{uuid.uuid4()}".encode(), headers=headers
+                )
+                sent[(meta.partition, meta.offset)] = label
+                run.dead_letters[label] = None
+            deadline = time.monotonic() + 60
+            while any(v is None for v in run.dead_letters.values()) and time.monotonic() < deadline:
+                for records in (await dead.getmany(timeout_ms=500)).values():
+                    for record in records:
+                        dlq = {n: (v or b"").decode(errors="replace") for n, v in record.headers}
+                        if dlq.get("dlq_source_topic") != self.topics.commands:
+                            continue
+                        source = (int(dlq["dlq_source_partition"]), int(dlq["dlq_source_offset"]))
+                        if source in sent:
+                            run.dead_letters[sent[source]] = (dlq.get("dlq_code", ""), dlq.get("dlq_reason", ""))
+        finally:
+            await dead.stop()
+
+
+_TOPIC_TYPES = {
+    "responses": "record_response",
+    "escalations": "request_escalation",
+    "returns": "return_with_fix",
+    "resolution": "resolve_ticket",
+    "reopen": "reopen_ticket",
+    "rating": "rate_ticket",
+}
