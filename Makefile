@@ -16,9 +16,9 @@ help:
 	@echo "make up | down | status   local platform (Kafka, PostgreSQL) and every service"
 	@echo "make test                  the whole suite against the real broker and database"
 	@echo "make unit                  unit tests only (no I/O)"
-	@echo "make bench                 throughput/latency benchmarks"
+	@echo "make bench [BENCH=pipeline|intake|router|escalation|metrics]   benchmarks (var/bench/*.json)"
 	@echo "make contracts             regenerate docs/openapi, docs/asyncapi and docs/schemas from the code"
-	@echo "make demo                  the main job (arrives with the router/escalation/metrics issues)"
+	@echo "make demo                  the main job: everything running, simulated traffic, KPIs checked"
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s)" % sys.version.split()[0])'
@@ -56,11 +56,11 @@ unit: install
 bench: install
 	LADDER_BENCH_TOOLS=1 bash deploy/local/install.sh
 	$(PLATFORM) up-test --no-services || { $(PLATFORM) down-test; exit 1; }
-	@rc=0; $(PY) -m bench $(BENCH_ARGS) || rc=$$?; $(PLATFORM) down-test; exit $$rc
+	@rc=0; $(PY) -m bench $(BENCH) $(BENCH_ARGS) || rc=$$?; $(PLATFORM) down-test; exit $$rc
 
 contracts: install
 	$(PY) -m services.intake.contracts
 
-demo:
-	@echo "make demo arrives with the router, escalation and metrics services (see README)." >&2
-	@exit 2
+# The main job: the platform, the four services and simulated traffic, checked (deploy/local/demo.sh).
+demo: install
+	bash deploy/local/demo.sh

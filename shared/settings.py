@@ -76,7 +76,7 @@ class ServiceSettings(LadderSettings):
     port: int = Field(ge=1, le=65535)
     consumer_group: str = Field(min_length=1, max_length=200)
     consumers: int = Field(2, ge=1, le=32)  # consumer-group members per process
-    batch_size: int = Field(500, ge=1, le=10_000)  # records per transaction
+    batch_size: int = Field(2000, ge=1, le=10_000)  # records per transaction (bench: 500 -> 2000, +24% lifecycles/s)
     relay: bool = True  # the outbox relay; one per service publishes, other replicas stand by
     db_pool_size: int = Field(8, ge=2, le=100)
     shutdown_timeout_s: float = Field(20.0, gt=0, le=120)  # SIGTERM to exit, at most

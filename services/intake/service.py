@@ -94,9 +94,16 @@ async def process(
     ticket_ids = sorted({sub.ticket_id for sub in submissions if sub is not None})
     command_ids = [_command_id(entry) for entry in entries]
     repeatable = [cid for cid, sub in zip(command_ids, submissions, strict=True) if sub is None or sub.repeatable]
+    # A client-chosen id may come again on another ticket (or as poison, with no ticket to lock);
+    # a record's own position names one ticket, whose lock already serialises it.
+    client_chosen = [
+        cid
+        for cid, sub in zip(command_ids, submissions, strict=True)
+        if sub is None or (sub.repeatable and sub.record_fingerprint is None)
+    ]
 
     async with store.transaction() as tx:
-        await tx.lock(ticket_ids, repeatable)
+        await tx.lock(ticket_ids, client_chosen)
         tickets, priors = await tx.load(ticket_ids, repeatable)
         changed: dict[str, Ticket] = {}
         remembered: dict[str, PriorCommand] = {}

@@ -46,10 +46,12 @@ _UNHEALTHY_AFTER_S = 30.0
 
 
 async def _header_less(records: tuple[Any, ...], original: Callable[..., Any]) -> Any:
-    """Parser: FastStream's own, on copies without headers (it cannot fail on them); the
-    handler gets the untouched records."""
-    message = await original(tuple(dataclasses.replace(record, headers=[]) for record in records))
+    """Parser: FastStream's own, on a header-less copy of the first record (it cannot fail on
+    that), made to carry the untouched batch: the handler reads `raw_message`; the body list
+    keeps the framework's message metrics right. (Copying every record cost ~5% of intake.)"""
+    message = await original((dataclasses.replace(records[0], headers=[]),))
     message.raw_message = records
+    message.body = [record.value or b"" for record in records]
     return message
 
 

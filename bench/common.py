@@ -1,0 +1,126 @@
+"""What every benchmark needs: services as real processes on a private namespace (topics
+under a prefix, their own schemas), their CPU and memory, and the cleanup."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from shared.topics import Topics
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "var" / "bench"
+BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092")
+DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://ladder:ladder@localhost:5432/ladder")
+PORTS = {"intake": 18001, "router": 18002, "escalation": 18003, "metrics": 18004}
+
+
+class Service:
+    """`python -m services.<name>` with `env`, ready on its port; its log in var/bench/."""
+
+    def __init__(self, name: str, env: dict[str, str], port: int | None = None) -> None:
+        self.name, self.port = name, port or PORTS[name]
+        OUT.mkdir(parents=True, exist_ok=True)
+        log = (OUT / f"{name}-{self.port}.log").open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}"],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "LOG_LEVEL": "WARNING", **env, f"{name.upper()}_PORT": str(self.port)},
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"{name} did not start; see {OUT / f'{name}-{self.port}.log'}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def status(self, field: str) -> float:
+        """A /proc/<pid>/status memory field in MiB (VmRSS now, VmHWM at its peak)."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+class Namespace:
+    """Fresh prefixed topics and private schema names; `close` deletes and drops them."""
+
+    def __init__(self, tag: str, partitions: int = 6) -> None:
+        self.run = uuid.uuid4().hex[:8]
+        self.prefix = f"bench-{tag}-{self.run}."
+        self.topics = Topics.prefixed(self.prefix)
+        self.partitions = partitions
+        self.schemas = {name: f"{name}_bench_{self.run}" for name in ("router", "escalation", "metrics")}
+
+    def env(self, service: str) -> dict[str, str]:
+        env = {"LADDER_TOPIC_PREFIX": self.prefix, f"{service.upper()}_CONSUMER_GROUP": f"bench-{service}-{self.run}"}
+        if service in self.schemas:
+            env[f"{service.upper()}_SCHEMA_NAME"] = self.schemas[service]
+        return env
+
+    async def open(self) -> Namespace:
+        admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(name, self.partitions, 1) for name in self.topics.all])
+        finally:
+            await admin.close()
+        return self
+
+    async def close(self) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+        await admin.start()
+        try:
+            await admin.delete_topics(list(self.topics.all))
+        finally:
+            await admin.close()
+        conn = await asyncpg.connect(DATABASE_URL)
+        try:
+            for schema in self.schemas.values():
+                await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await conn.close()
+
+
+def platform_cpu() -> dict[str, float]:
+    """CPU seconds so far of the local PostgreSQL and Kafka processes."""
+    found = {"postgres": 0.0, "kafka": 0.0}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            command = (proc / "cmdline").read_bytes()
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        kind = "postgres" if command.startswith(b"postgres") else "kafka" if b"kafka.Kafka" in command else None
+        if kind:
+            found[kind] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return found

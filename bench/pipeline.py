@@ -1,0 +1,337 @@
+"""`make bench`: the whole pipeline on the real broker and database, all on this machine.
+
+intake, router, escalation and metrics run as processes on a private namespace. A ticket
+lifecycle is three commands on the commands topic: the create, and once router has routed
+it to L1, the L1 agent's response and resolution (the bench plays the agents); it is
+complete when the metrics service's KPIs count the resolution at L1.
+1. Burst: `--lifecycles` as fast as possible: sustained lifecycles/s and events/s.
+2. Steady: `--rate` lifecycles/s for `--seconds`: latency from the resolution command's
+   acknowledgement to the KPI counting it (p50, p99). KPIs are sampled every 50 ms from the
+   metrics service; the i-th resolution sent is matched to the moment the count reaches i.
+3. Baseline, in the same run: a bare aiokafka consume-and-produce passthrough of the same
+   number of events on the same broker, so the pipeline's rate is also a ratio.
+Peak RSS and CPU seconds per service (and PostgreSQL, Kafka) say where the time goes.
+Writes var/bench/pipeline.json and prints a markdown table. Numbers only: nothing asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+import uuid
+from typing import Any
+
+import httpx
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from bench.common import BOOTSTRAP, OUT, ROOT, Namespace, Service, platform_cpu
+from services.intake.core.commands import CreateTicketRequest
+from services.intake.core.tickets import command_id, new_ticket_id
+from shared.kafka import topic_partitions
+
+KEY, CLIENT = "ladder-dev-helpdesk-key", "helpdesk"  # deploy/local/api-keys.json
+CHARTER = ROOT / "tests" / "charters" / "burst.yaml"  # every tier staffed around the clock
+SERVICES = ("metrics", "router", "escalation", "intake")
+
+
+def create(run: str, i: int) -> tuple[str, bytes]:
+    """The ticket id and create command of lifecycle `i`."""
+    external = f"bench-{run}-{i}"
+    body = {
+        "customer_id": f"c{i % 100}",
+        "channel": "api",
+        "subject": f"bench {i}",
+        "intent": "login",
+        "priority": "P3",
+        "external_id": external,
+    }
+    ticket = new_ticket_id(
+        CLIENT, CreateTicketRequest.model_validate(body), command_id(CLIENT, idempotency_key=f"{external}/create")
+    )
+    return ticket, orjson.dumps({"type": "create_ticket", "command_id": f"{external}/create", **body})
+
+
+def agent_commands(ticket: str) -> list[bytes]:
+    """What the L1 agent sends once the ticket is routed to L1: a response, then the fix."""
+    return [
+        orjson.dumps(
+            {
+                "type": "record_response",
+                "command_id": f"{ticket}/respond",
+                "ticket_id": ticket,
+                "tier": "L1",
+                "agent_id": "a01",
+            }
+        ),
+        orjson.dumps(
+            {
+                "type": "resolve_ticket",
+                "command_id": f"{ticket}/resolve",
+                "ticket_id": ticket,
+                "tier": "L1",
+                "agent_id": "a01",
+                "resolution_code": "fixed",
+            }
+        ),
+    ]
+
+
+class Kpis:
+    """The metrics service's count of L1 resolutions, sampled every 50 ms with its time."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.samples: list[tuple[float, int]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _poll(self) -> None:
+        async with httpx.AsyncClient(base_url=self.url, timeout=10) as http:
+            while True:
+                document = (await http.get("/v1/kpis")).json()
+                self.samples.append((time.time(), document["windows"]["all"]["tiers"]["L1"]["resolutions"]))
+                await asyncio.sleep(0.05)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._poll())
+
+    def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+
+    def count(self) -> int:
+        return self.samples[-1][1] if self.samples else 0
+
+    def reached(self, n: int) -> float | None:
+        return next((at for at, count in self.samples if count >= n), None)
+
+
+HEADERS = [("authorization", f"Bearer {KEY}".encode())]
+
+
+async def send_creates(producer: AIOKafkaProducer, topic: str, run: str, indexes: range, rate: float | None) -> None:
+    started = time.monotonic()
+    pending = []
+    for i in indexes:
+        if rate:
+            ahead = started + (i - indexes.start) / rate - time.monotonic()
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+        ticket, value = create(run, i)
+        pending.append(await producer.send(topic, value, key=ticket.encode(), headers=HEADERS))
+        if len(pending) > 5000:
+            await asyncio.gather(*pending)
+            pending.clear()
+    await asyncio.gather(*pending)
+
+
+async def l1_agents(producer: AIOKafkaProducer, topics: Any, resolved_at: dict[str, float]) -> None:
+    """The L1 agents: on each ticket's routing to L1 they answer and resolve it at once
+    (commands on the ticket's partition); the resolution's acknowledgement time is kept."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, fetch_max_wait_ms=20)
+    await consumer.start()
+    try:
+        partitions = await topic_partitions(BOOTSTRAP, topics.events)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        while True:
+            for records in (await consumer.getmany(timeout_ms=100, max_records=5000)).values():
+                for record in records:
+                    if dict(record.headers).get("ce_type") != b"ticket.routed" or record.key is None:
+                        continue
+                    ticket = record.key.decode()
+                    if ticket in resolved_at or b'"reason":"rule"' not in record.value:
+                        continue
+                    resolved_at[ticket] = 0.0
+                    respond, resolve = agent_commands(ticket)
+                    await producer.send(topics.commands, respond, key=record.key, headers=HEADERS)
+                    done = await producer.send(topics.commands, resolve, key=record.key, headers=HEADERS)
+                    done.add_done_callback(lambda _, t=ticket: resolved_at.__setitem__(t, time.time()))
+    finally:
+        await consumer.stop()
+
+
+async def events_written(topic: str) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP)
+    await consumer.start()
+    try:
+        partitions = await topic_partitions(BOOTSTRAP, topic)
+        return sum((await consumer.end_offsets(partitions)).values())
+    finally:
+        await consumer.stop()
+
+
+async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]:
+    env = {
+        "LADDER_CHARTER": str(CHARTER),
+        "INTAKE_API_KEYS_FILE": str(ROOT / "deploy/local/api-keys.json"),
+        "METRICS_REFRESH_INTERVAL_S": "0.25",
+    }
+    services = {name: Service(name, {**env, **space.env(name)}) for name in SERVICES}
+    kpis = Kpis(services["metrics"].url)
+    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=5, max_batch_size=256 * 1024)
+    await producer.start()
+    kpis.start()
+    result: dict[str, Any] = {}
+    resolved_at: dict[str, float] = {}
+    agents = asyncio.create_task(l1_agents(producer, space.topics, resolved_at))
+    try:
+        run = uuid.uuid4().hex[:8]
+        cpu_before = {name: s.cpu_seconds() for name, s in services.items()} | platform_cpu()
+        consumed_before = consumed(services)
+        started = time.time()
+        await send_creates(producer, space.topics.commands, run, range(args.lifecycles), None)
+        while kpis.count() < args.lifecycles and time.time() - started < args.timeout:  # noqa: ASYNC110 - a remote count
+            await asyncio.sleep(0.2)
+        finished = kpis.reached(args.lifecycles) or time.time()
+        cpu_after = {name: s.cpu_seconds() for name, s in services.items()} | platform_cpu()
+        consumed_after = consumed(services)
+        events = await events_written(space.topics.events)
+        elapsed = finished - started
+        result["burst"] = {
+            "lifecycles": args.lifecycles,
+            "completed": kpis.count(),
+            "seconds": round(elapsed, 2),
+            "lifecycles_per_s": round(kpis.count() / elapsed),
+            "commands_per_s": round(3 * kpis.count() / elapsed),
+            "events": events,
+            "events_per_s": round(events / elapsed),
+            "cpu_seconds": {name: round(cpu_after[name] - cpu_before[name], 1) for name in cpu_after},
+            "records_per_batch": {
+                name: round(
+                    (consumed_after[name]["records"] - consumed_before[name]["records"])
+                    / max(consumed_after[name]["batches"] - consumed_before[name]["batches"], 1),
+                    1,
+                )
+                for name in services
+            },
+        }
+        # steady rate: latency from the resolution's acknowledgement to the KPI counting it
+        base, seen = kpis.count(), set(resolved_at)
+        steady = range(args.lifecycles, args.lifecycles + int(args.rate * args.seconds))
+        await send_creates(producer, space.topics.commands, run, steady, args.rate)
+        deadline = time.time() + args.timeout
+        while kpis.count() < base + len(steady) and time.time() < deadline:  # noqa: ASYNC110 - a remote count
+            await asyncio.sleep(0.2)
+        order = sorted(at for ticket, at in resolved_at.items() if ticket not in seen and at)
+        latencies = sorted(at - sent for k, sent in enumerate(order) if (at := kpis.reached(base + k + 1)) is not None)
+        result["steady"] = {
+            "rate_per_s": args.rate,
+            "seconds": args.seconds,
+            "lifecycles": len(steady),
+            "counted": len(latencies),
+            "p50_ms": round(statistics.quantiles(latencies, n=100)[49] * 1000) if latencies else None,
+            "p99_ms": round(statistics.quantiles(latencies, n=100)[98] * 1000) if latencies else None,
+        }
+        result["rss_mib"] = {
+            name: {"peak": round(s.status("VmHWM"), 1), "now": round(s.status("VmRSS"), 1)}
+            for name, s in services.items()
+        }
+    finally:
+        agents.cancel()
+        kpis.stop()
+        await producer.stop()
+        for service in services.values():
+            service.stop()
+    return result
+
+
+async def baseline(events: int, size: int) -> dict[str, Any]:
+    """A bare consume-and-produce passthrough of `events` records of `size` bytes."""
+    run = uuid.uuid4().hex[:8]
+    source, sink = f"bench-passthrough-{run}-in", f"bench-passthrough-{run}-out"
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    await admin.create_topics([NewTopic(source, 6, 1), NewTopic(sink, 6, 1)])
+    try:
+        producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", enable_idempotence=True, linger_ms=5)
+        await producer.start()
+        value = b"x" * size
+        await asyncio.gather(*[await producer.send(source, value, key=str(i).encode()) for i in range(events)])
+        consumer = AIOKafkaConsumer(
+            source,
+            bootstrap_servers=BOOTSTRAP,
+            group_id=f"passthrough-{run}",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        moved, started = 0, time.time()
+        while moved < events:
+            for records in (await consumer.getmany(timeout_ms=500, max_records=2000)).values():
+                await asyncio.gather(
+                    *[await producer.send(sink, r.value, key=r.key, headers=r.headers) for r in records]
+                )
+                moved += len(records)
+            await consumer.commit()
+        elapsed = time.time() - started
+        await consumer.stop()
+        await producer.stop()
+        return {"events": events, "seconds": round(elapsed, 2), "events_per_s": round(events / elapsed)}
+    finally:
+        await admin.delete_topics([source, sink])
+        await admin.close()
+
+
+def consumed(services: dict[str, Service]) -> dict[str, dict[str, float]]:
+    """Per service: committed consumer batches and the records they held (from /metrics)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = {}
+    for name, service in services.items():
+        totals = {"batches": 0.0, "records": 0.0}
+        for family in text_string_to_metric_families(httpx.get(f"{service.url}/metrics").text):
+            for sample in family.samples:
+                if sample.name == "support_consumer_batches_total":
+                    totals["batches"] += sample.value
+                elif sample.name == "faststream_received_messages_total":
+                    totals["records"] += sample.value
+        out[name] = totals
+    return out
+
+
+def table(result: dict[str, Any]) -> str:
+    burst, steady, base = result["burst"], result["steady"], result["baseline"]
+    rows = [
+        ("complete lifecycles per second (burst, sustained)", f"{burst['lifecycles_per_s']:,}"),
+        ("commands per second (3 per lifecycle)", f"{burst['commands_per_s']:,}"),
+        ("events per second on support.ticket-events", f"{burst['events_per_s']:,}"),
+        ("baseline: bare aiokafka passthrough, events per second", f"{base['events_per_s']:,}"),
+        ("pipeline ÷ baseline (events per second)", f"{burst['events_per_s'] / base['events_per_s']:.2f}"),
+        (f"command → KPI latency at {steady['rate_per_s']:g} lifecycles/s, p50", f"{steady['p50_ms']} ms"),
+        (f"command → KPI latency at {steady['rate_per_s']:g} lifecycles/s, p99", f"{steady['p99_ms']} ms"),
+    ]
+    rows += [(f"peak RSS {name}", f"{rss['peak']} MiB") for name, rss in result["rss_mib"].items()]
+    rows += [(f"CPU seconds in the burst: {name}", str(cpu)) for name, cpu in burst["cpu_seconds"].items()]
+    return "| measure | value |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    space = await Namespace("pipeline").open()
+    try:
+        result = await pipeline(args, space)
+    finally:
+        await space.close()
+    result["baseline"] = await baseline(result["burst"]["events"], 400)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lifecycles", type=int, default=20_000, help="lifecycles in the burst")
+    parser.add_argument("--rate", type=float, default=500, help="lifecycles per second in the steady run")
+    parser.add_argument("--seconds", type=int, default=20, help="length of the steady run")
+    parser.add_argument("--timeout", type=float, default=300)
+    args = parser.parse_args()
+    result = asyncio.run(main_async(args))
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "pipeline.json").write_text(json.dumps(result, indent=2))
+    print(table(result))
+
+
+if __name__ == "__main__":
+    main()
