@@ -6,10 +6,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-import asyncpg
 import pytest
 
 from shared.topics import Topics
+from tests.apps import drop_schema
 from tests.kafka_tools import private_topics
 from tests.processes import ROOT, ServiceProcess
 
@@ -53,9 +53,4 @@ async def ladder(platform):
         finally:
             for process in processes.values():
                 process.terminate(timeout=30) if process.proc and process.proc.poll() is None else None
-            conn = await asyncpg.connect(platform.database_url)
-            try:
-                for schema in schemas.values():
-                    await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-            finally:
-                await conn.close()
+            await drop_schema(platform.database_url, *schemas.values())

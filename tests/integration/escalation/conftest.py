@@ -8,20 +8,16 @@ would, stamped with escalation's injected clock."""
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from services.escalation.main import create_app as create_escalation
 from services.escalation.settings import EscalationSettings
@@ -30,27 +26,12 @@ from services.intake.settings import IntakeSettings
 from shared import envelope as ce
 from shared.events import RoutingReason, TicketRouted, Tier
 from shared.topics import TICKET_EVENTS, Topics
+from tests.apps import drop_schema, in_process
 from tests.integration.intake.conftest import HELPDESK, intake_env
-from tests.kafka_tools import TopicReader
+from tests.kafka_tools import TopicReader, private_topics
 
 CHARTERS = Path(__file__).resolve().parents[2] / "charters"
 PARTITIONS = 6
-
-
-@asynccontextmanager
-async def isolated_topics(bootstrap: str) -> AsyncIterator[Topics]:
-    """The three topics under a fresh prefix (6 partitions each), deleted afterwards."""
-    topics = Topics.prefixed(f"esc-{uuid.uuid4().hex[:10]}.")
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, PARTITIONS, 1) for name in topics.all])
-        try:
-            yield topics
-        finally:
-            await admin.delete_topics(list(topics.all))
-    finally:
-        await admin.close()
 
 
 def prefix(topics: Topics) -> str:
@@ -65,29 +46,6 @@ def escalation_env(topics: Topics, unique: str, charter: str, **overrides: str) 
         "ESCALATION_CONSUMER_GROUP": f"escalation-{unique}",
         **overrides,
     }
-
-
-async def drop_schema(database_url: str, schema: str) -> None:
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
-
-
-@asynccontextmanager
-async def in_process(create: Any, settings_class: type, env: dict[str, str], **options: Any) -> AsyncIterator[Any]:
-    """A service app in this process (consumers and relay on the real broker), its HTTP API via ASGI."""
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        app = create(settings_class(), **options)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://s") as client:
-        yield app, client
 
 
 class Clock:
@@ -135,7 +93,7 @@ class Escalation:
 
 @pytest.fixture(scope="package")
 async def ladder(platform) -> AsyncIterator[Topics]:
-    async with isolated_topics(platform.kafka_bootstrap_servers) as topics:
+    async with private_topics(platform.kafka_bootstrap_servers) as (_, topics):
         yield topics
 
 

@@ -22,8 +22,9 @@ from shared.events import (
     TicketRouted,
     Tier,
 )
-from tests.integration.escalation.conftest import drop_schema, escalation_env, isolated_topics
-from tests.kafka_tools import TopicReader
+from tests.apps import drop_schema
+from tests.integration.escalation.conftest import escalation_env
+from tests.kafka_tools import TopicReader, private_topics
 from tests.processes import ServiceProcess
 
 TICKETS = 2000  # even ones ask for a complete handoff right after their routing
@@ -77,7 +78,7 @@ async def test_killed_twice_every_due_timer_fires_once_and_no_escalation_is_lost
     bootstrap = platform.kafka_bootstrap_servers
     schema = f"escalation_{unique}"
     try:
-        async with isolated_topics(bootstrap) as topics, TopicReader(bootstrap, topics.events) as events:
+        async with private_topics(bootstrap) as (_, topics), TopicReader(bootstrap, topics.events) as events:
             # targets of 3 s and 6 s at L1 (escalation-fast.yaml): they come due while escalation is down
             env = escalation_env(
                 topics,

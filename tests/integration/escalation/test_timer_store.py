@@ -25,7 +25,7 @@ from shared.delivery.locks import lock_tickets
 from shared.delivery.outbox import decode_headers
 from shared.events import SlaKind, Tier
 from shared.service import migrate
-from tests.integration.escalation.conftest import drop_schema
+from tests.apps import drop_schema
 from tests.unit.escalation import builders as b
 from tests.unit.escalation.builders import ALWAYS
 from tests.unit.escalation.timeline import CANONICAL, Timeline, check, steps

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import uuid
 
-import httpx
 import pytest
 
 from services.intake.core.auth import hash_key
@@ -14,6 +12,7 @@ from services.intake.main import create_app
 from services.intake.settings import IntakeSettings
 from shared import topics
 from shared.kafka import commit_group_at_end
+from tests.apps import in_process
 from tests.kafka_tools import TopicReader
 
 KEYS = {"helpdesk": "it-helpdesk-key", "chatbot": "it-chatbot-key"}
@@ -54,17 +53,8 @@ def intake_env(**overrides: str) -> dict[str, str]:
 async def intake(platform):
     """An in-process intake (HTTP via ASGI, consumer and relay on the real broker). Its new
     consumer group starts at the tail: commands left by earlier runs are not replayed."""
-    saved = dict(os.environ)
-    os.environ.update(await intake_env_at_tail(platform.kafka_bootstrap_servers))
-    try:
-        app = create_app(IntakeSettings())
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake") as client,
-    ):
+    env = await intake_env_at_tail(platform.kafka_bootstrap_servers)
+    async with in_process(create_app, IntakeSettings, env) as (_, client):
         yield client
 
 

@@ -7,7 +7,7 @@ import asyncpg
 
 from shared.delivery.inbox import claim
 from shared.service import migrate
-from tests.integration.kit.conftest import drop_schema
+from tests.apps import drop_schema
 
 
 async def test_claims(platform, unique):

@@ -7,7 +7,8 @@ import asyncpg
 import httpx
 
 from shared.delivery.outbox import encode_headers
-from tests.integration.kit.conftest import drop_schema, echo_env, running_echo
+from tests.apps import drop_schema
+from tests.integration.kit.conftest import echo_env, running_echo
 from tests.processes import ServiceProcess
 
 

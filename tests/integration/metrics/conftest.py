@@ -4,24 +4,21 @@ PostgreSQL, the app in this process or as real processes."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import time
 from collections.abc import Callable, Iterable
-from contextlib import asynccontextmanager
 
-import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.metrics.main import create_app
 from services.metrics.settings import MetricsSettings
 from shared import envelope as ce
 from shared.kafka import topic_partitions
-from shared.topics import Topics
+from tests.apps import drop_schema, in_process
+from tests.kafka_tools import private_topics
 
 PARTITIONS = 6
 
@@ -29,18 +26,11 @@ PARTITIONS = 6
 @pytest.fixture
 async def private(platform, unique):
     """Fresh topics under a unique prefix and a schema name; both dropped afterwards."""
-    prefix, schema = f"m{unique}.", f"metrics_{unique}"
-    names = list(Topics.prefixed(prefix).all)
-    admin = AIOKafkaAdminClient(bootstrap_servers=platform.kafka_bootstrap_servers)
-    await admin.start()
+    schema = f"metrics_{unique}"
     try:
-        await admin.create_topics([NewTopic(name, PARTITIONS, 1) for name in names])
-        yield Private(
-            prefix, schema, Topics.prefixed(prefix).events, platform.kafka_bootstrap_servers, platform.database_url
-        )
-        await admin.delete_topics(names)
+        async with private_topics(platform.kafka_bootstrap_servers, f"m{unique}.", PARTITIONS) as (prefix, topics):
+            yield Private(prefix, schema, topics.events, platform.kafka_bootstrap_servers, platform.database_url)
     finally:
-        await admin.close()
         await drop_schema(platform.database_url, schema)
 
 
@@ -84,21 +74,9 @@ class Private:
             await consumer.stop()
 
 
-@asynccontextmanager
-async def running_metrics(env: dict[str, str]):
+def running_metrics(env: dict[str, str]):
     """The metrics app in this process (its consumers on the real broker)."""
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        app = create_app(MetricsSettings())
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://metrics") as client,
-    ):
-        yield app, client
+    return in_process(create_app, MetricsSettings, env)
 
 
 async def fresh_kpis(app, client: httpx.AsyncClient) -> dict:
@@ -170,14 +148,6 @@ async def wait_until(probe: Callable[[], object], timeout: float = 60, pause: fl
             return value
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(pause)
-
-
-async def drop_schema(database_url: str, schema: str) -> None:
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from shared.delivery.events import EventConsumer
 from shared.delivery.metrics import DeliveryMetrics
 from shared.delivery.records import SourceRecord
 from shared.service import migrate
-from tests.integration.metrics.conftest import drop_schema
+from tests.apps import drop_schema
 from tests.integration.metrics.test_oracle import scripted
 
 

@@ -3,16 +3,13 @@ fresh prefixed topics (LADDER_TOPIC_PREFIX), a private router schema, own consum
 
 from __future__ import annotations
 
-import os
 import uuid
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
-import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from services.intake.main import create_app as create_intake
 from services.intake.settings import IntakeSettings
@@ -22,8 +19,9 @@ from shared import envelope as ce
 from shared.envelope import Envelope
 from shared.events import Event
 from shared.topics import Topics
+from tests.apps import drop_schema, in_process
 from tests.integration.intake.conftest import HELPDESK, intake_env
-from tests.kafka_tools import TopicReader
+from tests.kafka_tools import TopicReader, private_topics
 
 PARTITIONS = 6
 ROUTED = b"ticket.routed"
@@ -50,41 +48,6 @@ def router_env(prefix: str, schema: str, charter: Path | None = None, **override
     if charter is not None:
         env["LADDER_CHARTER"] = str(charter)
     return env
-
-
-@asynccontextmanager
-async def environment(env: dict[str, str]):
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-@asynccontextmanager
-async def private_topics(bootstrap: str):
-    """Fresh events, commands and dead-letter topics under a unique prefix, deleted afterwards."""
-    prefix = f"rt-{uuid.uuid4().hex[:10]}."
-    topics = Topics.prefixed(prefix)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, PARTITIONS, 1) for name in topics.all])
-        yield prefix, topics
-        await admin.delete_topics(list(topics.all))
-    finally:
-        await admin.close()
-
-
-@asynccontextmanager
-async def running(app):
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://service") as client,
-    ):
-        yield client
 
 
 class Stack:
@@ -148,28 +111,19 @@ class Stack:
 async def stack(platform, charter: Path | None, clock: Clock):
     async with private_topics(platform.kafka_bootstrap_servers) as (prefix, topics):
         schema = f"router_{uuid.uuid4().hex[:10]}"
-        async with environment({**intake_env(), **router_env(prefix, schema, charter)}):
-            intake_app, router_app = create_intake(IntakeSettings()), create_router(RouterSettings(), clock=clock)
+        env = {**intake_env(), **router_env(prefix, schema, charter)}
         producer = AIOKafkaProducer(bootstrap_servers=platform.kafka_bootstrap_servers, acks="all")
         await producer.start()
         try:
             async with (
                 TopicReader(platform.kafka_bootstrap_servers, topics.events) as events,
-                running(intake_app) as intake,
-                running(router_app) as router,
+                in_process(create_intake, IntakeSettings, env) as (_, intake),
+                in_process(create_router, RouterSettings, env, clock=clock) as (_, router),
             ):
                 yield Stack(topics, events, intake, router, producer, clock, schema)
         finally:
             await producer.stop()
             await drop_schema(platform.database_url, schema)
-
-
-async def drop_schema(database_url: str, schema: str) -> None:
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
 
 
 def summary(envelope: Envelope) -> tuple:

@@ -9,7 +9,7 @@ import pytest
 from services.router.adapters.store import MIGRATIONS, RouterStore, sync_roster
 from shared.db import create_pool
 from shared.service import migrate
-from tests.integration.router.conftest import drop_schema
+from tests.apps import drop_schema
 from tests.unit.router.store_contract import StoreContract
 
 

@@ -15,8 +15,9 @@ from aiokafka import AIOKafkaProducer
 from shared import envelope as ce
 from shared.charter import load_charter
 from shared.events import Channel, Priority, RoutingReason, TicketCreated, TicketResolved, Tier
-from tests.integration.router.conftest import ROUTED, drop_schema, private_topics, router_env
-from tests.kafka_tools import TopicReader
+from tests.apps import drop_schema
+from tests.integration.router.conftest import ROUTED, router_env
+from tests.kafka_tools import TopicReader, private_topics
 from tests.processes import ServiceProcess
 from tests.unit.router.builders import BURST
 

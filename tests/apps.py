@@ -1,0 +1,42 @@
+"""Services run inside the test process, and the PostgreSQL schemas tests create, dropped."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import httpx
+from fastapi import FastAPI
+
+
+@asynccontextmanager
+async def in_process(
+    create: Callable[..., FastAPI], settings_class: type, env: dict[str, str], **options: Any
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """`create(settings_class(), **options)` with `env` for settings, its lifespan running
+    (consumers and relay on the real broker), and an HTTP client to it through ASGI."""
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        app = create(settings_class(), **options)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://app") as client,
+    ):
+        yield app, client
+
+
+async def drop_schema(database_url: str, *schemas: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        for schema in schemas:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
