@@ -18,20 +18,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
-import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bench.common import BOOTSTRAP, DATABASE_URL, ROOT, Namespace, Service
 from shared import envelope as ce
 from shared.events import (
     Channel,
@@ -46,63 +40,23 @@ from shared.events import (
 from shared.kafka import topic_partitions
 from shared.topics import Topics
 
-ROOT = Path(__file__).resolve().parents[1]
-BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092")
-DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://ladder:ladder@localhost:5432/ladder")
 COMPLETE = HandoffChecklist(
     impact="one team", steps_attempted=["retried"], attachments=["req-1"], problem_statement="exports time out"
 )
 
 
-class Escalation:
-    def __init__(self, prefix: str, schema: str) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        log = ROOT / "var" / "bench" / "escalation.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        env = {
-            **os.environ,
-            "LADDER_TOPIC_PREFIX": prefix,
-            "ESCALATION_SCHEMA_NAME": schema,
-            "ESCALATION_CONSUMER_GROUP": f"bench-{schema}",
-            "ESCALATION_PORT": str(self.port),
-            "LOG_LEVEL": "WARNING",
-        }
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "services.escalation"],
-            cwd=ROOT,
-            env=env,
-            stdout=log.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while not self._ready():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"escalation did not start; see {log}")
-            time.sleep(0.3)
-
-    def _ready(self) -> bool:
-        try:
-            return httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
+class Escalation(Service):
+    def __init__(self, space: Namespace) -> None:
+        super().__init__("escalation", space.env("escalation"))
 
     def metric(self, name: str) -> float:
-        for line in httpx.get(f"http://127.0.0.1:{self.port}/metrics").text.splitlines():
+        for line in httpx.get(f"{self.url}/metrics").text.splitlines():
             if line.startswith(name + " "):
                 return float(line.split()[1])
         return float("nan")
 
     def rss_mib(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(30)
+        return self.status("VmRSS")
 
 
 def envelope(event, correlation: str, event_id: str | None = None) -> ce.Envelope:
@@ -240,16 +194,12 @@ async def query_ms(pool: asyncpg.Pool, statement: str, *args: object) -> float:
 
 
 async def run(args: argparse.Namespace) -> dict:
-    tag = uuid.uuid4().hex[:8]
-    prefix, schema = f"bench-{tag}.", f"escalation_bench_{tag}"
-    topics = Topics.prefixed(prefix)
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    await admin.start()
-    await admin.create_topics([NewTopic(name, 6, 1) for name in topics.all])
+    space = await Namespace("escalation").open()
+    topics, schema = space.topics, space.schemas["escalation"]
     pool = await asyncpg.create_pool(DATABASE_URL, min_size=1, max_size=2)
     producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=20, enable_idempotence=True)
     await producer.start()
-    service = Escalation(prefix, schema)
+    service = Escalation(space)
     result: dict = {"handoffs": args.handoffs, "pending_timers": args.timers}
     try:
         result["handoffs_per_s"], _ = await handoffs_per_second(producer, topics, pool, schema, "a", args.handoffs)
@@ -286,10 +236,8 @@ async def run(args: argparse.Namespace) -> dict:
     finally:
         service.stop()
         await producer.stop()
-        await pool.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         await pool.close()
-        await admin.delete_topics(list(topics.all))
-        await admin.close()
+        await space.close()
     return result
 
 

@@ -25,89 +25,16 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bench.common import BOOTSTRAP, OUT, ROOT, Namespace, Service, platform_cpu
 from shared import envelope as ce
 from shared.events import Channel, Priority, TicketCreated
 from shared.kafka import topic_partitions
-from shared.topics import Topics
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "var" / "bench"
-BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092")
-DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://ladder:ladder@localhost:5432/ladder")
 CHARTER = ROOT / "tests" / "charters" / "burst.yaml"
 PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
 INTENTS = ["login"] * 6 + ["billing", "data_loss", "crash", "refund_fraud"]  # L1, L2 / L3 jumps, shadow, triage
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:  # gone
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def platform_cpu() -> dict[str, float]:
-    """CPU seconds so far of the local PostgreSQL and Kafka processes (all of them: other work
-    on the machine counts too), to see where a burst's time goes."""
-    found = {"postgres": 0.0, "kafka": 0.0}
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            command = (proc / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if command.startswith(b"postgres"):
-            found["postgres"] += cpu_seconds(int(proc.name))
-        elif b"kafka.Kafka" in command:
-            found["kafka"] += cpu_seconds(int(proc.name))
-    return found
-
-
-class Routers:
-    def __init__(self, count: int, prefix: str, schema: str, port: int, batch_size: int) -> None:
-        log = (OUT / "router.log").open("ab")
-        env = {
-            **os.environ,
-            "LADDER_TOPIC_PREFIX": prefix,
-            "ROUTER_SCHEMA_NAME": schema,
-            "LOG_LEVEL": "WARNING",
-            "ROUTER_CONSUMER_GROUP": f"bench-{schema}",
-            "LADDER_CHARTER": str(CHARTER),
-            "ROUTER_BATCH_SIZE": str(batch_size),
-        }
-        self.procs = [
-            subprocess.Popen(
-                [sys.executable, "-m", "services.router"],
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**env, "ROUTER_PORT": str(port + i)},
-            )
-            for i in range(count)
-        ]
-        for i, proc in enumerate(self.procs):
-            deadline = time.monotonic() + 60
-            while (
-                subprocess.run(["curl", "-sf", f"http://127.0.0.1:{port + i}/readyz"], capture_output=True).returncode
-                != 0
-            ):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise SystemExit(f"router did not start; see {OUT / 'router.log'}")
-                time.sleep(0.3)
-
-    def cpu(self) -> float:
-        return sum(cpu_seconds(proc.pid) for proc in self.procs)
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            proc.terminate()
-        for proc in self.procs:
-            proc.wait(30)
 
 
 def created(i: int, run: str) -> ce.KafkaRecord:
@@ -126,18 +53,19 @@ def created(i: int, run: str) -> ce.KafkaRecord:
     return ce.encode(ce.Envelope(event=event, id=ce.new_id(), source="bench", time=now, correlation_id=ticket_id))
 
 
-async def topics_for(prefix: str, create: bool) -> Topics:
-    topics = Topics.prefixed(prefix)
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    await admin.start()
-    try:
-        if create:
-            await admin.create_topics([NewTopic(name, 6, 1) for name in topics.all])
-        else:
-            await admin.delete_topics(list(topics.all))
-    finally:
-        await admin.close()
-    return topics
+class Routers:
+    """`count` router processes in one consumer group on the namespace."""
+
+    def __init__(self, count: int, space: Namespace, port: int, batch_size: int) -> None:
+        env = {**space.env("router"), "LADDER_CHARTER": str(CHARTER), "ROUTER_BATCH_SIZE": str(batch_size)}
+        self.services = [Service("router", env, port=port + i) for i in range(count)]
+
+    def cpu(self) -> float:
+        return sum(service.cpu_seconds() for service in self.services)
+
+    def stop(self) -> None:
+        for service in self.services:
+            service.stop()
 
 
 async def burst(topic: str, count: int, routers: Routers, settle_s: float) -> dict:
@@ -191,19 +119,9 @@ async def burst(topic: str, count: int, routers: Routers, settle_s: float) -> di
     }
 
 
-async def drop_schema(schema: str) -> None:
-    conn = await asyncpg.connect(DATABASE_URL)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
-
-
 def measure(processes: int, args: argparse.Namespace) -> dict:
-    prefix = f"bench-{uuid.uuid4().hex[:8]}."
-    schema = f"router_bench_{uuid.uuid4().hex[:8]}"
-    topics = asyncio.run(topics_for(prefix, create=True))
-    routers = Routers(processes, prefix, schema, args.port, args.batch_size)
+    space = asyncio.run(Namespace("router").open())
+    routers = Routers(processes, space, args.port, args.batch_size)
     profiler = None
     try:
         if args.profile:
@@ -212,7 +130,7 @@ def measure(processes: int, args: argparse.Namespace) -> dict:
                     PY_SPY,
                     "record",
                     "--pid",
-                    str(routers.procs[0].pid),
+                    str(routers.services[0].proc.pid),
                     "--rate",
                     "100",
                     "--format",
@@ -224,14 +142,13 @@ def measure(processes: int, args: argparse.Namespace) -> dict:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-        return asyncio.run(burst(topics.events, args.tickets, routers, settle_s=3.0 * processes))
+        return asyncio.run(burst(space.topics.events, args.tickets, routers, settle_s=3.0 * processes))
     finally:
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
             profiler.wait(30)
         routers.stop()
-        asyncio.run(topics_for(prefix, create=False))
-        asyncio.run(drop_schema(schema))
+        asyncio.run(space.close())
 
 
 def main() -> None:
