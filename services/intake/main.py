@@ -96,7 +96,9 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         title="Ladder intake",
         routers=[api_router(keys, http.submit), contracts_router()],
         description="Authenticated gateway that turns upstream ticket commands into ticket events. "
-        "Every write needs `Authorization: Bearer <API key>`.",
+        "Every write needs `Authorization: Bearer <API key>`. Types are strict: a boolean is `true` or `false` "
+        '(never 0 or 1), an integer has no fraction (5 and 5.0 are the same JSON number; 5.5 and "5" are '
+        "refused). Text is Unicode: a lone UTF-16 surrogate escape (`\\ud800`) is stored as U+FFFD.",
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
