@@ -27,7 +27,7 @@ async def reset(bootstrap: str, database_url: str, prefix: str, schemas: list[st
         existing = set(await admin.list_topics()) & set(topics.all)
         if existing:
             await admin.delete_topics(list(existing))
-            while set(await admin.list_topics()) & existing:  # deletion is asynchronous
+            while set(await admin.list_topics()) & existing:  # noqa: ASYNC110 - the broker deletes asynchronously
                 await asyncio.sleep(0.5)
         await admin.create_topics([NewTopic(name, partitions, 1) for name in topics.all])
     finally:
@@ -45,9 +45,14 @@ def main() -> None:
     parser.add_argument("--prefix", required=True)
     parser.add_argument("--schemas", nargs="*", default=[])
     args = parser.parse_args()
-    asyncio.run(reset(os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
-                      os.environ.get("DATABASE_URL", "postgresql://ladder:ladder@localhost:5432/ladder"),
-                      args.prefix, args.schemas))
+    asyncio.run(
+        reset(
+            os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092"),
+            os.environ.get("DATABASE_URL", "postgresql://ladder:ladder@localhost:5432/ladder"),
+            args.prefix,
+            args.schemas,
+        )
+    )
     print(f"reset: topics {', '.join(Topics.prefixed(args.prefix).all)}; schemas {', '.join(args.schemas)}")
 
 
