@@ -12,8 +12,9 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 
+from shared.kafka import create_topics
 from shared.topics import Topics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,12 +89,7 @@ class Namespace:
         return env
 
     async def open(self) -> Namespace:
-        admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-        await admin.start()
-        try:
-            await admin.create_topics([NewTopic(name, self.partitions, 1) for name in self.topics.all])
-        finally:
-            await admin.close()
+        await create_topics(BOOTSTRAP, self.topics.all, self.partitions)
         return self
 
     async def close(self) -> None:

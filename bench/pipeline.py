@@ -27,12 +27,12 @@ from typing import Any
 import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.common import BOOTSTRAP, OUT, ROOT, Namespace, Service, platform_cpu
 from services.intake.core.commands import CreateTicketRequest
 from services.intake.core.tickets import command_id, new_ticket_id
-from shared.kafka import topic_partitions
+from shared.kafka import create_topics, topic_partitions
 
 KEY, CLIENT = "ladder-dev-helpdesk-key", "helpdesk"  # deploy/local/api-keys.json
 CHARTER = ROOT / "tests" / "charters" / "burst.yaml"  # every tier staffed around the clock
@@ -244,9 +244,9 @@ async def baseline(events: int, size: int) -> dict[str, Any]:
     """A bare consume-and-produce passthrough of `events` records of `size` bytes."""
     run = uuid.uuid4().hex[:8]
     source, sink = f"bench-passthrough-{run}-in", f"bench-passthrough-{run}-out"
+    await create_topics(BOOTSTRAP, (source, sink))
     admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
     await admin.start()
-    await admin.create_topics([NewTopic(source, 6, 1), NewTopic(sink, 6, 1)])
     try:
         producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", enable_idempotence=True, linger_ms=5)
         await producer.start()

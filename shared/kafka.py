@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 
@@ -89,6 +89,32 @@ async def topic_partitions(bootstrap_servers: str, topic: str) -> list[TopicPart
     return [
         TopicPartition(topic, p["partition"]) for p in sorted(description["partitions"], key=lambda p: p["partition"])
     ]
+
+
+async def create_topics(
+    bootstrap_servers: str, names: Sequence[str], partitions: int = 6, timeout: float = 30.0
+) -> None:
+    """Create `names` and wait until every partition has a leader: a client that starts on a
+    topic whose partitions have none yet can wait minutes for its next metadata refresh."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, partitions, 1) for name in names])
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            described = await admin.describe_topics(list(names))
+            if all(
+                topic["error_code"] == 0
+                and len(topic["partitions"]) == partitions
+                and all(p["leader"] >= 0 for p in topic["partitions"])
+                for topic in described
+            ):
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"topics {list(names)} have no leaders after {timeout:g}s")
+            await asyncio.sleep(0.1)
+    finally:
+        await admin.close()
 
 
 async def commit_group_at_end(bootstrap_servers: str, group_id: str, topic: str) -> None:

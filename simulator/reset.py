@@ -11,9 +11,10 @@ import asyncio
 import os
 
 import asyncpg
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.db import schema_name
+from shared.kafka import create_topics
 from shared.topics import Topics
 
 
@@ -29,9 +30,9 @@ async def reset(bootstrap: str, database_url: str, prefix: str, schemas: list[st
             await admin.delete_topics(list(existing))
             while set(await admin.list_topics()) & existing:  # noqa: ASYNC110 - the broker deletes asynchronously
                 await asyncio.sleep(0.5)
-        await admin.create_topics([NewTopic(name, partitions, 1) for name in topics.all])
     finally:
         await admin.close()
+    await create_topics(bootstrap, topics.all, partitions)
     conn = await asyncpg.connect(database_url)
     try:
         for schema in schemas:

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 
-from shared.kafka import topic_partitions
+from shared.kafka import create_topics, topic_partitions
 from shared.topics import Topics
 
 
@@ -100,11 +100,13 @@ async def private_topics(
     from LADDER_TOPIC_PREFIX), deleted afterwards."""
     prefix = prefix or f"t-{uuid.uuid4().hex[:10]}."
     topics = Topics.prefixed(prefix)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
+    await create_topics(bootstrap, topics.all, partitions)
     try:
-        await admin.create_topics([NewTopic(name, partitions, 1) for name in topics.all])
         yield prefix, topics
-        await admin.delete_topics(list(topics.all))
     finally:
-        await admin.close()
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            await admin.delete_topics(list(topics.all))
+        finally:
+            await admin.close()
