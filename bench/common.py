@@ -80,7 +80,7 @@ class Namespace:
         self.prefix = f"bench-{tag}-{self.run}."
         self.topics = Topics.prefixed(self.prefix)
         self.partitions = partitions
-        self.schemas = {name: f"{name}_bench_{self.run}" for name in ("router", "escalation", "metrics")}
+        self.schemas = {name: f"{name}_bench_{self.run}" for name in ("intake", "router", "escalation", "metrics")}
 
     def env(self, service: str) -> dict[str, str]:
         env = {"LADDER_TOPIC_PREFIX": self.prefix, f"{service.upper()}_CONSUMER_GROUP": f"bench-{service}-{self.run}"}

@@ -21,12 +21,14 @@ import time
 import uuid
 from pathlib import Path
 
+import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.intake.core.auth import hash_key
 from shared import topics
 from shared.kafka import commit_group_at_end, topic_partitions
+from shared.settings import LadderSettings, load
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "bench-" + uuid.uuid4().hex
@@ -36,13 +38,15 @@ BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092")
 
 class Intake:
     """`replicas` intake processes in one consumer group (ports port, port+1, ...); the
-    first one serves the HTTP benchmarks. Its new group starts at the topic's tail."""
+    first one serves the HTTP benchmarks. Its new group starts at the topic's tail, and
+    its schema is its own (each run starts from empty tables; `stop` drops it)."""
 
     def __init__(self, port: int, replicas: int = 1) -> None:
         self.url = f"http://127.0.0.1:{port}"
         log = ROOT / "var" / "bench" / "intake.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        group = f"bench-{uuid.uuid4().hex[:8]}"
+        run = uuid.uuid4().hex[:8]
+        group, self.schema = f"bench-{run}", f"intake_bench_{run}"
         asyncio.run(commit_group_at_end(BOOTSTRAP, group, topics.TICKET_COMMANDS))
         self.procs = []
         for replica in range(replicas):
@@ -52,6 +56,7 @@ class Intake:
                 "INTAKE_PORT": str(port + replica),
                 "LOG_LEVEL": "WARNING",
                 "INTAKE_CONSUMER_GROUP": group,
+                "INTAKE_SCHEMA_NAME": self.schema,
             }
             self.procs.append(
                 subprocess.Popen(
@@ -84,6 +89,15 @@ class Intake:
             proc.terminate()
         for proc in self.procs:
             proc.wait(30)
+        asyncio.run(drop_schema(self.schema))
+
+
+async def drop_schema(schema: str) -> None:
+    conn = await asyncpg.connect(load(LadderSettings).database_url)
+    try:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    finally:
+        await conn.close()
 
 
 def need(tool: str) -> None:

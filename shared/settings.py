@@ -4,7 +4,7 @@ the variable (`ConfigError`), never a traceback."""
 from __future__ import annotations
 
 import re
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
@@ -13,6 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.topics import Topics
 
 _HOST_PORT = re.compile(r"^[A-Za-z0-9._-]+:\d{1,5}$")
+# A service's PostgreSQL schema (<S>_SCHEMA_NAME): an unquoted identifier, so SQL may name it as is.
+SchemaName = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")]
 
 
 class StartupError(SystemExit):

@@ -1,7 +1,7 @@
 """Start a demo namespace afresh: delete and recreate its topics (6 partitions each) and drop
 its services' schemas, so the KPIs of a demo are those of the demo alone.
 
-    python -m simulator.reset --prefix demo. --schemas router_demo escalation_demo metrics_demo
+    python -m simulator.reset --prefix demo. --schemas intake_demo router_demo escalation_demo metrics_demo
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,6 +11,16 @@ from typing import Any
 import asyncpg
 import httpx
 from fastapi import FastAPI
+
+SESSION_SCHEMAS: list[str] = []  # dropped when the session ends (tests/conftest.py)
+
+
+def private_schema(service: str) -> str:
+    """A schema of the session's own: rows an earlier run left behind (say, outbox records
+    for topics since deleted) never reach this run's services."""
+    name = f"{service}_t_{uuid.uuid4().hex[:10]}"
+    SESSION_SCHEMAS.append(name)
+    return name
 
 
 @asynccontextmanager

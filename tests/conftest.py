@@ -62,6 +62,9 @@ async def platform(settings):
     )
     yield settings
     await pool.close()
+    from tests.apps import SESSION_SCHEMAS, drop_schema
+
+    await drop_schema(settings.database_url, *SESSION_SCHEMAS)
 
 
 # Where the shared topics ended when the session began: what the tests wrote lies beyond.

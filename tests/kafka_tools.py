@@ -16,10 +16,11 @@ from shared.topics import Topics
 
 
 class TopicReader:
-    """Reads what is appended to a topic after the reader was opened (no consumer group)."""
+    """Reads what is appended to a topic after the reader was opened (no consumer group),
+    or all of it `from_start`."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.topic, self.bootstrap = topic, bootstrap
+    def __init__(self, bootstrap: str, topic: str, from_start: bool = False) -> None:
+        self.topic, self.bootstrap, self.from_start = topic, bootstrap, from_start
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
         )
@@ -29,9 +30,11 @@ class TopicReader:
         await self.consumer.start()
         partitions = await topic_partitions(self.bootstrap, self.topic)
         self.consumer.assign(partitions)
-        ends = await self.consumer.end_offsets(partitions)
-        for tp, offset in ends.items():
-            self.consumer.seek(tp, offset)
+        if self.from_start:
+            await self.consumer.seek_to_beginning(*partitions)
+        else:
+            for tp, offset in (await self.consumer.end_offsets(partitions)).items():
+                self.consumer.seek(tp, offset)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -24,7 +24,7 @@ PY="${LADDER_PYTHON:-$LADDER_ROOT/.venv/bin/python}"
 
 export LADDER_TOPIC_PREFIX="demo."
 export LADDER_CHARTER="$LADDER_ROOT/deploy/charter/demo.yaml"
-export ROUTER_SCHEMA_NAME=router_demo ESCALATION_SCHEMA_NAME=escalation_demo METRICS_SCHEMA_NAME=metrics_demo
+export INTAKE_SCHEMA_NAME=intake_demo ROUTER_SCHEMA_NAME=router_demo ESCALATION_SCHEMA_NAME=escalation_demo METRICS_SCHEMA_NAME=metrics_demo
 export METRICS_REFRESH_INTERVAL_S=2
 export INTAKE_API_KEYS_FILE="${INTAKE_API_KEYS_FILE:-$LADDER_ROOT/deploy/local/api-keys.json}"
 export KAFKA_BOOTSTRAP_SERVERS="${KAFKA_BOOTSTRAP_SERVERS:-localhost:${KAFKA_PORT:-9092}}"
@@ -37,7 +37,7 @@ export KAFKA_BOOTSTRAP_SERVERS="${KAFKA_BOOTSTRAP_SERVERS:-localhost:${KAFKA_POR
 "$DEPLOY_LOCAL/prometheus.sh" start
 "$DEPLOY_LOCAL/services.sh" stop
 (cd "$LADDER_ROOT" && "$PY" -m simulator.reset --prefix "$LADDER_TOPIC_PREFIX" \
-  --schemas "$ROUTER_SCHEMA_NAME" "$ESCALATION_SCHEMA_NAME" "$METRICS_SCHEMA_NAME")
+  --schemas "$INTAKE_SCHEMA_NAME" "$ROUTER_SCHEMA_NAME" "$ESCALATION_SCHEMA_NAME" "$METRICS_SCHEMA_NAME")
 "$DEPLOY_LOCAL/services.sh" start
 
 rate=()

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import SchemaName, ServiceSettings
 
 
 class EscalationSettings(ServiceSettings):
@@ -17,7 +17,7 @@ class EscalationSettings(ServiceSettings):
 
     port: int = Field(8003, ge=1, le=65535)
     consumer_group: str = Field("ladder-escalation", min_length=1, max_length=200)
-    schema_name: str = Field("escalation", min_length=1, max_length=63, pattern=r"^[a-z_][a-z0-9_]*$")
+    schema_name: SchemaName = "escalation"
     charter: Path | None = Field(None, validation_alias="LADDER_CHARTER")  # default: deploy/charter/default.yaml
     # The timer loop sleeps until the earliest deadline, at most this long (a replica's
     # notification lost while its listening connection was down is seen within it).

@@ -17,7 +17,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import Counter, Histogram
 
-from services.intake.adapters.store import MIGRATIONS, SCHEMA, PostgresStore
+from services.intake.adapters.store import MIGRATIONS, PostgresStore
 from services.intake.contracts import asyncapi, asyncapi_html
 from services.intake.core.tickets import Accepted, Decision, Rejected, Replayed, Submission
 from services.intake.handlers.commands import batch_processor
@@ -39,7 +39,8 @@ def _now() -> datetime:
 def create_app(settings: IntakeSettings) -> FastAPI:
     """The ASGI app; connections open in its lifespan, so tests can run it in-process."""
     keys = load_key_ring(settings)
-    runtime = ServiceRuntime(name="intake", schema=SCHEMA, settings=settings, migrations=MIGRATIONS, clock=_now)
+    schema = settings.schema_name
+    runtime = ServiceRuntime(name="intake", schema=schema, settings=settings, migrations=MIGRATIONS, clock=_now)
     registry = runtime.registry
     outcomes = Counter(
         "support_intake_commands_total", "Commands decided by intake.", ["transport", "outcome"], registry=registry
@@ -61,7 +62,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
 
     async def run(entries: Sequence[Entry], transport: str) -> list[Decision]:
         started = time.perf_counter()
-        outcome = await process(PostgresStore(runtime.pool), entries, now=_now, topics=runtime.topics)
+        outcome = await process(PostgresStore(runtime.pool, schema), entries, now=_now, topics=runtime.topics)
         runtime.committed()
         batch_seconds.labels(transport).observe(time.perf_counter() - started)
         batch_size.labels(transport).observe(len(entries))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import SchemaName, ServiceSettings
 
 
 class MetricsSettings(ServiceSettings):
@@ -15,6 +15,6 @@ class MetricsSettings(ServiceSettings):
 
     port: int = Field(8004, ge=1, le=65535)
     consumer_group: str = Field("ladder-metrics", min_length=1, max_length=200)
-    schema_name: str = Field("metrics", min_length=1, max_length=63, pattern=r"^[a-z_][a-z0-9_]*$")
+    schema_name: SchemaName = "metrics"
     # KPIs are recomputed from PostgreSQL this often (and at start); scrapes read the result.
     refresh_interval_s: float = Field(5.0, gt=0, le=300)

@@ -15,7 +15,11 @@ Invariants (tests: tests/integration/kit/test_relay.py):
    `outbox_quarantine` with the reason and counted; the records behind it go on. After
    any non-retriable error the producer is rebuilt (an idempotent producer's sequence
    state is suspect after a refused batch).
-5. `wake()` after each commit keeps latency low; polling covers rows committed by other
+5. Records for a topic the broker does not know (deleted, not created yet, or another
+   deployment's sharing the schema by mistake) wait in the outbox, skipped by each pass for
+   `hold` seconds at a time; the other topics' records go on, and the relay reports
+   unhealthy while any topic is held. Nothing is dropped: once the topic exists they go.
+6. `wake()` after each commit keeps latency low; polling covers rows committed by other
    replicas and rows left by a crash. A pass that found a partial batch waits `linger`
    before the next, so under load each pass carries many records.
 """
@@ -64,6 +68,7 @@ REFUSALS: tuple[type[BaseException], ...] = (
     PolicyViolationError,
 )
 _UNHEALTHY_AFTER_S = 30.0
+_METADATA_WAIT_S = 2.0  # to learn a topic's partitions before holding its records back
 
 
 @dataclass
@@ -86,6 +91,7 @@ class OutboxRelay:
         poll_interval: float = 0.25,
         linger: float = 0.01,
         max_batch_bytes: int = 512 * 1024,
+        hold: float = 10.0,
     ) -> None:
         self._service = service
         self._schema = schema
@@ -96,6 +102,9 @@ class OutboxRelay:
         self._poll_interval = poll_interval
         self._linger = linger
         self._max_batch_bytes = max_batch_bytes
+        self._hold = hold
+        self._held: dict[str, float] = {}  # topic without partitions -> until when its records wait
+        self._held_since: float | None = None  # since when some records have waited so
         self._lock_key = internal_key(f"relay:{schema}")
         self._wakeup = asyncio.Event()
         self._stopping = False
@@ -119,7 +128,8 @@ class OutboxRelay:
         """Running, and not failing for longer than a short outage."""
         if self._task is None or self._task.done():
             return False
-        return self._failing_since is None or time.monotonic() - self._failing_since < _UNHEALTHY_AFTER_S
+        since = min(filter(None, (self._failing_since, self._held_since)), default=None)
+        return since is None or time.monotonic() - since < _UNHEALTHY_AFTER_S
 
     async def stop(self, drain_timeout: float = 5.0) -> None:
         """Publish what is committed (up to `drain_timeout`), then stop."""
@@ -223,12 +233,19 @@ class OutboxRelay:
     # --- one pass -------------------------------------------------------------------------
 
     async def _pass(self, conn: asyncpg.Connection) -> int:
+        now = time.monotonic()
+        self._held = {topic: until for topic, until in self._held.items() if until > now}
         rows = await conn.fetch(
-            f"SELECT seq, topic, key, value, headers FROM {self._schema}.outbox ORDER BY seq LIMIT $1", self._batch_size
+            f"SELECT seq, topic, key, value, headers FROM {self._schema}.outbox WHERE topic <> ALL($2::text[]) "
+            "ORDER BY seq LIMIT $1",
+            self._batch_size,
+            list(self._held),
         )
+        groups = await self._by_partition(rows)
+        if not self._held and len(rows) < self._batch_size:
+            self._held_since = None  # the whole outbox was seen, and no record waits
         if not rows:
             return 0
-        groups = await self._by_partition(rows)
         results = await asyncio.gather(
             *(self._deliver(topic, partition, group) for (topic, partition), group in groups.items())
         )
@@ -266,19 +283,40 @@ class OutboxRelay:
 
     async def _by_partition(self, rows: list[asyncpg.Record]) -> dict[tuple[str, int], list[asyncpg.Record]]:
         """Rows grouped by destination partition, in `seq` order within each (the partition
-        every producer computes for the key: `shared.partitioning`)."""
-        assert self._producer is not None
+        every producer computes for the key: `shared.partitioning`). Rows for a topic
+        without partitions are left out, and the topic held (invariant 5)."""
         groups: dict[tuple[str, int], list[asyncpg.Record]] = {}
         for row in rows:
-            partitions = self._partitions.get(row["topic"])
+            partitions = await self._partitions_of(row["topic"])
             if partitions is None:
-                partitions = self._partitions[row["topic"]] = sorted(await self._producer.partitions_for(row["topic"]))
+                continue
             if row["key"] is None:
                 partition = random.choice(partitions)
             else:
                 partition = partitions[partition_for(row["key"], len(partitions))]
             groups.setdefault((row["topic"], partition), []).append(row)
         return groups
+
+    async def _partitions_of(self, topic: str) -> list[int] | None:
+        """The topic's partitions, or None if the broker does not know it: the topic is then
+        held, so its records wait `hold` seconds without costing later passes a lookup."""
+        assert self._producer is not None
+        if topic in self._held:
+            return None
+        if topic not in self._partitions:
+            try:
+                found = await asyncio.wait_for(self._producer.partitions_for(topic), _METADATA_WAIT_S)
+            except (TimeoutError, KafkaError) as error:
+                log.error(
+                    "outbox records wait: their topic has no partitions",
+                    extra={"topic": topic, "error": describe(error), "retry_in_s": self._hold},
+                )
+                self._held[topic] = time.monotonic() + self._hold
+                self._held_since = self._held_since or time.monotonic()
+                self._metrics.relay_errors.labels("broker").inc()
+                return None
+            self._partitions[topic] = sorted(found)
+        return self._partitions[topic]
 
     async def _deliver(self, topic: str, partition: int, rows: Sequence[asyncpg.Record]) -> _PartitionResult:
         """Send `rows` in order, as full batches, one in flight; stop at the first failure.

@@ -33,7 +33,7 @@ class Ladder:
 async def ladder(platform):
     run = uuid.uuid4().hex[:8]
     async with private_topics(platform.kafka_bootstrap_servers, prefix=f"e2e-{run}.") as (prefix, topics):
-        schemas = {service: f"{service}_e2e_{run}" for service in ("router", "escalation", "metrics")}
+        schemas = {service: f"{service}_e2e_{run}" for service in ("intake", "router", "escalation", "metrics")}
         common = {
             "LADDER_TOPIC_PREFIX": prefix,
             "LADDER_CHARTER": str(CHARTER),

@@ -1,4 +1,5 @@
-"""PostgreSQL adapter for intake: ticket state, processed commands and the outbox (schema `intake`)."""
+"""PostgreSQL adapter for intake: ticket state, processed commands and the outbox, in the
+service's schema (`INTAKE_SCHEMA_NAME`, default `intake`)."""
 
 from __future__ import annotations
 
@@ -13,29 +14,28 @@ from shared.delivery.locks import client_key
 from shared.delivery.outbox import encode_headers
 from shared.delivery.records import OutboxRecord
 
-SCHEMA = "intake"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 _LOAD = """
 SELECT 'ticket' AS kind, ticket_id AS id, correlation_id AS a, created_fingerprint AS b, status AS c, rated AS flag
-  FROM intake.tickets WHERE ticket_id = ANY($1::text[])
+  FROM {schema}.tickets WHERE ticket_id = ANY($1::text[])
 UNION ALL
 SELECT 'command', command_id, fingerprint, ticket_id, event_id || ' ' || event_type, NULL
-  FROM intake.commands WHERE command_id = ANY($2::text[])
+  FROM {schema}.commands WHERE command_id = ANY($2::text[])
 """
 
 # One statement writes the whole batch (data-modifying CTEs); empty arrays insert nothing.
 _SAVE = """
 WITH tickets AS (
-    INSERT INTO intake.tickets (ticket_id, correlation_id, created_fingerprint, status, rated)
+    INSERT INTO {schema}.tickets (ticket_id, correlation_id, created_fingerprint, status, rated)
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[])
     ON CONFLICT (ticket_id) DO UPDATE SET status = excluded.status, rated = excluded.rated, updated_at = now()
 ), commands AS (
-    INSERT INTO intake.commands (command_id, fingerprint, ticket_id, event_id, event_type)
+    INSERT INTO {schema}.commands (command_id, fingerprint, ticket_id, event_id, event_type)
     SELECT * FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
 )
-INSERT INTO intake.outbox (topic, key, value, headers)
+INSERT INTO {schema}.outbox (topic, key, value, headers)
 SELECT * FROM unnest($11::text[], $12::bytea[], $13::bytea[], $14::bytea[])
 """
 
@@ -43,8 +43,9 @@ SELECT * FROM unnest($11::text[], $12::bytea[], $13::bytea[], $14::bytea[])
 class PostgresTransaction:
     """Four round trips per batch: BEGIN with the locks, one read, one write, COMMIT."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, schema: str) -> None:
         self._conn = conn
+        self._load, self._save = _LOAD.format(schema=schema), _SAVE.format(schema=schema)
         self.begun = False
 
     async def lock(self, ticket_ids: Sequence[str], command_ids: Sequence[str]) -> None:
@@ -65,7 +66,7 @@ class PostgresTransaction:
     ) -> tuple[dict[str, Ticket], dict[str, PriorCommand]]:
         tickets: dict[str, Ticket] = {}
         priors: dict[str, PriorCommand] = {}
-        for row in await self._conn.fetch(_LOAD, list(ticket_ids), list(command_ids)):
+        for row in await self._conn.fetch(self._load, list(ticket_ids), list(command_ids)):
             if row["kind"] == "ticket":
                 tickets[row["id"]] = Ticket(row["id"], row["a"], row["b"], Status(row["c"]), row["flag"])
             else:
@@ -78,7 +79,7 @@ class PostgresTransaction:
     ) -> None:
         prior = list(commands.values())
         await self._conn.execute(
-            _SAVE,
+            self._save,
             [t.ticket_id for t in tickets],
             [t.correlation_id for t in tickets],
             [t.created_fingerprint for t in tickets],
@@ -97,14 +98,14 @@ class PostgresTransaction:
 
 
 class PostgresStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
+    def __init__(self, pool: asyncpg.Pool, schema: str) -> None:
+        self.pool, self.schema = pool, schema
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresTransaction]:
         """`lock` must come first: it opens the transaction (saving a round trip)."""
         async with self.pool.acquire() as conn:
-            tx = PostgresTransaction(conn)
+            tx = PostgresTransaction(conn, self.schema)
             try:
                 yield tx
             except BaseException:

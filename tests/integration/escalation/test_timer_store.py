@@ -52,7 +52,7 @@ def pg_timeline(pool: asyncpg.Pool, store: EscalationStore) -> Timeline:
             await lock_tickets(conn, store.schema, {e.ticket_id for e in events})  # as the kit's consumer does
             changes = apply_events(ALWAYS, await store.load(conn, {e.ticket_id for e in events}), events, now)
             await store.save(conn, changes)
-        return changes.emit
+        return changes
 
     async def passes(now):
         while True:

@@ -12,7 +12,7 @@ from services.intake.main import create_app
 from services.intake.settings import IntakeSettings
 from shared import topics
 from shared.kafka import commit_group_at_end
-from tests.apps import in_process
+from tests.apps import in_process, private_schema
 from tests.kafka_tools import TopicReader
 
 KEYS = {"helpdesk": "it-helpdesk-key", "chatbot": "it-chatbot-key"}
@@ -43,6 +43,7 @@ def intake_env(**overrides: str) -> dict[str, str]:
     return {
         "INTAKE_API_KEYS": KEY_CONFIG,
         "INTAKE_CONSUMER_GROUP": f"intake-test-{uuid.uuid4().hex[:8]}",
+        "INTAKE_SCHEMA_NAME": private_schema("intake"),
         "INTAKE_MAX_BODY_BYTES": "8192",
         "INTAKE_MAX_COMMAND_BYTES": "8192",
         **overrides,

@@ -1,8 +1,8 @@
-"""The intake store contract against PostgreSQL (schema `intake`, migrated)."""
+"""The intake store contract against PostgreSQL (a private schema, migrated)."""
 
 import pytest
 
-from services.intake.adapters.store import MIGRATIONS, SCHEMA, PostgresStore
+from services.intake.adapters.store import MIGRATIONS, PostgresStore
 from shared.db import create_pool
 from shared.delivery.outbox import decode_headers
 from shared.delivery.records import OutboxRecord
@@ -11,19 +11,18 @@ from tests.contract.intake_store import IntakeStoreContract
 
 
 class Probe:
-    """Ids get a per-test prefix, and the outbox is read back only for them: the database
-    is shared with other tests (and no relay runs while these do)."""
+    """Each test has its own schema, so the outbox holds only what it staged (and no relay
+    ever reads it)."""
 
     def __init__(self, store, prefix):
         self.store, self.prefix = store, prefix
-        self.seq = 0
 
     def id(self, name):
         return f"{self.prefix}-{name}"
 
     async def outbox(self):
         rows = await self.store.pool.fetch(
-            "SELECT topic, key, value, headers FROM intake.outbox WHERE seq > $1 ORDER BY seq", self.seq
+            f"SELECT topic, key, value, headers FROM {self.store.schema}.outbox ORDER BY seq"
         )
         return [OutboxRecord(r["topic"], r["key"], r["value"], decode_headers(r["headers"])) for r in rows]
 
@@ -31,7 +30,8 @@ class Probe:
         from services.intake.core.tickets import PriorCommand
 
         row = await self.store.pool.fetchrow(
-            "SELECT fingerprint, ticket_id, event_id, event_type FROM intake.commands WHERE command_id = $1",
+            f"SELECT fingerprint, ticket_id, event_id, event_type FROM {self.store.schema}.commands "
+            "WHERE command_id = $1",
             self.id(command),
         )
         return PriorCommand(*row) if row else None
@@ -40,13 +40,10 @@ class Probe:
 @pytest.fixture
 async def probe(platform, unique):
     pool = await create_pool(platform.database_url)
-    store = PostgresStore(pool)
-    await migrate(pool, SCHEMA, MIGRATIONS)
-    probe = Probe(store, unique)
-    probe.seq = await pool.fetchval("SELECT coalesce(max(seq), 0) FROM intake.outbox")
-    yield probe
-    # These records were for inspection only: don't let a later relay publish them.
-    await pool.execute("DELETE FROM intake.outbox WHERE seq > $1", probe.seq)
+    store = PostgresStore(pool, f"intake_store_{unique.replace('-', '_')}")
+    await migrate(pool, store.schema, MIGRATIONS)
+    yield Probe(store, unique)
+    await pool.execute(f"DROP SCHEMA {store.schema} CASCADE")
     await pool.close()
 
 

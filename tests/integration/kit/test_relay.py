@@ -1,14 +1,18 @@
-"""The kit's outbox relay on the real broker: a standby takes over from a killed leader,
-and a record the broker refuses is quarantined without holding back the records behind it."""
+"""The kit's outbox relay on the real broker: a standby takes over from a killed leader, a
+record the broker refuses is quarantined, and records for a topic the broker lacks wait;
+neither holds back the records behind it."""
 
 import asyncio
+import uuid
 
 import asyncpg
 import httpx
 
 from shared.delivery.outbox import encode_headers
+from shared.topics import Topics
 from tests.apps import drop_schema
 from tests.integration.kit.conftest import echo_env, running_echo
+from tests.kafka_tools import TopicReader, private_topics
 from tests.processes import ServiceProcess
 
 
@@ -83,5 +87,33 @@ async def test_a_refused_record_is_quarantined_and_the_rest_go_on(platform, echo
             metrics = (await client.get("/metrics")).text
             assert "support_outbox_quarantined_total 1.0" in metrics
             assert (await client.get("/readyz")).status_code == 200
+    finally:
+        await drop_schema(platform.database_url, schema)
+
+
+async def test_records_for_a_topic_the_broker_lacks_wait_and_hold_nothing_back(platform, echo_topics, outputs, unique):
+    """More of them than a pass reads, ahead of the rest: the rest still go at once; they
+    stay in the outbox (nothing dropped) and go, in order, once the topic exists."""
+    env = echo_env(unique, *echo_topics)
+    schema = f"kit_{unique}"
+    later = f"t-{uuid.uuid4().hex[:10]}."
+    missing = Topics.prefixed(later).events
+    waiting = [f"waiting-{i}".encode() for i in range(2500)]  # the relay reads 2000 a pass
+    try:
+        async with running_echo(env):
+            await stage(platform.database_url, schema, missing, waiting)
+            values = [f"meanwhile-{i}".encode() for i in range(5)]
+            await stage(platform.database_url, schema, echo_topics[1], values)
+            await outputs.wait_for(lambda rs: len(rs) >= len(values), timeout=30)
+            assert [r.value for r in outputs.records] == values
+            assert await outbox_left(platform.database_url, schema) == len(waiting)
+            async with (
+                private_topics(platform.kafka_bootstrap_servers, prefix=later),
+                TopicReader(platform.kafka_bootstrap_servers, missing, from_start=True) as arrived,
+            ):
+                await arrived.wait_for(lambda rs: len(rs) >= len(waiting), timeout=60)
+                await arrived.settle(1.0)
+                assert [r.value for r in arrived.records] == waiting
+                assert await outbox_left(platform.database_url, schema) == 0
     finally:
         await drop_schema(platform.database_url, schema)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 
 from services.escalation.adapters.timers import fire_due_timers
-from services.escalation.core.tickets import apply_events
+from services.escalation.core.tickets import Changes, apply_events
 from shared.envelope import Envelope
 from tests.unit.escalation.builders import ALWAYS
 from tests.unit.escalation.fakes import MemoryStore, StagingConnection
@@ -19,10 +19,10 @@ runs = itertools.count()
 
 
 def memory_timeline(store: MemoryStore) -> Timeline:
-    async def process(events: list[Envelope], now) -> list[Envelope]:
+    async def process(events: list[Envelope], now) -> Changes:
         changes = apply_events(ALWAYS, await store.load(None, {e.ticket_id for e in events}), events, now)
         await store.save(None, changes)
-        return changes.emit
+        return changes
 
     async def fire(now, twice: bool) -> list[Envelope]:
         conn = StagingConnection()
