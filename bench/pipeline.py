@@ -8,6 +8,9 @@ complete when the metrics service's KPIs count the resolution at L1.
 2. Steady: `--rate` lifecycles/s for `--seconds`: latency from the resolution command's
    acknowledgement to the KPI counting it (p50, p99). KPIs are sampled every 50 ms from the
    metrics service; the i-th resolution sent is matched to the moment the count reaches i.
+   The two hops, to say where the time goes: command acknowledged -> its ticket.resolved
+   written to the events topic (intake's batch, commit and relay; the record's timestamp),
+   and that -> the KPI (metrics' batch, commit and refresh; the i-th event to the i-th count).
 3. Baseline, in the same run: a bare aiokafka consume-and-produce passthrough of the same
    number of events on the same broker, so the pipeline's rate is also a ratio.
 Peak RSS and CPU seconds per service (and PostgreSQL, Kafka) say where the time goes.
@@ -129,9 +132,12 @@ async def send_creates(producer: AIOKafkaProducer, topic: str, run: str, indexes
     await asyncio.gather(*pending)
 
 
-async def l1_agents(producer: AIOKafkaProducer, topics: Any, resolved_at: dict[str, float]) -> None:
+async def l1_agents(
+    producer: AIOKafkaProducer, topics: Any, resolved_at: dict[str, float], event_at: dict[str, float]
+) -> None:
     """The L1 agents: on each ticket's routing to L1 they answer and resolve it at once
-    (commands on the ticket's partition); the resolution's acknowledgement time is kept."""
+    (commands on the ticket's partition); the resolution's acknowledgement time is kept,
+    and the time its ticket.resolved was written."""
     consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, fetch_max_wait_ms=20)
     await consumer.start()
     try:
@@ -141,7 +147,10 @@ async def l1_agents(producer: AIOKafkaProducer, topics: Any, resolved_at: dict[s
         while True:
             for records in (await consumer.getmany(timeout_ms=100, max_records=5000)).values():
                 for record in records:
-                    if dict(record.headers).get("ce_type") != b"ticket.routed" or record.key is None:
+                    kind = dict(record.headers).get("ce_type")
+                    if kind == b"ticket.resolved" and record.key is not None:
+                        event_at[record.key.decode()] = record.timestamp / 1000
+                    if kind != b"ticket.routed" or record.key is None:
                         continue
                     ticket = record.key.decode()
                     if ticket in resolved_at or b'"reason":"rule"' not in record.value:
@@ -178,7 +187,8 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
     kpis.start()
     result: dict[str, Any] = {}
     resolved_at: dict[str, float] = {}
-    agents = asyncio.create_task(l1_agents(producer, space.topics, resolved_at))
+    event_at: dict[str, float] = {}
+    agents = asyncio.create_task(l1_agents(producer, space.topics, resolved_at, event_at))
     try:
         run = uuid.uuid4().hex[:8]
         cpu_before = {name: s.cpu_seconds() for name, s in services.items()} | platform_cpu()
@@ -217,15 +227,20 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
         deadline = time.time() + args.timeout
         while kpis.count() < base + len(steady) and time.time() < deadline:  # noqa: ASYNC110 - a remote count
             await asyncio.sleep(0.2)
-        order = sorted(at for ticket, at in resolved_at.items() if ticket not in seen and at)
-        latencies = sorted(at - sent for k, sent in enumerate(order) if (at := kpis.reached(base + k + 1)) is not None)
+        mine = [ticket for ticket, at in resolved_at.items() if ticket not in seen and at]
+        order = sorted(resolved_at[ticket] for ticket in mine)
+        latencies = [at - sent for k, sent in enumerate(order) if (at := kpis.reached(base + k + 1)) is not None]
+        to_event = [event_at[ticket] - resolved_at[ticket] for ticket in mine if ticket in event_at]
+        written = sorted(event_at[ticket] for ticket in mine if ticket in event_at)
+        to_kpi = [at - w for k, w in enumerate(written) if (at := kpis.reached(base + k + 1)) is not None]
         result["steady"] = {
             "rate_per_s": args.rate,
             "seconds": args.seconds,
             "lifecycles": len(steady),
             "counted": len(latencies),
-            "p50_ms": round(statistics.quantiles(latencies, n=100)[49] * 1000) if latencies else None,
-            "p99_ms": round(statistics.quantiles(latencies, n=100)[98] * 1000) if latencies else None,
+            **percentiles("", latencies),
+            **percentiles("command_to_event_", to_event),
+            **percentiles("event_to_kpi_", to_kpi),
         }
         result["rss_mib"] = {
             name: {"peak": round(s.status("VmHWM"), 1), "now": round(s.status("VmRSS"), 1)}
@@ -238,6 +253,14 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
         for service in services.values():
             service.stop()
     return result
+
+
+def percentiles(name: str, seconds: list[float]) -> dict[str, int | None]:
+    cuts = statistics.quantiles(seconds, n=100) if len(seconds) > 1 else None
+    return {
+        f"{name}p50_ms": round(cuts[49] * 1000) if cuts else None,
+        f"{name}p99_ms": round(cuts[98] * 1000) if cuts else None,
+    }
 
 
 async def baseline(events: int, size: int) -> dict[str, Any]:
@@ -304,6 +327,14 @@ def table(result: dict[str, Any]) -> str:
         ("pipeline ÷ baseline (events per second)", f"{burst['events_per_s'] / base['events_per_s']:.2f}"),
         (f"command → KPI latency at {steady['rate_per_s']:g} lifecycles/s, p50", f"{steady['p50_ms']} ms"),
         (f"command → KPI latency at {steady['rate_per_s']:g} lifecycles/s, p99", f"{steady['p99_ms']} ms"),
+        (
+            "of which command → ticket.resolved written (intake, relay), p50 / p99",
+            f"{steady['command_to_event_p50_ms']} / {steady['command_to_event_p99_ms']} ms",
+        ),
+        (
+            "of which ticket.resolved → KPI (metrics, refresh), p50 / p99",
+            f"{steady['event_to_kpi_p50_ms']} / {steady['event_to_kpi_p99_ms']} ms",
+        ),
     ]
     rows += [(f"peak RSS {name}", f"{rss['peak']} MiB") for name, rss in result["rss_mib"].items()]
     rows += [(f"CPU seconds in the burst: {name}", str(cpu)) for name, cpu in burst["cpu_seconds"].items()]
