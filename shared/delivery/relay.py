@@ -18,7 +18,8 @@ Invariants (tests: tests/integration/kit/test_relay.py):
 5. Records for a topic the broker does not know (deleted, not created yet, or another
    deployment's sharing the schema by mistake) wait in the outbox, skipped by each pass for
    `hold` seconds at a time; the other topics' records go on, and the relay reports
-   unhealthy while any topic is held. Nothing is dropped: once the topic exists they go.
+   unhealthy once records have waited so for 30 s. Nothing is dropped: once the topic
+   exists they go, in order.
 6. `wake()` after each commit keeps latency low; polling covers rows committed by other
    replicas and rows left by a crash. A pass that found a partial batch waits `linger`
    before the next, so under load each pass carries many records.
