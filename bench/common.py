@@ -99,12 +99,16 @@ class Namespace:
             await admin.delete_topics(list(self.topics.all))
         finally:
             await admin.close()
-        conn = await asyncpg.connect(DATABASE_URL)
-        try:
-            for schema in self.schemas.values():
-                await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        finally:
-            await conn.close()
+        await drop_schemas(*self.schemas.values())
+
+
+async def drop_schemas(*schemas: str) -> None:
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        for schema in schemas:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
 
 
 def platform_cpu() -> dict[str, float]:

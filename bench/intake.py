@@ -21,19 +21,16 @@ import time
 import uuid
 from pathlib import Path
 
-import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from bench.common import BOOTSTRAP, ROOT, drop_schemas
 from services.intake.core.auth import hash_key
 from shared import topics
 from shared.kafka import commit_group_at_end, topic_partitions
-from shared.settings import LadderSettings, load
 
-ROOT = Path(__file__).resolve().parents[1]
 KEY = "bench-" + uuid.uuid4().hex
 KEYS = json.dumps({"keys": [{"name": "bench", "sha256": hash_key(KEY), "actions": ["create"]}]})
-BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092")
 
 
 class Intake:
@@ -89,15 +86,7 @@ class Intake:
             proc.terminate()
         for proc in self.procs:
             proc.wait(30)
-        asyncio.run(drop_schema(self.schema))
-
-
-async def drop_schema(schema: str) -> None:
-    conn = await asyncpg.connect(load(LadderSettings).database_url)
-    try:
-        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-    finally:
-        await conn.close()
+        asyncio.run(drop_schemas(self.schema))
 
 
 def need(tool: str) -> None:
