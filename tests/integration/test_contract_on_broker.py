@@ -9,21 +9,18 @@ from faststream.kafka.annotations import KafkaMessage
 
 from shared import envelope as ce
 from shared import topics
-from shared.events import Channel, Priority, TicketCreated
 from shared.kafka import make_broker
+from tests.builders import ticket_created
 from tests.kafka_tools import TopicReader, kcat_read
 
 
 def sample(ticket_id: str) -> ce.Envelope:
-    event = TicketCreated(
-        ticket_id=ticket_id,
-        customer_id="c-1",
-        channel=Channel.WEB,
-        subject="Export fails",
+    event = ticket_created(
+        ticket_id,
+        datetime(2026, 11, 23, 9, 30, tzinfo=UTC),
         intent="export",
-        priority=Priority.P3,
-        customer_blocked=False,
-        created_at=datetime(2026, 11, 23, 9, 30, tzinfo=UTC),
+        customer_id="c-1",
+        subject="Export fails",
     )
     return ce.Envelope(
         event=event,

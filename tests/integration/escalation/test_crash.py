@@ -12,17 +12,16 @@ from aiokafka import AIOKafkaProducer
 
 from shared import envelope as ce
 from shared.events import (
-    Channel,
     EscalationReason,
     HandoffChecklist,
     Priority,
     RoutingReason,
-    TicketCreated,
     TicketEscalationRequested,
     TicketRouted,
     Tier,
 )
 from tests.apps import drop_schema
+from tests.builders import ticket_created
 from tests.integration.escalation.conftest import escalation_env
 from tests.kafka_tools import TopicReader, private_topics
 from tests.processes import ServiceProcess
@@ -38,16 +37,7 @@ def stream(ticket: str, handoff: bool) -> list[ce.Envelope]:
     now = datetime.now(UTC)
     created = ce.new_id()
     events = [
-        TicketCreated(
-            ticket_id=ticket,
-            customer_id="acme",
-            channel=Channel.WEB,
-            subject="exports",
-            intent="how_to",
-            priority=Priority.P2,
-            customer_blocked=False,
-            created_at=now,
-        ),
+        ticket_created(ticket, now, intent="how_to", priority=Priority.P2, subject="exports"),
         TicketRouted(ticket_id=ticket, tier=Tier.L1, queue="l1-general", reason=RoutingReason.RULE),
     ]
     if handoff:

@@ -8,21 +8,13 @@ from datetime import UTC, datetime
 import asyncpg
 
 from shared import envelope as ce
-from shared.events import Channel, Priority, TicketCreated, TicketResolved, TicketResponded, Tier
+from shared.events import TicketResolved, TicketResponded, Tier
+from tests.builders import ticket_created
 from tests.integration.kit.conftest import PARTITIONS
 
 
 def created(ticket_id: str, event_id: str | None = None) -> ce.KafkaRecord:
-    event = TicketCreated(
-        ticket_id=ticket_id,
-        customer_id="c",
-        channel=Channel.WEB,
-        subject="s",
-        intent="login",
-        priority=Priority.P3,
-        customer_blocked=False,
-        created_at=datetime(2026, 11, 24, tzinfo=UTC),
-    )
+    event = ticket_created(ticket_id, datetime(2026, 11, 24, tzinfo=UTC))
     return ce.encode(
         ce.Envelope(event=event, id=event_id or ce.new_id(), source="tests", time=datetime.now(UTC), correlation_id="c")
     )

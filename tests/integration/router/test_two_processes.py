@@ -14,8 +14,9 @@ from aiokafka import AIOKafkaProducer
 
 from shared import envelope as ce
 from shared.charter import load_charter
-from shared.events import Channel, Priority, RoutingReason, TicketCreated, TicketResolved, Tier
+from shared.events import Priority, RoutingReason, TicketResolved, Tier
 from tests.apps import drop_schema
+from tests.builders import ticket_created
 from tests.integration.router.conftest import ROUTED, router_env
 from tests.kafka_tools import TopicReader, private_topics
 from tests.processes import ServiceProcess
@@ -26,15 +27,8 @@ INTENTS = ["login"] * 6 + ["billing", "data_loss", "crash", "refund_fraud"]
 
 
 def created(ticket_id: str, i: int) -> ce.KafkaRecord:
-    event = TicketCreated(
-        ticket_id=ticket_id,
-        customer_id="c",
-        channel=Channel.API,
-        subject="burst",
-        intent=INTENTS[i % 10],
-        priority=list(Priority)[i % 4],
-        customer_blocked=i % 20 == 7,
-        created_at=datetime.now(UTC),
+    event = ticket_created(
+        ticket_id, datetime.now(UTC), intent=INTENTS[i % 10], priority=list(Priority)[i % 4], blocked=i % 20 == 7
     )
     return ce.encode(
         ce.Envelope(

@@ -9,12 +9,10 @@ from zoneinfo import ZoneInfo
 from shared.charter import Charter, load_charter
 from shared.envelope import Envelope, new_id
 from shared.events import (
-    Channel,
     Event,
     HandoffChecklist,
     Priority,
     RoutingReason,
-    TicketCreated,
     TicketEscalationRequested,
     TicketReopened,
     TicketResolved,
@@ -23,6 +21,7 @@ from shared.events import (
     TicketRouted,
     Tier,
 )
+from tests.builders import ticket_created
 
 CHARTERS = Path(__file__).resolve().parents[2] / "charters"
 DEFAULT = load_charter()  # deploy/charter/default.yaml
@@ -54,19 +53,7 @@ def created(
     blocked: bool = False,
     at: datetime = T0,
 ) -> Envelope:
-    return envelope(
-        TicketCreated(
-            ticket_id=ticket,
-            customer_id="acme",
-            channel=Channel.EMAIL,
-            subject="s",
-            intent=intent,
-            priority=priority,
-            customer_blocked=blocked,
-            created_at=at,
-        ),
-        at,
-    )
+    return envelope(ticket_created(ticket, at, intent=intent, priority=priority, blocked=blocked), at)
 
 
 def routed(

@@ -8,15 +8,12 @@ from datetime import UTC, datetime, timedelta
 from shared import envelope as ce
 from shared.events import (
     BounceReason,
-    Channel,
     EscalationReason,
     Event,
     HandoffChecklist,
-    Priority,
     RoutingReason,
     SlaKind,
     TicketBounced,
-    TicketCreated,
     TicketEscalated,
     TicketEscalationRequested,
     TicketRated,
@@ -28,6 +25,7 @@ from shared.events import (
     TicketSlaBreached,
     Tier,
 )
+from tests.builders import ticket_created
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -36,19 +34,7 @@ class Story:
     def __init__(self, ticket_id: str, created_at: datetime = T0) -> None:
         self.ticket_id, self.start = ticket_id, created_at
         self.events: list[ce.Envelope] = []
-        self.add(
-            0,
-            TicketCreated(
-                ticket_id=ticket_id,
-                customer_id="acme",
-                channel=Channel.EMAIL,
-                subject="s",
-                intent="login",
-                priority=Priority.P3,
-                customer_blocked=False,
-                created_at=created_at,
-            ),
-        )
+        self.add(0, ticket_created(ticket_id, created_at))
 
     def add(self, minutes: float, event: Event, event_id: str | None = None) -> Story:
         self.events.append(

@@ -9,16 +9,15 @@ from pathlib import Path
 from shared.envelope import Envelope, derive_id
 from shared.events import (
     BounceReason,
-    Channel,
     EscalationReason,
     Priority,
     TicketBounced,
-    TicketCreated,
     TicketEscalated,
     TicketReopened,
     TicketResolved,
     Tier,
 )
+from tests.builders import ticket_created
 
 CHARTERS = Path(__file__).resolve().parents[2] / "charters"
 TINY = CHARTERS / "tiny.yaml"
@@ -49,18 +48,7 @@ class Events:
     def created(
         self, ticket_id: str, intent: str = "login", priority: Priority = Priority.P3, blocked: bool = False
     ) -> Envelope:
-        return self._wrap(
-            TicketCreated(
-                ticket_id=ticket_id,
-                customer_id="c",
-                channel=Channel.WEB,
-                subject="s",
-                intent=intent,
-                priority=priority,
-                customer_blocked=blocked,
-                created_at=self.now,
-            )
-        )
+        return self._wrap(ticket_created(ticket_id, self.now, intent=intent, priority=priority, blocked=blocked))
 
     def escalated(
         self, ticket_id: str, from_tier: Tier, to_tier: Tier, reason: EscalationReason = EscalationReason.HANDOFF
