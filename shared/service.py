@@ -43,6 +43,11 @@ DELIVERY_MIGRATIONS = Path(__file__).parent / "delivery" / "migrations"
 Step = Callable[[], Awaitable[None]]
 
 
+def utc_now() -> datetime:
+    """The services' clock (tests pass their own)."""
+    return datetime.now(UTC)
+
+
 class ServiceRuntime:
     def __init__(
         self,
@@ -51,7 +56,7 @@ class ServiceRuntime:
         schema: str,
         settings: ServiceSettings,
         migrations: Path | None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.name, self.schema, self.settings = name, db.schema_name(schema), settings
         self.topics = settings.topics

@@ -11,7 +11,6 @@ from __future__ import annotations
 import collections
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -32,15 +31,11 @@ from shared.service import main as run_service
 _OUTCOME = {Accepted: "accepted", Replayed: "replayed", Rejected: "rejected"}
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def create_app(settings: IntakeSettings) -> FastAPI:
     """The ASGI app; connections open in its lifespan, so tests can run it in-process."""
     keys = load_key_ring(settings)
     schema = settings.schema_name
-    runtime = ServiceRuntime(name="intake", schema=schema, settings=settings, migrations=MIGRATIONS, clock=_now)
+    runtime = ServiceRuntime(name="intake", schema=schema, settings=settings, migrations=MIGRATIONS)
     registry = runtime.registry
     outcomes = Counter(
         "support_intake_commands_total", "Commands decided by intake.", ["transport", "outcome"], registry=registry
@@ -62,7 +57,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
 
     async def run(entries: Sequence[Entry], transport: str) -> list[Decision]:
         started = time.perf_counter()
-        outcome = await process(PostgresStore(runtime.pool, schema), entries, now=_now, topics=runtime.topics)
+        outcome = await process(PostgresStore(runtime.pool, schema), entries, now=runtime.clock, topics=runtime.topics)
         runtime.committed()
         batch_seconds.labels(transport).observe(time.perf_counter() - started)
         batch_size.labels(transport).observe(len(entries))
@@ -75,7 +70,10 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     runtime.consume(
         runtime.topics.commands,
         batch_processor(
-            keys, process=lambda entries: run(entries, "kafka"), clock=_now, max_bytes=settings.max_command_bytes
+            keys,
+            process=lambda entries: run(entries, "kafka"),
+            clock=runtime.clock,
+            max_bytes=settings.max_command_bytes,
         ),
     )
 

@@ -6,8 +6,6 @@ snapshot. Metrics publishes nothing; the kit's relay only carries its dead lette
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from fastapi import FastAPI
 
 from services.metrics.adapters.exporter import KpiCollector, Refresher
@@ -19,19 +17,13 @@ from shared.service import ServiceRuntime
 from shared.service import main as run_service
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def create_app(settings: MetricsSettings) -> FastAPI:
     """The ASGI app; connections open in its lifespan, so tests can run it in-process."""
-    runtime = ServiceRuntime(
-        name="metrics", schema=settings.schema_name, settings=settings, migrations=MIGRATIONS, clock=_now
-    )
+    runtime = ServiceRuntime(name="metrics", schema=settings.schema_name, settings=settings, migrations=MIGRATIONS)
     store = ProjectionStore(runtime.schema)
     runtime.consume_events(KpiProjection(store))
-    refresher = Refresher(store, lambda: runtime.pool, interval_s=settings.refresh_interval_s, clock=_now)
-    runtime.registry.register(KpiCollector(refresher, clock=_now))
+    refresher = Refresher(store, lambda: runtime.pool, interval_s=settings.refresh_interval_s, clock=runtime.clock)
+    runtime.registry.register(KpiCollector(refresher, clock=runtime.clock))
     runtime.on_start(refresher.start, refresher.stop)
     runtime.ready_check("kpis", refresher.ready)
     app = runtime.app(

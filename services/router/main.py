@@ -9,7 +9,7 @@ stops, the outbox drains.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from fastapi import FastAPI
 
@@ -19,15 +19,11 @@ from services.router.handlers.waiting import WaitingTickets
 from services.router.metrics import RouterMetrics
 from services.router.settings import RouterSettings
 from shared.charter import charter_for_service
-from shared.service import ServiceRuntime
+from shared.service import ServiceRuntime, utc_now
 from shared.service import main as run_service
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def create_app(settings: RouterSettings, clock: Callable[[], datetime] = _now) -> FastAPI:
+def create_app(settings: RouterSettings, clock: Callable[[], datetime] = utc_now) -> FastAPI:
     """The ASGI app; connections open in its lifespan, so tests can run it in-process (with
     their own clock). An invalid charter stops here, one line per problem."""
     charter = charter_for_service(settings.charter)
