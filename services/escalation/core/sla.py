@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from services.escalation.core.working_time import add_working_time
 from shared.charter import BreachAction, Charter
 from shared.envelope import Envelope, derive_id
-from shared.events import EscalationReason, SlaKind, TicketEscalated, TicketSlaBreached, Tier
+from shared.events import EscalationReason, Event, SlaKind, TicketEscalated, TicketSlaBreached, Tier
 
 if TYPE_CHECKING:
     from services.escalation.core.tickets import Ticket
@@ -104,7 +104,10 @@ def fire_due(charter: Charter, ticket: Ticket, pending: Sequence[SlaTimer], now:
             firing.emit.append(breach)
             spec, above = charter.tiers.get(timer.tier), charter.above(timer.tier)  # the charter may have changed
             if spec is not None and getattr(spec.on_breach, timer.kind) == BreachAction.ESCALATE and above is not None:
-                firing.emit.append(_escalation(ticket, timer, breach, above, now))
+                escalated = TicketEscalated(
+                    ticket_id=ticket.ticket_id, from_tier=timer.tier, to_tier=above, reason=EscalationReason.SLA_BREACH
+                )
+                firing.emit.append(answer(breach, escalated, now))
                 owner = above
     return replace(firing, owner=owner) if owner is not ticket.owner else firing
 
@@ -125,15 +128,14 @@ def _breach(ticket: Ticket, timer: SlaTimer, now: datetime) -> Envelope:
     )
 
 
-def _escalation(ticket: Ticket, timer: SlaTimer, breach: Envelope, above: Tier, now: datetime) -> Envelope:
-    event = TicketEscalated(
-        ticket_id=ticket.ticket_id, from_tier=timer.tier, to_tier=above, reason=EscalationReason.SLA_BREACH
-    )
+def answer(cause: Envelope, event: Event, now: datetime) -> Envelope:
+    """What escalation emits because of `cause`: its id derived from the cause's id and
+    the event's type, so a re-run emits the same id."""
     return Envelope(
         event=event,
-        id=derive_id(breach.id, TicketEscalated.TYPE),
+        id=derive_id(cause.id, event.TYPE),
         source=SOURCE,
         time=now,
-        correlation_id=ticket.correlation_id,
-        causation_id=breach.id,
+        correlation_id=cause.correlation_id,
+        causation_id=cause.id,
     )

@@ -29,9 +29,9 @@ from datetime import datetime
 from enum import StrEnum
 
 from services.escalation.core.handoffs import Escalate, judge_handoff
-from services.escalation.core.sla import SOURCE, SlaTimer, TimerState, arm_visit
+from services.escalation.core.sla import SlaTimer, TimerState, answer, arm_visit
 from shared.charter import RANK, Charter
-from shared.envelope import Envelope, derive_id
+from shared.envelope import Envelope
 from shared.events import (
     BounceReason,
     Event,
@@ -116,7 +116,7 @@ def decide(charter: Charter, ticket: Ticket | None, cause: Envelope, now: dateti
         case TicketEscalationRequested():
             verdict = judge_handoff(charter, ticket, event)
             if isinstance(verdict, Escalate):
-                answer: Event = TicketEscalated(
+                reply: Event = TicketEscalated(
                     ticket_id=ticket.ticket_id,
                     from_tier=verdict.from_tier,
                     to_tier=verdict.to_tier,
@@ -124,25 +124,25 @@ def decide(charter: Charter, ticket: Ticket | None, cause: Envelope, now: dateti
                 )
                 return Decision(
                     replace(ticket, owner=verdict.to_tier),
-                    (_answer(cause, answer, now),),
+                    (answer(cause, reply, now),),
                     cancel=BOTH,
                     verdict=Verdict.ESCALATED,
                 )
-            answer = TicketBounced(
+            reply = TicketBounced(
                 ticket_id=ticket.ticket_id,
                 from_tier=verdict.from_tier,
                 to_tier=verdict.to_tier,
                 reason=BounceReason.HANDOFF_INCOMPLETE,
                 missing=list(verdict.missing),
             )
-            return Decision(ticket, (_answer(cause, answer, now),), verdict=Verdict.BOUNCED)
+            return Decision(ticket, (answer(cause, reply, now),), verdict=Verdict.BOUNCED)
         case TicketReturnRequested():
             home = charter.handoffs.return_to
             if ticket.owner is not event.from_tier:
                 return Decision(ticket, ignored=Ignored.NOT_OWNER)
             if RANK[event.from_tier] <= RANK[home]:
                 return Decision(ticket, ignored=Ignored.NO_RETURN_PATH)
-            answer = TicketBounced(
+            reply = TicketBounced(
                 ticket_id=ticket.ticket_id,
                 from_tier=event.from_tier,
                 to_tier=home,
@@ -150,22 +150,11 @@ def decide(charter: Charter, ticket: Ticket | None, cause: Envelope, now: dateti
                 fix_summary=event.fix_summary,
             )
             return Decision(
-                replace(ticket, owner=home), (_answer(cause, answer, now),), cancel=BOTH, verdict=Verdict.RETURNED
+                replace(ticket, owner=home), (answer(cause, reply, now),), cancel=BOTH, verdict=Verdict.RETURNED
             )
         case TicketResolved():
             return Decision(replace(ticket, owner=None, visit=None, communication_owner=None), cancel=BOTH)
     raise TypeError(f"escalation does not handle {cause.type}")
-
-
-def _answer(cause: Envelope, event: Event, now: datetime) -> Envelope:
-    return Envelope(
-        event=event,
-        id=derive_id(cause.id, event.TYPE),
-        source=SOURCE,
-        time=now,
-        correlation_id=cause.correlation_id,
-        causation_id=cause.id,
-    )
 
 
 @dataclass
