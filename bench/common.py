@@ -10,10 +10,10 @@ import time
 import uuid
 from pathlib import Path
 
-import asyncpg
 import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 
+from shared.db import drop_schemas
 from shared.kafka import create_topics
 from shared.topics import Topics
 
@@ -99,16 +99,7 @@ class Namespace:
             await admin.delete_topics(list(self.topics.all))
         finally:
             await admin.close()
-        await drop_schemas(*self.schemas.values())
-
-
-async def drop_schemas(*schemas: str) -> None:
-    conn = await asyncpg.connect(DATABASE_URL)
-    try:
-        for schema in schemas:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
+        await drop_schemas(DATABASE_URL, *self.schemas.values())
 
 
 def platform_cpu() -> dict[str, float]:

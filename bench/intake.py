@@ -24,9 +24,10 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.common import BOOTSTRAP, ROOT, drop_schemas
+from bench.common import BOOTSTRAP, DATABASE_URL, ROOT
 from services.intake.core.auth import hash_key
 from shared import topics
+from shared.db import drop_schemas
 from shared.kafka import commit_group_at_end, topic_partitions
 
 KEY = "bench-" + uuid.uuid4().hex
@@ -86,7 +87,7 @@ class Intake:
             proc.terminate()
         for proc in self.procs:
             proc.wait(30)
-        asyncio.run(drop_schemas(self.schema))
+        asyncio.run(drop_schemas(DATABASE_URL, self.schema))
 
 
 def need(tool: str) -> None:

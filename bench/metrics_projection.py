@@ -29,7 +29,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
 import httpx
 import orjson
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -38,7 +37,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from services.metrics.adapters.exporter import KpiCollector, Refresher
 from services.metrics.adapters.store import MIGRATIONS, ProjectionStore
 from services.metrics.handlers.events import KpiProjection
-from shared.db import create_pool
+from shared.db import create_pool, drop_schemas
 from shared.delivery.events import EventConsumer
 from shared.delivery.metrics import DeliveryMetrics
 from shared.delivery.records import SourceRecord
@@ -376,9 +375,7 @@ async def run(args: argparse.Namespace) -> dict:
         result["service"] = await scrape_service(schema, args.rounds * 10)
     finally:
         if not args.keep:
-            conn = await asyncpg.connect(DATABASE_URL)
-            await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-            await conn.close()
+            await drop_schemas(DATABASE_URL, schema)
     return result
 
 

@@ -56,6 +56,16 @@ def schema_name(identifier: str) -> str:
     return identifier
 
 
+async def drop_schemas(database_url: str, *schemas: str) -> None:
+    """Drop `schemas` and all in them (the demo's reset, tests and benches clean up with it)."""
+    conn = await asyncpg.connect(database_url, **connect_options(database_url))
+    try:
+        for schema in schemas:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema_name(schema)}" CASCADE')
+    finally:
+        await conn.close()
+
+
 async def migrate(pool: asyncpg.Pool, schema: str, directory: Path, *, ledger: str = "schema_migrations") -> list[str]:
     """Apply pending migrations of `schema` from `directory`, recorded in table `ledger`
     (the delivery kit keeps its own); returns the names applied now."""

@@ -10,10 +10,9 @@ import argparse
 import asyncio
 import os
 
-import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 
-from shared.db import schema_name
+from shared.db import drop_schemas
 from shared.kafka import create_topics
 from shared.topics import Topics
 
@@ -33,12 +32,7 @@ async def reset(bootstrap: str, database_url: str, prefix: str, schemas: list[st
     finally:
         await admin.close()
     await create_topics(bootstrap, topics.all, partitions)
-    conn = await asyncpg.connect(database_url)
-    try:
-        for schema in schemas:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema_name(schema)}" CASCADE')
-    finally:
-        await conn.close()
+    await drop_schemas(database_url, *schemas)
 
 
 def main() -> None:

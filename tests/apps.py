@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import asyncpg
 import httpx
 from fastapi import FastAPI
 
@@ -42,12 +41,3 @@ async def in_process(
         httpx.AsyncClient(transport=transport, base_url="http://app") as client,
     ):
         yield app, client
-
-
-async def drop_schema(database_url: str, *schemas: str) -> None:
-    conn = await asyncpg.connect(database_url)
-    try:
-        for schema in schemas:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()

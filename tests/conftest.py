@@ -62,9 +62,10 @@ async def platform(settings):
     )
     yield settings
     await pool.close()
-    from tests.apps import SESSION_SCHEMAS, drop_schema
+    from shared.db import drop_schemas
+    from tests.apps import SESSION_SCHEMAS
 
-    await drop_schema(settings.database_url, *SESSION_SCHEMAS)
+    await drop_schemas(settings.database_url, *SESSION_SCHEMAS)
 
 
 # Where the shared topics ended when the session began: what the tests wrote lies beyond.

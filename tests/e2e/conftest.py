@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from shared.db import drop_schemas
 from shared.topics import Topics
-from tests.apps import drop_schema
 from tests.kafka_tools import private_topics
 from tests.processes import ROOT, ServiceProcess
 
@@ -53,4 +53,4 @@ async def ladder(platform):
         finally:
             for process in processes.values():
                 process.terminate(timeout=30) if process.proc and process.proc.poll() is None else None
-            await drop_schema(platform.database_url, *schemas.values())
+            await drop_schemas(platform.database_url, *schemas.values())

@@ -24,9 +24,10 @@ from services.escalation.settings import EscalationSettings
 from services.intake.main import create_app as create_intake
 from services.intake.settings import IntakeSettings
 from shared import envelope as ce
+from shared.db import drop_schemas
 from shared.events import RoutingReason, TicketRouted, Tier
 from shared.topics import TICKET_EVENTS, Topics
-from tests.apps import drop_schema, in_process
+from tests.apps import in_process
 from tests.integration.intake.conftest import HELPDESK, intake_env
 from tests.kafka_tools import TopicReader, private_topics
 
@@ -113,7 +114,7 @@ async def escalation(platform, ladder) -> AsyncIterator[Escalation]:
         async with in_process(create_escalation, EscalationSettings, env, clock=clock) as (app, client):
             yield Escalation(app, client, clock, f"escalation_{unique}")
     finally:
-        await drop_schema(platform.database_url, f"escalation_{unique}")
+        await drop_schemas(platform.database_url, f"escalation_{unique}")
 
 
 @pytest.fixture(scope="package")

@@ -11,6 +11,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from shared import envelope as ce
+from shared.db import drop_schemas
 from shared.events import (
     EscalationReason,
     HandoffChecklist,
@@ -20,7 +21,6 @@ from shared.events import (
     TicketRouted,
     Tier,
 )
-from tests.apps import drop_schema
 from tests.builders import ticket_created
 from tests.integration.escalation.conftest import escalation_env
 from tests.kafka_tools import TopicReader, private_topics
@@ -162,4 +162,4 @@ async def test_killed_twice_every_due_timer_fires_once_and_no_escalation_is_lost
                 1 for a in unique_answers if a.type == "ticket.sla_breached"
             )  # ...and fired once
     finally:
-        await drop_schema(platform.database_url, schema)
+        await drop_schemas(platform.database_url, schema)

@@ -21,11 +21,11 @@ from services.escalation.core.sla import SlaTimer, TimerState
 from services.escalation.core.tickets import apply_events
 from services.escalation.metrics import EscalationMetrics
 from shared import envelope as ce
+from shared.db import drop_schemas
 from shared.delivery.locks import lock_tickets
 from shared.delivery.outbox import decode_headers
 from shared.events import SlaKind, Tier
 from shared.service import migrate
-from tests.apps import drop_schema
 from tests.unit.escalation import builders as b
 from tests.unit.escalation.builders import ALWAYS
 from tests.unit.escalation.timeline import CANONICAL, Timeline, check, steps
@@ -43,7 +43,7 @@ async def pg(platform):
         yield pool, EscalationStore(schema)
     finally:
         await pool.close()
-        await drop_schema(platform.database_url, schema)
+        await drop_schemas(platform.database_url, schema)
 
 
 def pg_timeline(pool: asyncpg.Pool, store: EscalationStore) -> Timeline:

@@ -7,7 +7,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from shared import topics
-from tests.apps import drop_schema, in_process
+from shared.db import drop_schemas
+from tests.apps import in_process
 from tests.kafka_tools import TopicReader, private_topics
 from tests.kit.echo import EchoSettings, create_app
 
@@ -40,7 +41,7 @@ def running_echo(env: dict[str, str]):
 async def echo(platform, echo_topics, unique):
     async with running_echo(echo_env(unique, *echo_topics)) as (app, client):
         yield app, client
-    await drop_schema(platform.database_url, f"kit_{unique}")
+    await drop_schemas(platform.database_url, f"kit_{unique}")
 
 
 @pytest.fixture

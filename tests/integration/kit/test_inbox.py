@@ -5,9 +5,9 @@ import asyncio
 
 import asyncpg
 
+from shared.db import drop_schemas
 from shared.delivery.inbox import claim
 from shared.service import migrate
-from tests.apps import drop_schema
 
 
 async def test_claims(platform, unique):
@@ -54,4 +54,4 @@ async def test_claims(platform, unique):
                 assert (await claim(conn, schema, [("e4", "p/0/5@1")])).fresh == frozenset({0})
     finally:
         await pool.close()
-        await drop_schema(platform.database_url, schema)
+        await drop_schemas(platform.database_url, schema)

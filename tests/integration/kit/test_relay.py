@@ -8,9 +8,9 @@ import uuid
 import asyncpg
 import httpx
 
+from shared.db import drop_schemas
 from shared.delivery.outbox import encode_headers
 from shared.topics import Topics
-from tests.apps import drop_schema
 from tests.integration.kit.conftest import echo_env, running_echo
 from tests.kafka_tools import TopicReader, private_topics
 from tests.processes import ServiceProcess
@@ -69,7 +69,7 @@ async def test_a_standby_takes_over_from_a_killed_leader(platform, echo_topics, 
         first.kill()
         if second is not None:
             second.kill()
-        await drop_schema(platform.database_url, schema)
+        await drop_schemas(platform.database_url, schema)
 
 
 async def test_a_refused_record_is_quarantined_and_the_rest_go_on(platform, echo_topics, outputs, unique):
@@ -95,7 +95,7 @@ async def test_a_refused_record_is_quarantined_and_the_rest_go_on(platform, echo
             assert "support_outbox_quarantined_total 1.0" in metrics
             assert (await client.get("/readyz")).status_code == 200
     finally:
-        await drop_schema(platform.database_url, schema)
+        await drop_schemas(platform.database_url, schema)
 
 
 async def test_records_for_a_topic_the_broker_lacks_wait_and_hold_nothing_back(platform, echo_topics, outputs, unique):
@@ -123,4 +123,4 @@ async def test_records_for_a_topic_the_broker_lacks_wait_and_hold_nothing_back(p
                 assert [r.value for r in arrived.records] == waiting
                 await outbox_reaches(platform.database_url, schema, 0)
     finally:
-        await drop_schema(platform.database_url, schema)
+        await drop_schemas(platform.database_url, schema)

@@ -16,8 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from services.metrics.main import create_app
 from services.metrics.settings import MetricsSettings
 from shared import envelope as ce
+from shared.db import drop_schemas
 from shared.kafka import topic_partitions
-from tests.apps import drop_schema, in_process
+from tests.apps import in_process
 from tests.kafka_tools import private_topics
 
 PARTITIONS = 6
@@ -31,7 +32,7 @@ async def private(platform, unique):
         async with private_topics(platform.kafka_bootstrap_servers, f"m{unique}.", PARTITIONS) as (prefix, topics):
             yield Private(prefix, schema, topics.events, platform.kafka_bootstrap_servers, platform.database_url)
     finally:
-        await drop_schema(platform.database_url, schema)
+        await drop_schemas(platform.database_url, schema)
 
 
 class Private:

@@ -13,12 +13,11 @@ from services.metrics.adapters.store import MIGRATIONS, ProjectionStore
 from services.metrics.core.visits import Kind, Sample, duration_bucket
 from services.metrics.handlers.events import KpiProjection
 from shared import envelope as ce
-from shared.db import create_pool
+from shared.db import create_pool, drop_schemas
 from shared.delivery.events import EventConsumer
 from shared.delivery.metrics import DeliveryMetrics
 from shared.delivery.records import SourceRecord
 from shared.service import migrate
-from tests.apps import drop_schema
 from tests.integration.metrics.test_oracle import scripted
 
 
@@ -29,7 +28,7 @@ async def store(platform, unique):
     await migrate(pool, schema, MIGRATIONS)
     yield ProjectionStore(schema), pool
     await pool.close()
-    await drop_schema(platform.database_url, schema)
+    await drop_schemas(platform.database_url, schema)
 
 
 async def test_the_daily_sums_and_the_totals_equal_the_samples(store, unique):

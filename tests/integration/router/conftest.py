@@ -16,10 +16,11 @@ from services.intake.settings import IntakeSettings
 from services.router.main import create_app as create_router
 from services.router.settings import RouterSettings
 from shared import envelope as ce
+from shared.db import drop_schemas
 from shared.envelope import Envelope
 from shared.events import Event
 from shared.topics import Topics
-from tests.apps import drop_schema, in_process
+from tests.apps import in_process
 from tests.integration.intake.conftest import HELPDESK, intake_env
 from tests.kafka_tools import TopicReader, private_topics
 
@@ -123,7 +124,7 @@ async def stack(platform, charter: Path | None, clock: Clock):
                 yield Stack(topics, events, intake, router, producer, clock, schema)
         finally:
             await producer.stop()
-            await drop_schema(platform.database_url, schema)
+            await drop_schemas(platform.database_url, schema)
 
 
 def summary(envelope: Envelope) -> tuple:

@@ -7,9 +7,8 @@ from contextlib import asynccontextmanager
 import pytest
 
 from services.router.adapters.store import MIGRATIONS, RouterStore, sync_roster
-from shared.db import create_pool
+from shared.db import create_pool, drop_schemas
 from shared.service import migrate
-from tests.apps import drop_schema
 from tests.unit.router.store_contract import StoreContract
 
 
@@ -35,7 +34,7 @@ async def env(platform, unique):
         yield PostgresEnv(pool, schema)
     finally:
         await pool.close()
-        await drop_schema(platform.database_url, schema)
+        await drop_schemas(platform.database_url, schema)
 
 
 class TestPostgresStore(StoreContract):

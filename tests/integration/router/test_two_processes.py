@@ -14,8 +14,8 @@ from aiokafka import AIOKafkaProducer
 
 from shared import envelope as ce
 from shared.charter import load_charter
+from shared.db import drop_schemas
 from shared.events import Priority, RoutingReason, TicketResolved, Tier
-from tests.apps import drop_schema
 from tests.builders import ticket_created
 from tests.integration.router.conftest import ROUTED, router_env
 from tests.kafka_tools import TopicReader, private_topics
@@ -112,7 +112,7 @@ async def test_two_processes_and_a_kill_lose_nothing_and_never_over_assign(platf
             stored = await conn.fetchval(f"SELECT count(*) FROM {schema}.tickets")
         finally:
             await conn.close()
-            await drop_schema(platform.database_url, schema)
+            await drop_schemas(platform.database_url, schema)
     assert stored == TICKETS
     for tier, agent, open_tickets, held in seats:
         cap = charter.tiers[Tier(tier)].roster.max_open_per_agent
