@@ -248,7 +248,7 @@ async def project(schema: str, tickets: int, days: int, seed: int) -> dict:
 async def refresh_and_scrape(schema: str, rounds: int) -> dict:
     pool = await create_pool(DATABASE_URL, min_size=1, max_size=2)
     await pool.execute(f"VACUUM ANALYZE {schema}.sample")  # what autovacuum does after a bulk load
-    refresher = Refresher(ProjectionStore(schema), lambda: pool, interval_s=5, clock=lambda: datetime.now(UTC))
+    refresher = Refresher(ProjectionStore(schema), lambda: pool, clock=lambda: datetime.now(UTC))
     registry = CollectorRegistry()
     registry.register(KpiCollector(refresher, clock=lambda: datetime.now(UTC)))
     refreshes, renders = [], []

@@ -12,7 +12,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-ReadyCheck = Callable[[], Awaitable[bool]]
+# True when ready; False or a one-line cause (never secrets or client data) when not.
+ReadyCheck = Callable[[], Awaitable[bool | str]]
 
 
 def ops_router(registry: CollectorRegistry, checks: Mapping[str, ReadyCheck]) -> APIRouter:
@@ -26,10 +27,16 @@ def ops_router(registry: CollectorRegistry, checks: Mapping[str, ReadyCheck]) ->
     async def readyz() -> JSONResponse:
         results = await asyncio.gather(*(check() for check in checks.values()), return_exceptions=True)
         status = {name: result is True for name, result in zip(checks, results, strict=True)}
+        causes = {
+            name: result if isinstance(result, str) else type(result).__name__
+            for name, result in zip(checks, results, strict=True)
+            if isinstance(result, str | BaseException)
+        }
         ready = all(status.values())
-        return JSONResponse(
-            {"status": "ready" if ready else "not ready", "checks": status}, status_code=200 if ready else 503
-        )
+        body: dict[str, object] = {"status": "ready" if ready else "not ready", "checks": status}
+        if causes:
+            body["causes"] = causes
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     @router.get("/metrics")
     async def metrics() -> Response:

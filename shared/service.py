@@ -5,10 +5,11 @@ then the delivery kit's tables), the Kafka broker with its consumers, the outbox
 the metrics registry and `/healthz`, `/readyz`, `/metrics`. A service adds its handlers,
 its own start/stop steps and HTTP routes, and gets an ASGI app; `serve` runs it.
 
-Start order: pool, migrations, broker connection, relay, the service's own steps, then
-consumers. Stop order (SIGTERM), within `shutdown_timeout_s`: HTTP drains (uvicorn),
-consumers finish their batch and stop, the service's own steps stop, the outbox drains,
-connections close. `/readyz` is 503 while any part is down or failing.
+Start order: pool, migrations, broker connection, relay, the service's own steps,
+consumers, then periodic work (`every`). Stop order (SIGTERM), within `shutdown_timeout_s`:
+HTTP drains (uvicorn), periodic work stops, consumers finish their batch and stop, the
+service's own steps stop, the outbox drains, connections close. `/readyz` is 503 while any
+part is down or stalled, and names the cause.
 """
 
 from __future__ import annotations
@@ -36,11 +37,12 @@ from shared.delivery.metrics import DeliveryMetrics
 from shared.delivery.relay import OutboxRelay
 from shared.kafka import make_broker, preflight, start_broker
 from shared.ops import ReadyCheck, ops_router
+from shared.periodic import Periodic
 from shared.settings import ServiceSettings, load
 
 log = logging.getLogger(__name__)
 DELIVERY_MIGRATIONS = Path(__file__).parent / "delivery" / "migrations"
-Step = Callable[[], Awaitable[None]]
+Step = Callable[[], Awaitable[object]]
 
 
 def utc_now() -> datetime:
@@ -84,6 +86,7 @@ class ServiceRuntime:
         self._pool: asyncpg.Pool | None = None
         self._starts: list[Step] = []
         self._stops: list[Step] = []
+        self._periodic: list[Periodic] = []
         self._started = False
         self._checks: dict[str, ReadyCheck] = {
             "database": self._database_ready,
@@ -143,6 +146,14 @@ class ServiceRuntime:
         if stop is not None:
             self._stops.append(stop)
 
+    def every(self, name: str, interval_s: float, step: Callable[[], Awaitable[object]]) -> Periodic:
+        """Periodic work (`shared.periodic`): `step` every `interval_s` once the consumers
+        run, stopped before them; its failures are reported by readiness check `name`."""
+        periodic = Periodic(name, step, interval_s=interval_s, stalled=self.metrics.stalled)
+        self._periodic.append(periodic)
+        self._checks[name] = periodic.ready
+        return periodic
+
     def ready_check(self, name: str, check: ReadyCheck) -> None:
         self._checks[name] = check
 
@@ -163,8 +174,11 @@ class ServiceRuntime:
     async def _kafka_ready(self) -> bool:
         return self._started and await self.broker.ping(2.0)
 
-    async def _consumers_ready(self) -> bool:
-        return self._started and all(consumer.healthy() for consumer in self.consumers)
+    async def _consumers_ready(self) -> bool | str:
+        if not self._started:
+            return False
+        causes = [cause for consumer in self.consumers if isinstance(cause := consumer.ready(), str)]
+        return "; ".join(causes) if causes else True
 
     async def _relay_ready(self) -> bool:
         return self.relay is None or self.relay.healthy()
@@ -186,6 +200,8 @@ class ServiceRuntime:
             for start in self._starts:
                 await start()
             await self.broker.start()
+            for periodic in self._periodic:
+                await periodic.start()
             self._started = True
             lag = asyncio.create_task(self._measure_lag(), name=f"{self.name}-lag")
             log.info(
@@ -211,6 +227,8 @@ class ServiceRuntime:
 
     async def _stop_within(self, budget: float) -> None:
         deadline = time.monotonic() + budget
+        for periodic in self._periodic:
+            await periodic.stop()
         await self.broker.stop()  # consumers finish the batch in hand (FastStream's graceful timeout)
         for stop in reversed(self._stops):
             await stop()

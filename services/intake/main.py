@@ -23,7 +23,7 @@ from services.intake.handlers.commands import batch_processor
 from services.intake.handlers.http import BodySizeLimit, api_router, install_error_handlers
 from services.intake.service import Batcher, Entry, process
 from services.intake.settings import IntakeSettings, load_key_ring
-from shared.delivery.failures import retrying
+from shared.delivery.failures import Kind, Outage, classify, retrying
 from shared.ops import RequestMetrics
 from shared.service import ServiceRuntime
 from shared.service import main as run_service
@@ -77,7 +77,8 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         ),
     )
 
-    http = _Http()
+    http = _Http(Outage("http commands", runtime.metrics.stalled))
+    runtime.ready_check("http_commands", http.ready)
 
     async def start_http() -> None:
         http.batcher = Batcher(
@@ -123,14 +124,28 @@ def contracts_router() -> APIRouter:
 
 
 class _Http:
-    """The HTTP path's group commit, which exists only while the app runs."""
+    """The HTTP path's group commit, which exists only while the app runs. A failure that is
+    not one request's (transient or systemic) is an outage of the path: reported by
+    readiness and logged once per backoff step, not once per request."""
 
-    batcher: Batcher | None = None
+    def __init__(self, outage: Outage) -> None:
+        self.outage = outage
+        self.batcher: Batcher | None = None
 
     async def submit(self, submission: Submission) -> Decision:
         if self.batcher is None:
             raise ConnectionError("intake is not started")
-        return await self.batcher.submit(submission)
+        try:
+            decision = await self.batcher.submit(submission)
+        except Exception as error:
+            if classify(error) is not Kind.POISON:
+                self.outage.failed(error)
+            raise
+        self.outage.healed()
+        return decision
+
+    async def ready(self) -> bool | str:
+        return self.outage.ready()
 
 
 def main() -> None:

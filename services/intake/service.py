@@ -32,7 +32,7 @@ from services.intake.core.tickets import (
     Ticket,
     decide,
 )
-from shared.delivery.failures import is_transient
+from shared.delivery.failures import Kind, classify
 from shared.delivery.records import OutboxRecord, Rejection, SourceRecord, dead_letter
 from shared.envelope import derive_id, encode
 from shared.topics import Topics
@@ -226,12 +226,13 @@ class Batcher:
                 await self._settle(live)
 
     async def _settle(self, live: list[tuple[Submission, asyncio.Future[Decision]]]) -> None:
-        """Run one batch. A failure that is not transient would fail again: the batch is
-        split until the request that fails is alone, so it never takes a neighbour with it."""
+        """Run one batch. A request's own failure would fail again: the batch is split until
+        the request that fails is alone, so it never takes a neighbour with it. A transient or
+        systemic failure is everyone's: every waiter learns it at once."""
         try:
             decisions = await self._run_batch([sub for sub, _ in live])
         except Exception as error:  # every waiter learns why; the worker lives on
-            if len(live) > 1 and not is_transient(error):
+            if len(live) > 1 and classify(error) is Kind.POISON:
                 middle = len(live) // 2
                 await self._settle(live[:middle])
                 await self._settle(live[middle:])

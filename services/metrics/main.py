@@ -22,10 +22,10 @@ def create_app(settings: MetricsSettings) -> FastAPI:
     runtime = ServiceRuntime(name="metrics", schema=settings.schema_name, settings=settings, migrations=MIGRATIONS)
     store = ProjectionStore(runtime.schema)
     runtime.consume_events(KpiProjection(store))
-    refresher = Refresher(store, lambda: runtime.pool, interval_s=settings.refresh_interval_s, clock=runtime.clock)
+    refresher = Refresher(store, lambda: runtime.pool, clock=runtime.clock)
     runtime.registry.register(KpiCollector(refresher, clock=runtime.clock))
-    runtime.on_start(refresher.start, refresher.stop)
-    runtime.ready_check("kpis", refresher.ready)
+    runtime.on_start(refresher.refresh)  # before the consumers: a scrape never waits
+    runtime.every("kpis", settings.refresh_interval_s, refresher.refresh)
     app = runtime.app(
         title="Ladder metrics",
         routers=[kpis_router(refresher)],

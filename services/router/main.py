@@ -1,9 +1,9 @@
 """Wires router on the delivery kit: the tier charter, the ticket-events consumer (Routing)
 and the periodic pass over waiting tickets (WaitingTickets).
 
-Start (after the kit's migrations and relay): every roster agent gets a seat, the periodic
-pass starts, then the consumers. Stop (SIGTERM): consumers finish their batch, the pass
-stops, the outbox drains.
+Start (after the kit's migrations and relay): every roster agent gets a seat, then the
+consumers, then the periodic pass. Stop (SIGTERM): the pass stops, consumers finish their
+batch, the outbox drains.
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ def create_app(settings: RouterSettings, clock: Callable[[], datetime] = utc_now
         pool=lambda: runtime.pool,
         clock=clock,
         metrics=metrics,
-        interval_s=settings.assign_interval_s,
         committed=runtime.committed,
     )
-    runtime.on_start(waiting.start, waiting.stop)
+    runtime.on_start(waiting.sync_roster)
+    runtime.every("assignment", settings.assign_interval_s, waiting.pass_once)
     app = runtime.app(
         title="Ladder router",
         description="Decides who owns each ticket (tier, queue, agent) from the tier charter and emits ticket.routed.",

@@ -10,10 +10,15 @@ Invariants (tests: tests/integration/kit/test_consumer.py):
    and the handler reads the raw records. Every record reaches `process` verbatim.
 3. A transient failure (broker or database unreachable) is retried with exponential
    pauses, then the batch is nacked and redelivered: no hot loop, nothing skipped.
-4. Any other failure is never retried as is: the batch is split in halves, each processed
-   on its own, down to the single record that fails, which is dead-lettered (`unprocessable`,
-   with the error's class, never its text); its neighbours land. A redelivery after that
-   changes nothing: the dead letter is claimed by the record's identity.
+4. A record-level failure is never retried as is: the batch is split in halves, each
+   processed on its own, down to the single record that fails, which is dead-lettered
+   (`unprocessable`, with the error's class, never its text); its neighbours land. A
+   redelivery after that changes nothing: the dead letter is claimed by the record's identity.
+5. A systemic failure (`failures.Kind.SYSTEMIC`: by its type, or because every record of
+   the batch failed alike, or a lone record failed like the one dead-lettered just before
+   it with nothing committed between) dead-letters nothing and commits nothing: the batch is
+   handed back, this member's partitions pause for the `Outage`'s backoff step, `/readyz`
+   names the cause, and the batch is tried again when the pause ends, until it heals.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from shared.delivery.failures import describe, is_transient, retrying
+from shared.delivery.failures import Kind, Outage, Systemic, classify, describe, retrying
 from shared.delivery.inbox import claim
 from shared.delivery.metrics import DeliveryMetrics
 from shared.delivery.outbox import stage
@@ -42,7 +47,6 @@ log = logging.getLogger(__name__)
 
 Process = Callable[[Sequence[SourceRecord]], Awaitable[None]]
 UNPROCESSABLE = "unprocessable"
-_UNHEALTHY_AFTER_S = 30.0
 
 
 async def _header_less(records: tuple[Any, ...], original: Callable[..., Any]) -> Any:
@@ -83,7 +87,8 @@ class BatchConsumer:
         self._batch_size = batch_size
         self._on_committed = on_committed
         self._subscribers: list[Any] = []
-        self._failing_since: float | None = None
+        self.outage = Outage(f"consumer {topic}", metrics.stalled)
+        self._last_poison: str | None = None  # what the last lone dead letter failed with
         self._lag_partitions: set[tuple[str, int]] = set()
         self.pool: asyncpg.Pool | None = None  # set by the runtime before the broker starts
 
@@ -107,48 +112,89 @@ class BatchConsumer:
             self._subscribers.append(subscriber)
 
     async def _on_batch(self, message: KafkaMessage) -> None:
-        await self.deliver([source_record(record) for record in message.raw_message])
+        try:
+            await self.deliver([source_record(record) for record in message.raw_message])
+        except Systemic:
+            # Hand the batch back (nack rewinds every partition to its first record; the
+            # framework's ack after a normal return then commits nothing) and pause this
+            # member's partitions for the step: it keeps polling, so it stays in the group.
+            await message.nack()
+            consumer: Any = message.consumer  # the member's AIOKafkaConsumer
+            paused = consumer.assignment()
+            consumer.pause(*paused)
+            loop = asyncio.get_running_loop()
+            loop.call_later(self.outage.pause_left(), lambda: consumer.resume(*(paused & consumer.assignment())))
 
     async def deliver(self, records: Sequence[SourceRecord]) -> None:
-        """Process `records`; raises only for a transient failure (the batch is redelivered)."""
+        """Process `records`. Raises the failure for a transient one (the batch is
+        redelivered) and `Systemic` for anything else that escapes isolation (the caller
+        pauses), after recording the outage."""
         started = time.perf_counter()
         try:
-            await retrying(lambda: self._process(records), what=f"{self.service} batch")
-            outcome = "committed"
+            outcome = await self._deliver(records)
         except Exception as error:
-            if is_transient(error):
-                self._failing_since = self._failing_since or time.monotonic()
+            self.outage.failed(error)
+            if classify(error) is Kind.TRANSIENT:
                 self._metrics.batches.labels("redelivered").inc()
                 raise
-            log.error(
-                "batch failed, isolating the record that fails",
-                extra={"records": len(records), "error": describe(error)},
-            )
-            await self._isolate(records, error)
-            outcome = "isolated"
-        self._failing_since = None
+            self._metrics.batches.labels("stalled").inc()
+            raise Systemic(describe(error)) from error
+        self.outage.healed()
         self._metrics.batches.labels(outcome).inc()
         self._metrics.batch_seconds.observe(time.perf_counter() - started)
         self._on_committed()
 
+    async def _deliver(self, records: Sequence[SourceRecord]) -> str:
+        try:
+            await retrying(lambda: self._process(records), what=f"{self.service} batch")
+        except Exception as error:
+            if classify(error) is not Kind.POISON:
+                raise
+            await self._isolate(records, error)
+            return "isolated"
+        self._last_poison = None
+        return "committed"
+
     async def _isolate(self, records: Sequence[SourceRecord], error: BaseException) -> None:
+        """Split the batch down to the records that fail; dead-letter them, unless every
+        record failed alike (then nothing is dead-lettered: `Systemic`)."""
+        failures: list[tuple[SourceRecord, BaseException]] = []
+        committed = await self._bisect(records, error, failures)
+        causes = {describe(failure) for _, failure in failures}
+        if not committed and len(causes) == 1:
+            (cause,) = causes
+            if len(records) > 1 or cause == self._last_poison:
+                raise Systemic(cause)
+        log.error(
+            "batch failed, dead-lettering the records that fail alone",
+            extra={"records": len(records), "failed": len(failures), "error": describe(error)},
+        )
+        for record, failure in failures:
+            rejection = Rejection(UNPROCESSABLE, f"processing failed: {describe(failure)}")
+            await retrying(functools.partial(self.quarantine, record, rejection), what=f"{self.service} quarantine")
+        self._last_poison = describe(failures[0][1]) if len(records) == 1 else None
+
+    async def _bisect(
+        self,
+        records: Sequence[SourceRecord],
+        error: BaseException,
+        failures: list[tuple[SourceRecord, BaseException]],
+    ) -> bool:
+        """Collect the records that fail on their own; True if any part committed."""
         if len(records) == 1:
-            (record,) = records
-            rejection = Rejection(UNPROCESSABLE, f"processing failed: {describe(error)}")
-            await retrying(lambda: self.quarantine(record, rejection), what=f"{self.service} quarantine")
-            log.error(
-                "record dead-lettered after failing alone",
-                extra={"position": record.position, "error": describe(error)},
-            )
-            return
+            failures.append((records[0], error))
+            return False
         middle = len(records) // 2
+        committed = False
         for half in (records[:middle], records[middle:]):
             try:
                 await retrying(functools.partial(self._process, half), what=f"{self.service} half batch")
+                committed = True
             except Exception as failure:
-                if is_transient(failure):
+                if classify(failure) is not Kind.POISON:
                     raise
-                await self._isolate(half, failure)
+                committed = await self._bisect(half, failure, failures) or committed
+        return committed
 
     async def quarantine(self, record: SourceRecord, rejection: Rejection) -> None:
         """Dead-letter one record in its own transaction, once per record identity."""
@@ -168,10 +214,11 @@ class BatchConsumer:
         if claims.fresh:
             self._metrics.dead_letters.labels(rejection.code).inc()
 
-    def healthy(self) -> bool:
-        """Subscribed and not failing for longer than a short outage."""
-        running = bool(self._subscribers) and all(getattr(s, "running", False) for s in self._subscribers)
-        return running and (self._failing_since is None or time.monotonic() - self._failing_since < _UNHEALTHY_AFTER_S)
+    def ready(self) -> bool | str:
+        """Subscribed and making progress (or why not)."""
+        if not (self._subscribers and all(getattr(s, "running", False) for s in self._subscribers)):
+            return f"{self.topic}: not subscribed"
+        return self.outage.ready()
 
     async def measure_lag(self) -> None:
         """Per assigned partition: the broker's high watermark minus this process' position."""

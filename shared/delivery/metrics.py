@@ -51,6 +51,13 @@ class DeliveryMetrics:
             ["reason"],
             registry=registry,
         )
+        self.stalled = Gauge(
+            "support_stalled",
+            "1 while a part of this service (a consumer, a periodic loop) cannot make progress "
+            "and is paused, backing off; /readyz names the cause.",
+            ["part"],
+            registry=registry,
+        )
         self.batches = Counter(
             "support_consumer_batches_total", "Consumed batches, by outcome.", ["outcome"], registry=registry
         )

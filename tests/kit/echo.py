@@ -36,10 +36,13 @@ class Echo:
     def __init__(self, settings: EchoSettings) -> None:
         self.schema, self.output = settings.schema_name, settings.output_topic
         self.attempts: Counter[str] = Counter()  # per ticket: how often a transaction saw it
+        self.bug: Exception | None = None  # a test's stand-in for a bad deploy: every record fails with it
 
     async def apply(self, conn: asyncpg.Connection, batch: EventBatch) -> Effects:
         for event in batch.events:
             self.attempts[event.ticket_id] += 1
+        if self.bug is not None and batch.events:
+            raise self.bug
         await conn.execute(
             f"INSERT INTO {self.schema}.applied SELECT * FROM unnest($1::text[], $2::text[], $3::text[])",
             [e.id for e in batch.events],

@@ -47,7 +47,7 @@ from services.intake.core.tickets import (
     command_id,
     new_ticket_id,
 )
-from shared.delivery.failures import describe, is_transient
+from shared.delivery.failures import Kind, classify, describe
 from shared.events import TicketId
 
 log = logging.getLogger(__name__)
@@ -206,14 +206,14 @@ def api_router(keys: KeyRing, submit: Callable[[Submission], Awaitable[Decision]
         try:
             decision = await submit(submission)
         except Exception as error:
-            log.error("command not stored", extra={"action": command.ACTION.value, "error": describe(error)})
-            if is_transient(error):
+            if classify(error) is not Kind.POISON:  # an outage, logged once per backoff step (main._Http)
                 return _problem(
                     503,
                     "unavailable",
                     "storage is unavailable; retry with the same Idempotency-Key",
                     headers={"Retry-After": "1"},
                 )
+            log.error("command not stored", extra={"action": command.ACTION.value, "error": describe(error)})
             return _problem(500, "internal_error", "the command could not be stored; it was not applied")
         match decision:
             case Accepted(envelope=envelope):

@@ -10,14 +10,12 @@ Invariants (tests: tests/unit/metrics/test_exporter.py, tests/integration/metric
    sees the first one.
 3. The histogram is exact and the same on every replica: bucket counts and sum come from
    the totals in PostgreSQL, not from a process-local histogram.
-4. A failed refresh keeps the previous snapshot and is logged; `support_kpi_age_seconds`
-   shows how old the served values are.
+4. A failed refresh keeps the previous snapshot, is reported (readiness, `support_stalled`,
+   one log line per backoff step); `support_kpi_age_seconds` shows how old the served values are.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -35,55 +33,33 @@ from prometheus_client.utils import floatToGoString
 
 from services.metrics.adapters.store import ProjectionStore
 from services.metrics.core.kpis import TIER_ORDER, WINDOWS, Snapshot
-from shared.delivery.failures import describe
 from shared.events import SlaKind
 
-log = logging.getLogger(__name__)
 IGNORED_REASONS = ("duplicate", "stale")
 
 
 class Refresher:
-    """Keeps `snapshot`, the KPIs as of the last refresh (at start, then every `interval_s`)."""
+    """Keeps `snapshot`, the KPIs as of the last refresh (at start, then every
+    METRICS_REFRESH_INTERVAL_S through `runtime.every`, which reports a failing refresh in
+    readiness; the previous snapshot is served meanwhile, `support_kpi_age_seconds` grows)."""
 
     def __init__(
         self,
         store: ProjectionStore,
         pool: Callable[[], asyncpg.Pool],
         *,
-        interval_s: float,
         clock: Callable[[], datetime],
     ) -> None:
-        self.store, self.interval_s = store, interval_s
+        self.store = store
         self.snapshot: Snapshot | None = None
         self.duration_s = 0.0
         self._pool, self._clock = pool, clock
-        self._task: asyncio.Task[None] | None = None
 
     async def refresh(self) -> Snapshot:
         started = time.perf_counter()
         self.snapshot = await self.store.read(self._pool(), self._clock())
         self.duration_s = time.perf_counter() - started
         return self.snapshot
-
-    async def start(self) -> None:
-        await self.refresh()
-        self._task = asyncio.create_task(self._run(), name="kpi-refresher")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def ready(self) -> bool:
-        return self.snapshot is not None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.refresh()
-            except Exception as error:
-                log.warning("KPI refresh failed", extra={"error": describe(error)})
 
 
 class KpiCollector(Collector):

@@ -1,9 +1,10 @@
 """The periodic pass: waiting tickets against the clock.
 
 Events assign waiting tickets when they free capacity; the clock does the rest: agents come
-on shift, a new day's hat wearers start, office hours open. Every `assign_interval_s` each
-tier with waiting tickets and someone on shift gets one transaction under its lock (the same
-lock events take), which assigns what fits and stages the `ticket.routed` events.
+on shift, a new day's hat wearers start, office hours open. Every `assign_interval_s`
+(`runtime.every`, which reports a failing pass in readiness) each tier with waiting tickets
+and someone on shift gets one transaction under its lock (the same lock events take), which
+assigns what fits and stages the `ticket.routed` events.
 
 Idempotent by state: a ticket that was assigned no longer waits, so no pass (here, in a
 batch, or in another replica) assigns it twice; the event id derives from the routed event
@@ -12,8 +13,6 @@ that left it waiting, so whoever assigns it emits the same id.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Callable
 from datetime import datetime
 
@@ -25,11 +24,8 @@ from services.router.core.dispatch import Outcome, Routed, assign_waiting
 from services.router.handlers.events import routed_records
 from services.router.metrics import RouterMetrics
 from shared.charter import Charter
-from shared.delivery.failures import describe
 from shared.delivery.outbox import stage
 from shared.events import Tier
-
-log = logging.getLogger(__name__)
 
 
 class WaitingTickets:
@@ -42,30 +38,15 @@ class WaitingTickets:
         pool: Callable[[], asyncpg.Pool],
         clock: Callable[[], datetime],
         metrics: RouterMetrics,
-        interval_s: float,
         committed: Callable[[], None],
     ) -> None:
         self.charter, self.schema, self.topic = charter, schema, topic
         self._pool, self._clock, self._metrics = pool, clock, metrics
-        self._interval, self._committed = interval_s, committed
-        self._task: asyncio.Task[None] | None = None
+        self._committed = committed
 
-    async def start(self) -> None:
+    async def sync_roster(self) -> None:
+        """Every roster agent gets a seat (at start, before the consumers)."""
         await sync_roster(self._pool(), self.schema, self.charter)
-        self._task = asyncio.create_task(self._run(), name="router-waiting-tickets")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.pass_once()
-            except Exception as error:
-                log.warning("waiting-tickets pass failed", extra={"error": describe(error)})
 
     async def pass_once(self) -> list[Routed]:
         """Assign what the clock now allows, in every tier; refresh the gauges."""

@@ -61,6 +61,7 @@ CONTRACT: dict[str, Metric] = {
     "support_outbox_relay_leader": _m("gauge"),
     "support_consumer_lag_records": _m("gauge", "topic", "partition"),
     "support_consumer_events_ignored_total": _m("counter", "reason"),
+    "support_stalled": _m("gauge", "part"),
     "faststream_received_messages_total": _m("counter", "app_name", "broker", "handler"),
     "faststream_received_processed_messages_total": _m("counter", "app_name", "broker", "handler", "status"),
     "faststream_received_processed_messages_duration_seconds": _m("histogram", "app_name", "broker", "handler"),

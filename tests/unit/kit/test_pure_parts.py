@@ -10,7 +10,7 @@ from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError, NotL
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.delivery.failures import describe, is_transient
+from shared.delivery.failures import Kind, Outage, Systemic, classify, describe, is_transient
 from shared.delivery.locks import LADDER, client_key, internal_key, lock_statement
 from shared.delivery.outbox import decode_headers, encode_headers
 from shared.delivery.records import Rejection, SourceRecord, dead_letter
@@ -61,6 +61,71 @@ def test_client_ids_cannot_reach_internal_locks():
 )
 def test_what_heals_by_waiting(error, transient):
     assert is_transient(error) is transient
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (asyncpg.exceptions.InsufficientPrivilegeError("permission denied"), Kind.SYSTEMIC),
+        (asyncpg.exceptions.UndefinedTableError("no table"), Kind.SYSTEMIC),
+        (asyncpg.exceptions.UndefinedColumnError("no column"), Kind.SYSTEMIC),
+        (asyncpg.exceptions.InvalidSchemaNameError("no schema"), Kind.SYSTEMIC),
+        (asyncpg.exceptions.ReadOnlySQLTransactionError("read only"), Kind.SYSTEMIC),
+        (asyncpg.exceptions.InvalidPasswordError("auth"), Kind.SYSTEMIC),
+        (Systemic("KeyError"), Kind.SYSTEMIC),
+        (asyncpg.exceptions.AdminShutdownError("restart"), Kind.TRANSIENT),
+        (ConnectionRefusedError(), Kind.TRANSIENT),
+        (asyncpg.exceptions.CheckViolationError("check"), Kind.POISON),
+        (asyncpg.exceptions.StringDataRightTruncationError("too long"), Kind.POISON),
+        (KeyError("x"), Kind.POISON),
+    ],
+)
+def test_three_kinds_of_failure(error, kind):
+    assert classify(error) is kind
+
+
+class FakeGauge:
+    def __init__(self):
+        self.values = {}
+
+    def labels(self, part):
+        gauge = self
+
+        class Child:
+            def set(self, value):
+                gauge.values[part] = value
+
+        return Child()
+
+
+def test_an_outage_backs_off_to_a_cap_and_logs_once_per_step(caplog):
+    now = [0.0]
+    gauge = FakeGauge()
+    outage = Outage("consumer t", gauge, first_pause_s=1, max_pause_s=8, clock=lambda: now[0])
+    error = asyncpg.exceptions.InsufficientPrivilegeError("permission denied for table secret_name")
+    pauses = []
+    for _ in range(6):
+        pauses.append(outage.failed(error))
+        assert outage.failed(error) == pauses[-1]  # a second member within the step: same step
+        now[0] += pauses[-1]
+    assert pauses == [1, 2, 4, 8, 8, 8]
+    assert len([r for r in caplog.records if "cannot make progress" in r.getMessage()]) == 6
+    assert "secret_name" not in caplog.text
+    assert outage.ready() == "systemic: InsufficientPrivilegeError (42501)"
+    assert gauge.values == {"consumer t": 1}
+    outage.healed()
+    assert (outage.ready(), gauge.values["consumer t"]) == (True, 0)
+    assert outage.failed(error) == 1  # a new outage starts from the first step
+
+
+def test_a_transient_outage_is_ready_until_it_lasts():
+    now = [0.0]
+    outage = Outage("loop kpis", FakeGauge(), unready_after_s=30, clock=lambda: now[0])
+    outage.failed(ConnectionRefusedError())
+    assert outage.ready() is True
+    now[0] = 31
+    outage.failed(ConnectionRefusedError())
+    assert outage.ready() == "transient: ConnectionRefusedError"
 
 
 def test_failures_are_described_without_their_text():
