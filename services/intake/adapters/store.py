@@ -43,6 +43,10 @@ WITH tickets AS (
 ), commands AS (
     INSERT INTO {schema}.commands (command_id, fingerprint, ticket_id, event_id, event_type)
     SELECT * FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+    -- only a redriven dead letter comes back for a remembered id (service.process invariant 4)
+    ON CONFLICT (command_id) DO UPDATE SET fingerprint = excluded.fingerprint, ticket_id = excluded.ticket_id,
+        event_id = excluded.event_id, event_type = excluded.event_type, processed_at = now()
+        WHERE commands.event_type = 'dead_letter'
 )
 INSERT INTO {schema}.outbox (topic, key, value, headers)
 SELECT * FROM unnest($11::text[], $12::bytea[], $13::bytea[], $14::bytea[])
