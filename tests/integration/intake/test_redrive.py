@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaProducer
 
 from cli.main import main as ladder
 from services.intake.core.commands import CreateTicketRequest
-from services.intake.core.tickets import new_ticket_id
+from services.intake.core.tickets import command_id, new_ticket_id
 from services.intake.main import create_app
 from services.intake.settings import IntakeSettings
 from shared import envelope as ce
@@ -94,7 +94,9 @@ async def test_a_command_for_a_ticket_that_did_not_exist_yet_takes_effect_once(
         responded = of_type(events.records, b"ticket.responded")
         assert len(responded) == 2, [r.value for r in responded]
         assert {ce.decode(r.key, r.value, r.headers).ticket_id for r in responded} == {ticket}
-        assert len({ce.decode(r.key, r.value, r.headers).id for r in responded}) == 2
+        ids = {ce.decode(r.key, r.value, r.headers).id for r in responded}
+        by_command_id = ce.derive_id(command_id("helpdesk", idempotency_key=f"r-{unique}"), "ticket.responded")
+        assert len(ids) == 2 and by_command_id in ids  # one event per command, not two of one
         await dlq.settle(1.0)
         assert len(dlq.records) == 2  # nothing was dead-lettered again
 
