@@ -28,6 +28,7 @@ from bench.pipeline import CHARTER, HEADERS, SERVICES, Kpis, agent_commands, sen
 from services.escalation.adapters.store import retention_rules as escalation_rules
 from services.intake.adapters.store import retention_rules as intake_rules
 from services.metrics.adapters.store import retention_rules as metrics_rules
+from services.metrics.core.retention import LONGEST_WINDOW, MARGIN
 from shared.db import connect_options, create_pool
 from shared.kafka import topic_partitions
 from shared.retention import DEFAULT_DAYS, Rule, kit_rules, prune
@@ -97,6 +98,17 @@ async def prune_as_if_later(schemas: dict[str, str], days: float) -> dict[str, d
         await pool.close()
 
 
+async def vacuum(schemas: dict[str, str]) -> None:
+    """What autovacuum would do in time: empty trailing pages go back to the file system."""
+    conn = await asyncpg.connect(DATABASE_URL, **connect_options(DATABASE_URL))
+    try:
+        for schema in schemas.values():
+            for (name,) in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1", schema):
+                await conn.execute(f'VACUUM "{schema}"."{name}"')
+    finally:
+        await conn.close()
+
+
 def table(label: str, sizes: dict[str, dict[str, dict[str, int]]]) -> str:
     lines = [f"\n{label}", "| service | table | rows | size |", "|---|---|---:|---:|"]
     for service, found in sizes.items():
@@ -147,11 +159,14 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         for service in services.values():
             service.stop()
         services = {}
-        result["pruned"] = await prune_as_if_later(space.schemas, DEFAULT_DAYS + 1)
+        later = max(DEFAULT_DAYS, LONGEST_WINDOW.days + MARGIN.days) + 1
+        result["pruned"] = await prune_as_if_later(space.schemas, later)
+        await vacuum(space.schemas)
         result["after_retention"] = await tables(space.schemas)
         print(
             table(
-                f"after pruning as of now + {DEFAULT_DAYS + 1:g} days (rows removed: {result['pruned']})",
+                f"after pruning as of now + {later:g} days and VACUUM (freed pages are reused, not returned)"
+                f"; rows removed: {result['pruned']}",
                 result["after_retention"],
             )
         )
