@@ -10,13 +10,14 @@ PLATFORM := bash deploy/local/platform.sh
 # Local development keys (documented in README); production sets its own file.
 export INTAKE_API_KEYS_FILE ?= $(CURDIR)/deploy/local/api-keys.json
 
-.PHONY: help install up down status test lint unit bench demo contracts
+.PHONY: help install up down status test lint unit bench soak demo contracts
 
 help:
 	@echo "make up | down | status   local platform (Kafka, PostgreSQL) and every service"
 	@echo "make test                  the whole suite against the real broker and database"
 	@echo "make unit                  unit tests only (no I/O)"
 	@echo "make bench [BENCH=pipeline|intake|router|escalation|metrics]   benchmarks (var/bench/*.json)"
+	@echo "make soak [SOAK_TICKETS=1000000]   a long run; table rows and sizes before, after, after retention"
 	@echo "make contracts             regenerate docs/openapi, docs/asyncapi and docs/schemas from the code"
 	@echo "make demo                  the main job: everything running, simulated traffic, KPIs checked"
 
@@ -57,6 +58,13 @@ bench: install
 	LADDER_BENCH_TOOLS=1 bash deploy/local/install.sh
 	$(PLATFORM) up-test --no-services || { $(PLATFORM) down-test; exit 1; }
 	@rc=0; $(PY) -m bench $(BENCH) $(BENCH_ARGS) || rc=$$?; $(PLATFORM) down-test; exit $$rc
+
+# A long run (not part of `make test`): SOAK_TICKETS lifecycles through the whole pipeline,
+# then every service table's rows and size, before, after and after pruning (bench/soak.py).
+SOAK_TICKETS ?= 1000000
+soak: install
+	$(PLATFORM) up-test --no-services || { $(PLATFORM) down-test; exit 1; }
+	@rc=0; SOAK_TICKETS=$(SOAK_TICKETS) $(PY) -m bench soak $(SOAK_ARGS) || rc=$$?; $(PLATFORM) down-test; exit $$rc
 
 contracts: install
 	$(PY) -m services.intake.contracts

@@ -18,6 +18,7 @@ from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 
 from shared.settings import StartupError
+from shared.topics import retention_ms
 
 
 def make_broker(
@@ -99,7 +100,7 @@ async def create_topics(
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(name, partitions, 1) for name in names])
+        await admin.create_topics([new_topic(name, partitions) for name in names])
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             described = await admin.describe_topics(list(names))
@@ -115,6 +116,13 @@ async def create_topics(
             await asyncio.sleep(0.1)
     finally:
         await admin.close()
+
+
+def new_topic(name: str, partitions: int) -> NewTopic:
+    """A topic of the design with its retention (shared.topics.RETENTION_MS); others as the broker says."""
+    retention = retention_ms(name)
+    configs = {} if retention is None else {"retention.ms": str(retention)}
+    return NewTopic(name, partitions, 1, topic_configs=configs)
 
 
 async def commit_group_at_end(bootstrap_servers: str, group_id: str, topic: str) -> None:

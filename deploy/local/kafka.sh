@@ -116,6 +116,19 @@ format_storage_once() {
   say "formatted storage ${DATA_DIR#"$LADDER_ROOT"/} (cluster id $uuid)"
 }
 
+# retention.ms per topic (shared/topics.py RETENTION_MS says the same, a test holds them equal):
+# the events topic is the truth, kept for ever so a rebuild or a new consumer group is exact;
+# commands a week, dead letters two weeks (the window to redrive them); both shorter than the
+# services' dedup retention (LADDER_RETENTION_DAYS, 30 days).
+topic_retention_ms() {
+  case "$1" in
+    *support.ticket-events) echo -1 ;;
+    *support.ticket-commands) echo 604800000 ;;
+    *support.dead-letter) echo 1209600000 ;;
+    *) echo "" ;;
+  esac
+}
+
 # "name partitions" per existing topic
 existing_topics() {
   timeout 15 kcat -b "$BOOTSTRAP" -L -J -m 10 2>/dev/null | python3 -c '
@@ -135,9 +148,11 @@ ensure_topics() {
       ((n >= KAFKA_PARTITIONS)) || warn "topic $t has $n partitions (< KAFKA_PARTITIONS=$KAFKA_PARTITIONS); left as is"
       continue
     fi
-    local out
+    local out retention config=()
+    retention="$(topic_retention_ms "$t")"
+    [[ -n "$retention" ]] && config=(--config "retention.ms=$retention")
     if ! out="$(kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" \
-      --create --if-not-exists --topic "$t" --partitions "$KAFKA_PARTITIONS" --replication-factor 1 2>&1)"; then
+      --create --if-not-exists --topic "$t" --partitions "$KAFKA_PARTITIONS" --replication-factor 1 "${config[@]}" 2>&1)"; then
       printf '%s\n' "$out" >&2
       die "could not create topic $t"
     fi

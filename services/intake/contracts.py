@@ -40,6 +40,7 @@ _DLQ_HEADERS = {
     "dlq_source_topic": "Where the record was read.",
     "dlq_source_partition": "Its partition.",
     "dlq_source_offset": "Its offset.",
+    "dlq_source_timestamp": "Its timestamp (ms): with topic, partition and offset, the record's identity.",
     "dlq_time": "When it was rejected (RFC 3339).",
 }
 
@@ -86,7 +87,13 @@ def asyncapi() -> dict[str, Any]:
                 "type": "object",
                 "required": ["authorization"],
                 "properties": {
-                    "authorization": {"type": "string", "description": "Bearer <API key> allowed to take this action."}
+                    "authorization": {"type": "string", "description": "Bearer <API key> allowed to take this action."},
+                    "ladder_redrive_of": {
+                        "type": "string",
+                        "description": "Set by `ladder dead-letters redrive` only: the identity of the dead-lettered "
+                        "record this is a copy of (topic/partition/offset@timestamp). A command whose first outcome "
+                        "was a dead letter is decided again, and takes effect at most once.",
+                    },
                 },
             },
             "payload": {"$ref": SCHEMAS.format(model=command_model.__name__)},

@@ -14,7 +14,7 @@ Invariants (tests: tests/integration/escalation/test_timer_store.py):
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -25,8 +25,18 @@ from shared.delivery.locks import client_key
 from shared.delivery.records import OutboxRecord
 from shared.envelope import Envelope, encode
 from shared.events import Priority, SlaKind, Tier
+from shared.retention import Rule, kit_rules
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def retention_rules(keep: timedelta) -> list[Rule]:
+    """The kit's tables and settled timers. A settled timer guards against re-arming by a
+    redelivered ticket.routed; the inbox dedups those for as long, so both go together.
+    Pending timers and tickets are never pruned."""
+    return [*kit_rules(keep), Rule("sla_timers", "settled_at", keep, where="state <> 'pending'")]
+
+
 _TICKET = (
     "ticket_id, correlation_id, priority, intent, customer_blocked, owner, visit_tier, visit_started_by, "
     "communication_owner"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -13,8 +14,16 @@ from services.intake.core.tickets import PriorCommand, Status, Ticket
 from shared.delivery.locks import client_key
 from shared.delivery.outbox import encode_headers
 from shared.delivery.records import OutboxRecord
+from shared.retention import Rule, kit_rules
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def retention_rules(keep: timedelta) -> list[Rule]:
+    """The kit's tables and processed commands: an idempotency key (HTTP) or a topic
+    command's id is remembered for `keep` (INTAKE_RETENTION_DAYS), longer than the commands
+    topic keeps records. Tickets are kept: a reopen or a rating may come any time."""
+    return [*kit_rules(keep), Rule("commands", "processed_at", keep)]
 
 
 _LOAD = """
@@ -34,6 +43,10 @@ WITH tickets AS (
 ), commands AS (
     INSERT INTO {schema}.commands (command_id, fingerprint, ticket_id, event_id, event_type)
     SELECT * FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+    -- only a redriven dead letter comes back for a remembered id (service.process invariant 4)
+    ON CONFLICT (command_id) DO UPDATE SET fingerprint = excluded.fingerprint, ticket_id = excluded.ticket_id,
+        event_id = excluded.event_id, event_type = excluded.event_type, processed_at = now()
+        WHERE commands.event_type = 'dead_letter'
 )
 INSERT INTO {schema}.outbox (topic, key, value, headers)
 SELECT * FROM unnest($11::text[], $12::bytea[], $13::bytea[], $14::bytea[])

@@ -85,6 +85,9 @@ class Submission:
     # A command identified by its record's position is a repeat exactly when it is the same
     # record: its fingerprint is that of the record's bytes, whatever they were judged to be.
     record_fingerprint: str | None = None
+    # A dead letter sent back by an operator once its cause was fixed: its first outcome (the
+    # dead letter) does not stand; its first acceptance does (service.process).
+    redrive: bool = False
 
     @property
     def fingerprint(self) -> str:
