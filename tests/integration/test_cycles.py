@@ -35,6 +35,8 @@ from shared.events import (
     Tier,
 )
 from shared.kafka import topic_partitions
+from simulator.compare import StreamCopy, differences, exported_samples
+from simulator.truth import expected_samples
 from tests.apps import in_process
 from tests.integration.escalation.conftest import handoff
 from tests.integration.intake.conftest import HELPDESK, intake_env
@@ -80,7 +82,7 @@ async def test_a_late_event_of_an_earlier_cycle_is_stale_everywhere(platform):
     bootstrap, run = platform.kafka_bootstrap_servers, uuid.uuid4().hex[:10]
     schemas = {service: f"{service}_cy_{run}" for service in SERVICES}
     async with private_topics(bootstrap) as (prefix, topics):
-        env = {**intake_env(), "LADDER_TOPIC_PREFIX": prefix}
+        env = {**intake_env(), "LADDER_TOPIC_PREFIX": prefix, "METRICS_REFRESH_INTERVAL_S": "300"}
         groups = {service: f"cycles-{service}-{run}" for service in SERVICES}
         for service in SERVICES:
             env[f"{service.upper()}_SCHEMA_NAME"] = schemas[service]
@@ -204,6 +206,14 @@ async def test_a_late_event_of_an_earlier_cycle_is_stale_everywhere(platform):
                 stale = ("support_events_ignored_total", frozenset({("reason", "stale")}))
                 assert kpis_after.pop(stale) - kpis_before.pop(stale) == 3
                 assert kpis_after == kpis_before
+                # and the independent reference computation of the stream agrees, digit for digit
+                stream = StreamCopy(bootstrap, topics.events)
+                try:
+                    computed_at = datetime.fromisoformat((await metrics.get("/v1/kpis")).json()["computed_at"])
+                    truth = expected_samples(await stream.catch_up(), computed_at)
+                finally:
+                    await stream.close()
+                assert differences(truth, exported_samples(after["metrics"])) == []
         finally:
             await producer.stop()
             await drop_schemas(platform.database_url, *schemas.values())
