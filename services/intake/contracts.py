@@ -31,6 +31,13 @@ _CE_DESCRIPTIONS = {
     "ce_subject": "The ticket id (also the record key).",
     "ce_correlationid": "Id of the ticket's ticket.created event.",
     "ce_causationid": "Id of the command or event that caused this one.",
+    "ce_cycle": (
+        "The ticket's cycle this event belongs to: 1 from ticket.created, and each ticket.reopened carries the "
+        "number of the cycle it starts; an event caused by another carries its cause's. An integer from 1 to "
+        "2147483647 as text; any other value makes the record invalid (dead-lettered). Every producer sets it; "
+        "a record without it (written before cycles existed) belongs to the ticket's current cycle. An event of "
+        "an earlier cycle than the ticket's current one is stale for every consumer (ignored and counted)."
+    ),
     "content-type": "application/json",
 }
 _DLQ_HEADERS = {
@@ -55,6 +62,7 @@ def _event_headers(event_type: str) -> dict[str, Any]:
     properties["ce_specversion"]["const"] = "1.0"
     properties["ce_type"]["const"] = event_type
     properties["content-type"]["const"] = "application/json"
+    properties["ce_cycle"]["pattern"] = "^[1-9][0-9]{0,9}$"
     required = ["ce_specversion", "ce_id", "ce_type", "ce_source", "ce_time", "ce_correlationid"]
     return {"type": "object", "properties": properties, "required": required}
 
