@@ -24,7 +24,8 @@ def make_broker(
     bootstrap_servers: str, *, client_id: str, middlewares: Sequence[Any] = (), **options: Any
 ) -> KafkaBroker:
     return KafkaBroker(
-        bootstrap_servers,
+        # a list: FastStream would hand a comma-separated string to aiokafka as one host name
+        bootstrap_servers.split(","),
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
@@ -92,14 +93,14 @@ async def topic_partitions(bootstrap_servers: str, topic: str) -> list[TopicPart
 
 
 async def create_topics(
-    bootstrap_servers: str, names: Sequence[str], partitions: int = 6, timeout: float = 30.0
+    bootstrap_servers: str, names: Sequence[str], partitions: int = 6, timeout: float = 30.0, replication: int = 1
 ) -> None:
     """Create `names` and wait until every partition has a leader: a client that starts on a
     topic whose partitions have none yet can wait minutes for its next metadata refresh."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(name, partitions, 1) for name in names])
+        await admin.create_topics([NewTopic(name, partitions, replication) for name in names])
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             described = await admin.describe_topics(list(names))
