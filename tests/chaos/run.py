@@ -207,7 +207,15 @@ async def _drive(
         broker_down_s=options.broker_down_s,
     )
     started = time.monotonic()
-    traffic = asyncio.create_task(driver.run(Run(run_id, plans)))
+    done, step = 0, max(1, len(plans) // 20)
+
+    def progress(n: int) -> None:
+        nonlocal done
+        done += n
+        if done % step == 0:
+            log.warning("%d/%d tickets finished after %.0fs", done, len(plans), time.monotonic() - started)
+
+    traffic = asyncio.create_task(driver.run(Run(run_id, plans), progress))
     chaos = asyncio.create_task(faults.run(keep_going=lambda: not traffic.done()))
     try:
         result = await traffic
