@@ -10,7 +10,7 @@ PLATFORM := bash deploy/local/platform.sh
 # Local development keys (documented in README); production sets its own file.
 export INTAKE_API_KEYS_FILE ?= $(CURDIR)/deploy/local/api-keys.json
 
-.PHONY: help install up down status test lint unit bench soak demo contracts
+.PHONY: help install up down status test lint unit bench soak demo contracts chaos
 
 help:
 	@echo "make up | down | status   local platform (Kafka, PostgreSQL) and every service"
@@ -20,6 +20,7 @@ help:
 	@echo "make soak [SOAK_TICKETS=1000000]   a long run; table rows and sizes before, after, after retention"
 	@echo "make contracts             regenerate docs/openapi, docs/asyncapi and docs/schemas from the code"
 	@echo "make demo                  the main job: everything running, simulated traffic, KPIs checked"
+	@echo "make chaos [CHAOS_TICKETS=100000]   the chaos suite (tests/chaos): faults, then the ledger"
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s)" % sys.version.split()[0])'
@@ -72,3 +73,12 @@ contracts: install
 # The main job: the platform, the four services and simulated traffic, checked (deploy/local/demo.sh).
 demo: install
 	bash deploy/local/demo.sh
+
+# The chaos suite at full size (tests/chaos/README.md): its own three-node cluster and
+# PostgreSQL (started and stopped by the suite), faults while CHAOS_TICKETS tickets run,
+# then the ledger; the report lands in var/chaos/report.json. `make test` runs 300 tickets.
+CHAOS_TICKETS ?= 100000
+CHAOS_ARGS ?=
+chaos: install
+	bash deploy/local/install.sh
+	$(PY) -m tests.chaos --tickets $(CHAOS_TICKETS) --report var/chaos/report.json $(CHAOS_ARGS)

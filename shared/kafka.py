@@ -25,7 +25,8 @@ def make_broker(
     bootstrap_servers: str, *, client_id: str, middlewares: Sequence[Any] = (), **options: Any
 ) -> KafkaBroker:
     return KafkaBroker(
-        bootstrap_servers,
+        # a list: FastStream would hand a comma-separated string to aiokafka as one host name
+        bootstrap_servers.split(","),
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
@@ -93,14 +94,14 @@ async def topic_partitions(bootstrap_servers: str, topic: str) -> list[TopicPart
 
 
 async def create_topics(
-    bootstrap_servers: str, names: Sequence[str], partitions: int = 6, timeout: float = 30.0
+    bootstrap_servers: str, names: Sequence[str], partitions: int = 6, timeout: float = 30.0, replication: int = 1
 ) -> None:
     """Create `names` and wait until every partition has a leader: a client that starts on a
     topic whose partitions have none yet can wait minutes for its next metadata refresh."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
-        await admin.create_topics([new_topic(name, partitions) for name in names])
+        await admin.create_topics([new_topic(name, partitions, replication) for name in names])
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             described = await admin.describe_topics(list(names))
@@ -118,11 +119,11 @@ async def create_topics(
         await admin.close()
 
 
-def new_topic(name: str, partitions: int) -> NewTopic:
+def new_topic(name: str, partitions: int, replication: int = 1) -> NewTopic:
     """A topic of the design with its retention (shared.topics.RETENTION_MS); others as the broker says."""
     retention = retention_ms(name)
     configs = {} if retention is None else {"retention.ms": str(retention)}
-    return NewTopic(name, partitions, 1, topic_configs=configs)
+    return NewTopic(name, partitions, replication, topic_configs=configs)
 
 
 async def commit_group_at_end(bootstrap_servers: str, group_id: str, topic: str) -> None:

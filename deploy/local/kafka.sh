@@ -19,6 +19,8 @@ set -euo pipefail
 LOG_PREFIX="kafka"
 # shellcheck source=deploy/local/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=deploy/local/kafka-common.sh
+source "$DEPLOY_LOCAL/kafka-common.sh"
 
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
@@ -36,11 +38,8 @@ is_uint "$KAFKA_STOP_TIMEOUT" || die "KAFKA_STOP_TIMEOUT must be seconds, got '$
 
 BOOTSTRAP="localhost:$KAFKA_PORT"
 KAFKA_DIR="$VAR_DIR/kafka"
-LIBS="$KAFKA_DIR/libs"
 DATA_DIR="$KAFKA_DIR/data"
 CONF="$KAFKA_DIR/server.properties"
-LOG4J_BROKER="$DEPLOY_LOCAL/kafka/log4j2.properties"
-LOG4J_TOOLS="$DEPLOY_LOCAL/kafka/tools-log4j2.properties"
 PIDFILE="$RUN_DIR/kafka.pid"
 LOGFILE="$LOG_DIR/kafka.log"
 
@@ -58,11 +57,7 @@ our_pid() {
   done
 }
 
-metadata_ok() { timeout 10 kcat -b "$BOOTSTRAP" -L -m 5 >/dev/null 2>&1; }
-
-kafka_tool() { # kafka_tool MAINCLASS ARGS...  (quiet logging, small heap)
-  java -Xmx256m -Dlog4j2.configurationFile="$LOG4J_TOOLS" -cp "$LIBS/*" "$@"
-}
+metadata_ok() { kafka_metadata_ok "$BOOTSTRAP"; }
 
 write_config() {
   mkdir -p "$KAFKA_DIR" "$DATA_DIR"
@@ -79,103 +74,20 @@ inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 log.dirs=$DATA_DIR
-num.partitions=$KAFKA_PARTITIONS
-default.replication.factor=1
-auto.create.topics.enable=false
-# internal topics: one replica, few partitions (quick first group/transaction use)
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=6
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-transaction.state.log.num.partitions=6
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-num.network.threads=2
-num.io.threads=4
-log.retention.hours=168
-# Records up to 4 MiB (the default is 1 MiB): a dead letter keeps a rejected record verbatim
-# plus its reason, so it must fit what the commands topic accepted (tests send a 2 MB key).
-message.max.bytes=4194304
-replica.fetch.max.bytes=4194304
+$(kafka_common_config "$KAFKA_PARTITIONS" 1 1)
 EOF
   mv "$tmp" "$CONF"
 }
 
 format_storage_once() {
   [[ -f "$DATA_DIR/meta.properties" ]] && return 0
-  local uuid out
-  uuid="$(kafka_tool kafka.tools.StorageTool random-uuid)" || die "StorageTool random-uuid failed"
-  uuid="$(tail -n1 <<<"$uuid" | tr -d '[:space:]')"
-  [[ -n "$uuid" ]] || die "StorageTool random-uuid printed nothing"
-  if ! out="$(kafka_tool kafka.tools.StorageTool format --standalone -t "$uuid" -c "$CONF" 2>&1)"; then
-    printf '%s\n' "$out" >&2
-    die "formatting $DATA_DIR failed (see above)"
-  fi
+  local uuid
+  uuid="$(kafka_random_uuid)"
+  kafka_format_once "$CONF" "$DATA_DIR" "$uuid" --standalone
   echo "$uuid" >"$KAFKA_DIR/cluster.id"
-  say "formatted storage ${DATA_DIR#"$LADDER_ROOT"/} (cluster id $uuid)"
 }
 
-# retention.ms per topic (shared/topics.py RETENTION_MS says the same, a test holds them equal):
-# the events topic is the truth, kept for ever so a rebuild or a new consumer group is exact;
-# commands a week, dead letters two weeks (the window to redrive them); both shorter than the
-# services' dedup retention (LADDER_RETENTION_DAYS, 30 days).
-topic_retention_ms() {
-  case "$1" in
-    *support.ticket-events) echo -1 ;;
-    *support.ticket-commands) echo 604800000 ;;
-    *support.dead-letter) echo 1209600000 ;;
-    *) echo "" ;;
-  esac
-}
-
-# "name partitions" per existing topic
-existing_topics() {
-  timeout 15 kcat -b "$BOOTSTRAP" -L -J -m 10 2>/dev/null | python3 -c '
-import json, sys
-for t in json.load(sys.stdin).get("topics", []):
-    if not t.get("error"):
-        print(t["topic"], len(t.get("partitions", [])))
-'
-}
-
-ensure_topics() {
-  local have t n created=0
-  have="$(existing_topics)" || die "could not list topics on $BOOTSTRAP"
-  for t in $KAFKA_TOPICS; do
-    n="$(awk -v t="$t" '$1 == t { print $2 }' <<<"$have")"
-    if [[ -n "$n" ]]; then
-      ((n >= KAFKA_PARTITIONS)) || warn "topic $t has $n partitions (< KAFKA_PARTITIONS=$KAFKA_PARTITIONS); left as is"
-      continue
-    fi
-    local out retention config=()
-    retention="$(topic_retention_ms "$t")"
-    [[ -n "$retention" ]] && config=(--config "retention.ms=$retention")
-    if ! out="$(kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" \
-      --create --if-not-exists --topic "$t" --partitions "$KAFKA_PARTITIONS" --replication-factor 1 "${config[@]}" 2>&1)"; then
-      printf '%s\n' "$out" >&2
-      die "could not create topic $t"
-    fi
-    created=$((created + 1))
-  done
-  # wait until the new topics show up in metadata with leaders
-  local deadline=$(($(now_s) + 30)) missing
-  while :; do
-    have="$(existing_topics || true)"
-    missing=""
-    for t in $KAFKA_TOPICS; do
-      awk -v t="$t" '$1 == t { f = 1 } END { exit !f }' <<<"$have" || missing+=" $t"
-    done
-    [[ -z "$missing" ]] && break
-    (($(now_s) >= deadline)) && die "topics not visible after 30s:$missing"
-    sleep 0.5
-  done
-  if ((created == 0)); then
-    say "topics present: $KAFKA_TOPICS"
-  else
-    say "created $created topic(s); present: $KAFKA_TOPICS"
-  fi
-}
+ensure_topics() { kafka_ensure_topics "$BOOTSTRAP" "$KAFKA_PARTITIONS" 1 "$KAFKA_TOPICS"; }
 
 wait_ready() { # wait_ready PID
   local pid="$1" deadline=$(($(now_s) + KAFKA_START_TIMEOUT))
@@ -221,13 +133,8 @@ cmd_start() {
   write_config
   format_storage_once
 
-  [[ -f "$LOGFILE" ]] && mv -f "$LOGFILE" "$LOGFILE.1"
   t0=$(now_s)
-  # shellcheck disable=SC2086  # KAFKA_HEAP_OPTS is a list of JVM flags
-  setsid nohup java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
-    -Dlog4j2.configurationFile="$LOG4J_BROKER" -Dkafka.logs.dir="$LOG_DIR" \
-    -cp "$LIBS/*" kafka.Kafka "$CONF" >>"$LOGFILE" 2>&1 </dev/null 9>&- &
-  pid=$!
+  pid="$(kafka_launch "$CONF" "$LOGFILE" "$KAFKA_HEAP_OPTS")"
   echo "$pid" >"$PIDFILE"
   wait_ready "$pid"
   say "started (pid $pid) on $BOOTSTRAP in $(($(now_s) - t0))s, log ${LOGFILE#"$LADDER_ROOT"/}"
@@ -259,11 +166,8 @@ cmd_status() {
   pid="$(our_pid)"
   if [[ -n "$pid" ]]; then
     if metadata_ok; then
-      local have n=0 t
-      have="$(existing_topics || true)"
-      for t in $KAFKA_TOPICS; do
-        awk -v t="$t" '$1 == t { f = 1 } END { exit !f }' <<<"$have" && n=$((n + 1))
-      done
+      local n
+      n="$(kafka_count_topics "$BOOTSTRAP" "$KAFKA_TOPICS")"
       say "running (pid $pid) on $BOOTSTRAP, ready, $n/$(wc -w <<<"$KAFKA_TOPICS") topics"
       return 0
     fi
@@ -281,7 +185,7 @@ cmd_status() {
 cmd_topics() {
   require_cmd kcat "install it (apt-get install kcat) or run deploy/local/install.sh"
   metadata_ok || die "no broker answering on $BOOTSTRAP; run '$0 start'"
-  [[ -d "$LIBS" ]] || "$DEPLOY_LOCAL/kafka-libs.sh"
+  [[ -d "$KAFKA_LIBS" ]] || "$DEPLOY_LOCAL/kafka-libs.sh"
   ensure_topics
 }
 

@@ -118,7 +118,7 @@ def test_the_topics_are_the_designs(compose):
 
 
 def test_the_local_platform_gives_each_topic_the_designs_retention():
-    script = (ROOT / "deploy" / "local" / "kafka.sh").read_text()
+    script = (ROOT / "deploy" / "local" / "kafka-common.sh").read_text()  # kafka.sh and cluster.sh
     cases = dict(re.findall(r"\*(support\.[a-z-]+)\) echo (-?\d+)", script))
     assert cases == {name: str(ms) for name, ms in topics.RETENTION_MS.items()}
     assert topics.RETENTION_MS[topics.TICKET_EVENTS] == -1  # the truth is kept: replays stay exact
