@@ -33,6 +33,7 @@ def create_app(settings: EscalationSettings, *, clock: Callable[[], datetime] = 
     store = EscalationStore(runtime.schema)
     metrics = EscalationMetrics(runtime.registry)
     runtime.consume_events(EscalationHandler(charter, store, runtime.topics.events, metrics))
+    (events,) = runtime.consumers  # its stream time decides which timers are due
     timers = SlaTimerLoop(
         store=store,
         charter=charter,
@@ -41,6 +42,7 @@ def create_app(settings: EscalationSettings, *, clock: Callable[[], datetime] = 
         events_topic=runtime.topics.events,
         clock=clock,
         committed=runtime.committed,
+        stream=events.stream_time,
         metrics=metrics,
         poll_s=settings.timer_poll_s,
         batch=settings.timer_batch,

@@ -25,9 +25,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
@@ -38,6 +38,8 @@ from shared.charter import Charter
 from shared.db import connect_options
 from shared.delivery.failures import describe, is_transient
 from shared.delivery.outbox import stage
+from shared.delivery.stream_time import StreamClock, Watermark
+from shared.partitioning import partition_for
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,8 @@ _UNHEALTHY_AFTER_S = 30.0
 # again after this pause, so the loop never spins.
 _PAUSE_S = 0.05
 _COUNT_EVERY_S = 10.0  # the pending-timers gauge (a count over the pending index)
+_PLACE_BATCH = 1000
+_NEVER = datetime.min.replace(tzinfo=UTC)  # the stream time of a partition not read yet
 
 
 @dataclass
@@ -56,16 +60,29 @@ class Pass:
 
 
 async def fire_due_timers(
-    conn: asyncpg.Connection, store: EscalationStore, charter: Charter, *, now: datetime, limit: int, events_topic: str
+    conn: asyncpg.Connection,
+    store: EscalationStore,
+    charter: Charter,
+    *,
+    now: datetime,
+    stream_time: Mapping[int, datetime],
+    limit: int,
+    events_topic: str,
 ) -> Pass:
-    """One firing pass in the caller's transaction (invariant 1)."""
-    due = await store.claim_due(conn, now, limit)
+    """One firing pass in the caller's transaction (invariant 1): the timers of the
+    partitions in `stream_time` due by that partition's stream time (invariant 3)."""
+    due = await store.claim_due(conn, stream_time, limit)
     if not due:
         return Pass()
     locked = await store.try_lock(conn, due)
     firings = [
-        (ticket.ticket_id, fire_due(charter, ticket, pending, now))
-        for ticket, pending in await store.pending(conn, locked)
+        (
+            ticket.ticket_id,
+            fire_due(
+                charter, ticket, pending, now, _NEVER if partition is None else stream_time.get(partition, _NEVER)
+            ),
+        )
+        for ticket, partition, pending in await store.pending(conn, locked)
     ]
     await store.settle(conn, firings)
     await stage(conn, store.schema, outbox_records(events_topic, [e for _, firing in firings for e in firing.emit]))
@@ -74,6 +91,25 @@ async def fire_due_timers(
         busy=len(locked) < len(due),
         fired=[timer for _, firing in firings for timer in firing.settled if timer.state is TimerState.FIRED],
     )
+
+
+def plan_sleep(
+    next_due: Mapping[int, datetime], marks: Mapping[int, Watermark], now: datetime, poll_s: float
+) -> tuple[float, bool]:
+    """How long the loop may sleep (seconds), and whether a timer due by the clock waits
+    for its partition to be read further (then a stream advance wakes the loop). Pure.
+
+    `next_due`: the earliest pending deadline per owned partition; `marks`: their stream time."""
+    delay, held = poll_s, False
+    for partition, due in next_due.items():
+        mark = marks.get(partition, Watermark(None))
+        if mark.until is not None and due <= mark.until:
+            return 0.0, held  # claimable now (a batch held its ticket, or the pass was full)
+        if due > now:  # the clock must pass it first; a partition behind reads no further ahead
+            delay = min(delay, (due - now).total_seconds())
+        elif not mark.caught_up:
+            held = True
+    return delay, held
 
 
 class SlaTimerLoop:
@@ -87,6 +123,7 @@ class SlaTimerLoop:
         events_topic: str,
         clock: Callable[[], datetime],
         committed: Callable[[], None],
+        stream: StreamClock,
         metrics: EscalationMetrics,
         poll_s: float,
         batch: int,
@@ -95,6 +132,12 @@ class SlaTimerLoop:
         self._database_url, self._events_topic = database_url, events_topic
         self._clock, self._committed, self._metrics = clock, committed, metrics
         self._poll_s, self._batch = poll_s, batch
+        self._stream = stream
+        self._marks: dict[int, Watermark] = {}  # the stream time of the last pass
+        self._held = False  # a due timer waits for the stream: an advance wakes the loop
+        self._stream_moved = False  # the stream advanced since the last pass read it
+        self._unplaced = True  # timers armed before they carried a partition may exist
+        stream.on_advance(self._stream_advanced)
         self._wakeup = asyncio.Event()
         self._wake_at: datetime | None = None  # when the loop means to wake; None while it decides
         self._listener: asyncpg.Connection | None = None
@@ -132,6 +175,8 @@ class SlaTimerLoop:
         while not self._stopping:
             try:
                 await self._listen()
+                if self._unplaced:
+                    await self._place()
                 done = await self._fire()
                 self._failing_since = None
                 pause = 0.2
@@ -151,9 +196,20 @@ class SlaTimerLoop:
 
     async def _fire(self) -> Pass:
         now = self._clock()
+        self._stream_moved = False
+        self._marks = await self._stream.read_until(now)
+        stream_time = {p: mark.until for p, mark in self._marks.items() if mark.until is not None}
+        if not stream_time:
+            return Pass()
         async with self._pool().acquire() as conn, conn.transaction():
             done = await fire_due_timers(
-                conn, self._store, self._charter, now=now, limit=self._batch, events_topic=self._events_topic
+                conn,
+                self._store,
+                self._charter,
+                now=now,
+                stream_time=stream_time,
+                limit=self._batch,
+                events_topic=self._events_topic,
             )
         if done.fired:
             self._committed()
@@ -166,21 +222,38 @@ class SlaTimerLoop:
         self._wakeup.clear()
         self._wake_at = None  # a notification arriving while we decide wakes us
         async with self._pool().acquire() as conn:
-            next_due = await self._store.next_due(conn)
+            next_due = await self._store.next_due(conn, self._marks)
             if time.monotonic() - self._counted_at >= _COUNT_EVERY_S:
                 self._metrics.timers_pending.set(await self._store.pending_count(conn))
                 self._counted_at = time.monotonic()
         now = self._clock()
-        delay = self._poll_s
-        if next_due is not None:
-            delay = min(max((next_due - now).total_seconds(), 0.0), delay)
-            self._metrics.timer_overdue.set(max((now - next_due).total_seconds(), 0.0))
-        else:
-            self._metrics.timer_overdue.set(0.0)
+        delay, self._held = plan_sleep(next_due, self._marks, now, self._poll_s)
+        if self._held and self._stream_moved:  # it moved while this pass ran: look again
+            self._wakeup.set()
+        earliest = min(next_due.values(), default=None)
+        self._metrics.timer_overdue.set(0.0 if earliest is None else max((now - earliest).total_seconds(), 0.0))
         delay = max(delay, _PAUSE_S)
         self._wake_at = now + timedelta(seconds=delay)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeup.wait(), delay)
+
+    def _stream_advanced(self) -> None:
+        """A batch's effects are durable: a timer held back for its partition may be due now."""
+        self._stream_moved = True
+        if self._held:
+            self._wakeup.set()
+
+    async def _place(self) -> None:
+        """Give timers armed before 0002 their ticket's partition: murmur2 of the ticket id
+        over the topic's partition count, as every producer places the ticket's records.
+        Waits (fires nothing of theirs) until a consumer knows the partition count."""
+        count = self._stream.partition_count()
+        if count is None:
+            return
+        async with self._pool().acquire() as conn:
+            while tickets := await self._store.unplaced(conn, _PLACE_BATCH):
+                await self._store.place(conn, {t: partition_for(t.encode(), count) for t in tickets})
+        self._unplaced = False
 
     def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         """A batch armed a timer due at `payload`: wake if that is sooner than planned."""
