@@ -90,9 +90,7 @@ UPDATE {s}.tickets AS k SET owner = m.owner FROM unnest($4::text[], $5::text[]) 
             f"SELECT w.partition, (SELECT min(due_at) FROM {s}.sla_timers "
             "WHERE state = 'pending' AND partition = w.partition) FROM unnest($1::int[]) AS w(partition)"
         )
-        self._unplaced = (
-            f"SELECT DISTINCT ticket_id FROM {s}.sla_timers WHERE state = 'pending' AND partition IS NULL LIMIT $1"
-        )
+        self._unplaced = f"SELECT ticket_id FROM {s}.sla_timers WHERE state = 'pending' AND partition IS NULL LIMIT $1"
         self._place = (
             f"UPDATE {s}.sla_timers AS t SET partition = p.partition "
             "FROM unnest($1::text[], $2::int[]) AS p(ticket_id, partition) "
@@ -189,7 +187,7 @@ UPDATE {s}.tickets AS k SET owner = m.owner FROM unnest($4::text[], $5::text[]) 
 
     async def unplaced(self, conn: asyncpg.Connection, limit: int) -> list[str]:
         """Tickets with pending timers armed before timers carried a partition (0002)."""
-        return [row[0] for row in await conn.fetch(self._unplaced, limit)]
+        return list(dict.fromkeys(row[0] for row in await conn.fetch(self._unplaced, limit)))
 
     async def place(self, conn: asyncpg.Connection, partitions: Mapping[str, int]) -> None:
         await conn.execute(self._place, list(partitions), list(partitions.values()))

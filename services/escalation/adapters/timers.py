@@ -1,19 +1,34 @@
-"""The SLA timer loop: sleeps until the earliest pending deadline, fires what is due.
+"""The SLA timer loop: fires what is due by stream time, sleeps until the next deadline.
 
-No loop scans tickets: it asks PostgreSQL for the earliest pending deadline (an index on
-the due time of pending timers) and sleeps until then, at most `poll_s`. Arming a nearer
-timer wakes it early: the handler's write notifies every replica's loop at commit
-(LISTEN/NOTIFY); `poll_s` covers a notification lost while the listening connection was
-down. Time is the injected clock's, the same the service runtime stamps events with.
+*Due* means due by the stream, not by the wall clock: a timer fires only once escalation
+has read its ticket's partition past the deadline (`shared.delivery.stream_time`: the
+latest record time processed there, or the clock's now when the partition is caught up).
+So after downtime nothing fires until the backlog that may answer it has been read, and
+each replica fires only the timers of the partitions Kafka assigned to it.
 
-Invariants (tests: tests/integration/escalation/test_timer_store.py, test_sla.py, test_crash.py):
+No loop scans tickets: it asks PostgreSQL, per partition it owns, for the earliest pending
+deadline (an index on the partition and due time of pending timers) and sleeps until then,
+at most `poll_s`. Arming a nearer timer wakes it early: the handler's write notifies every
+replica's loop at commit (LISTEN/NOTIFY); `poll_s` covers a notification lost while the
+listening connection was down. A timer due by the clock whose partition is behind waits
+for the stream: each processed batch wakes the loop then. Time is the injected clock's,
+the same the service runtime stamps events with.
+
+Invariants (tests: tests/integration/escalation/test_timer_store.py, test_sla.py,
+test_crash.py, test_stream_time.py; tests/unit/escalation/test_timers_once.py;
+tests/unit/kit/test_stream_time.py):
 1. Firing is one transaction per pass: due timers are row-locked (replicas skip each
    other's), their tickets' locks taken without waiting, each ticket's pending timers
    re-read under its lock and settled by `core.sla.fire_due`, the breaches and escalations
    staged in the kit's outbox in the same transaction. A crash before the commit leaves
    the timers pending; after it, they are settled: every due timer fires exactly once.
 2. A sleeping loop wakes for a nearer deadline armed by any replica (the notification
-   arrives at the commit), and otherwise sleeps until the earliest pending deadline.
+   arrives at the commit), for a stream advance while a due timer waits for its partition,
+   and otherwise sleeps until the earliest pending deadline of the partitions it owns.
+3. A timer fires only when its partition is assigned to this process and has been read
+   past its deadline; a partition not read since it was assigned fires nothing. Timers
+   armed before they carried a partition (migration 0002) are placed on their ticket's
+   partition (murmur2 of the ticket id) before any of them fires.
 
 A failing pass is logged, waited out with growing pauses and retried; `/readyz` reports
 the loop after 30 s of failures.

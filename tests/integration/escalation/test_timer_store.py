@@ -26,6 +26,7 @@ from shared.delivery.locks import lock_tickets
 from shared.delivery.outbox import decode_headers
 from shared.delivery.stream_time import Watermark
 from shared.events import SlaKind, Tier
+from shared.partitioning import partition_for
 from shared.service import migrate
 from tests.unit.escalation import builders as b
 from tests.unit.escalation.builders import ALWAYS
@@ -35,16 +36,36 @@ LIMIT = 3  # small passes, so a scenario needs several and racing passes meet
 
 
 class CaughtUp:
-    """A stream clock of one partition, read to the end: its stream time is now."""
+    """A stream clock of `partitions` partitions, all owned and read to the end: their
+    stream time is now."""
+
+    def __init__(self, partitions: int = 1) -> None:
+        self.partitions = partitions
 
     def on_advance(self, listener):
         pass
 
     def partition_count(self):
-        return 1
+        return self.partitions
 
     async def read_until(self, now):
-        return {0: Watermark(now, caught_up=True)}
+        return {p: Watermark(now, caught_up=True) for p in range(self.partitions)}
+
+
+def timer_loop(pool, store, platform, stream, poll_s=60):
+    return SlaTimerLoop(
+        store=store,
+        charter=ALWAYS,
+        pool=lambda: pool,
+        database_url=platform.database_url,
+        events_topic="events",
+        clock=lambda: datetime.now(UTC),
+        committed=lambda: None,
+        stream=stream,
+        metrics=EscalationMetrics(CollectorRegistry()),
+        poll_s=poll_s,
+        batch=100,
+    )
 
 
 runs = itertools.count()
@@ -179,19 +200,7 @@ async def test_arming_a_nearer_timer_wakes_a_sleeping_loop(pg, platform):
     """The NOTIFY at commit reaches a loop on another connection (as on another replica),
     which then fires the timer on time instead of at the end of its 60 s sleep."""
     pool, store = pg
-    loop = SlaTimerLoop(
-        store=store,
-        charter=ALWAYS,
-        pool=lambda: pool,
-        database_url=platform.database_url,
-        events_topic="events",
-        clock=lambda: datetime.now(UTC),
-        committed=lambda: None,
-        stream=CaughtUp(),
-        metrics=EscalationMetrics(CollectorRegistry()),
-        poll_s=60,
-        batch=100,
-    )
+    loop = timer_loop(pool, store, platform, CaughtUp())
     await loop.start()
     try:
         await asyncio.sleep(0.5)  # asleep now, for up to a minute
@@ -207,5 +216,39 @@ async def test_arming_a_nearer_timer_wakes_a_sleeping_loop(pg, platform):
                 await asyncio.sleep(0.1)
         assert datetime.now(UTC) - now < timedelta(seconds=5)
         assert await loop.ready()
+    finally:
+        await loop.stop()
+
+
+async def test_timers_armed_before_they_carried_a_partition_are_placed_on_their_tickets_partition(pg, platform):
+    """Migration 0002 leaves earlier timers without a partition; the loop places them as
+    every producer places the ticket's records (murmur2 over the partition count), then
+    fires them on that partition's stream time."""
+    pool, store = pg
+    tickets = [f"old-{uuid.uuid4().hex[:6]}-{n}" for n in range(6)]
+    due = datetime.now(UTC) - timedelta(minutes=5)
+    async with pool.acquire() as conn, conn.transaction():
+        for ticket in tickets:
+            changes = apply_events(ALWAYS, {}, [b.created(ticket), b.routed(Tier.L1, ticket, at=due)], due)
+            await store.save(conn, changes, {ticket: 0})
+        await conn.execute(
+            f"UPDATE {store.schema}.sla_timers SET partition = NULL WHERE ticket_id = ANY($1::text[])", tickets
+        )
+    loop = timer_loop(pool, store, platform, CaughtUp(6), poll_s=0.2)
+    await loop.start()
+    try:
+        query = (
+            f"SELECT ticket_id, partition, state FROM {store.schema}.sla_timers "
+            "WHERE ticket_id = ANY($1::text[]) AND kind = 'first_response'"
+        )
+        async with asyncio.timeout(10):
+            while True:
+                rows = await pool.fetch(query, tickets)
+                if all(row["state"] == "fired" for row in rows):
+                    break
+                await asyncio.sleep(0.1)
+        assert {row["ticket_id"]: row["partition"] for row in rows} == {
+            ticket: partition_for(ticket.encode(), 6) for ticket in tickets
+        }
     finally:
         await loop.stop()
