@@ -114,8 +114,10 @@ def plan_sleep(
     """How long the loop may sleep (seconds), and whether a timer due by the clock waits
     for its partition to be read further (then a stream advance wakes the loop). Pure.
 
-    `next_due`: the earliest pending deadline per owned partition; `marks`: their stream time."""
-    delay, held = poll_s, False
+    `next_due`: the earliest pending deadline per owned partition; `marks`: their stream time.
+    While no partition is owned yet, or one's stream time is not known yet (just assigned),
+    the first batches read there wake the loop too."""
+    delay, held = poll_s, not marks or any(mark.until is None for mark in marks.values())
     for partition, due in next_due.items():
         mark = marks.get(partition, Watermark(None))
         if mark.until is not None and due <= mark.until:

@@ -1,16 +1,18 @@
 """SLA timers fire on stream time, not wall-clock time (docs/architecture/escalation.md,
 invariant 10), on the real broker and database: escalation is stopped with three tickets'
 first-response timers pending; while it is down one of them is answered on the topic and
-its deadline passes; escalation starts again. The answered ticket gets no breach (its
-response was unread when the deadline passed, but the stream answered it in time); the
-two silent ones, one on the answered ticket's partition and one on another partition, get
-exactly one each."""
+its deadline passes; escalation starts again, and the batch that reads the answer is held
+while the timer loop runs. The answered ticket gets no breach (its response was unread
+when the deadline passed, but the stream answered it in time); the silent one on another
+partition breaches at once, the silent one on the answered ticket's partition once that
+partition was read; each exactly once."""
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from services.escalation.main import create_app as create_escalation
@@ -82,19 +84,27 @@ async def test_a_restart_after_downtime_breaches_only_what_the_stream_left_unans
                 await publish(b.responded(Tier.L1, answered, at=clock()))
                 clock.advance(timedelta(minutes=6))  # past first response (5 min), not time in tier (10 min)
 
-                async with escalation() as app:
-                    await events.wait_for(
-                        lambda _: all(
-                            any(e.type == "ticket.sla_breached" for e in escalated(events, ticket))
-                            for ticket in (silent_here, silent_there)
-                        ),
-                        timeout=30,
-                    )
-                    await events.settle(3.0)  # later passes, with the stream read, fire nothing more
-                    assert await timer_states(app.state.runtime.pool, answered) == {
-                        "first_response": "cancelled",
-                        "time_in_tier": "pending",
-                    }
+                # The batch that reads the answer is held (the kit's inbox is locked; the timer
+                # loop never touches it) until the loop has shown it runs: the silent ticket on
+                # the other, caught-up partition breaches while the answered one's is behind.
+                holder = await asyncpg.connect(platform.database_url)
+                holding = holder.transaction()
+                await holding.start()
+                try:
+                    await holder.execute(f"LOCK TABLE {schema}.inbox IN ACCESS EXCLUSIVE MODE")
+                    async with escalation() as app:
+                        await events.wait_for(lambda _: bool(escalated(events, silent_there)), timeout=30)
+                        await events.settle(2.5)  # more passes (poll 1 s) with the answer still unread
+                        assert escalated(events, answered) == escalated(events, silent_here) == []
+                        await holding.commit()
+                        await events.wait_for(lambda _: bool(escalated(events, silent_here)), timeout=30)
+                        await events.settle(3.0)  # later passes, with the stream read, fire nothing more
+                        assert await timer_states(app.state.runtime.pool, answered) == {
+                            "first_response": "cancelled",
+                            "time_in_tier": "pending",
+                        }
+                finally:
+                    await holder.close()  # ends the lock if an assertion failed while it was held
             finally:
                 await producer.stop()
 

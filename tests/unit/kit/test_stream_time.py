@@ -103,6 +103,8 @@ def test_the_loop_sleeps_until_a_deadline_the_clock_brings_and_waits_for_the_str
     caught_up, behind = Watermark(now, caught_up=True), Watermark(now - timedelta(minutes=1))
     soon = now + timedelta(seconds=2)
     assert plan_sleep({}, {0: caught_up}, now, poll) == (poll, False)
+    assert plan_sleep({}, {}, now, poll) == (poll, True)  # nothing assigned yet: the first batches wake it
+    assert plan_sleep({}, {0: caught_up, 1: Watermark(None)}, now, poll) == (poll, True)
     assert plan_sleep({0: soon}, {0: caught_up}, now, poll) == (2.0, False)
     assert plan_sleep({0: now + timedelta(hours=1)}, {0: caught_up}, now, poll) == (poll, False)
     assert plan_sleep({0: now}, {0: caught_up}, now, poll) == (0.0, False)  # claimable: look again at once
