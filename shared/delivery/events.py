@@ -22,7 +22,7 @@ Invariants (tests: tests/integration/kit/):
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -50,6 +50,9 @@ class EventBatch:
     stale: list[tuple[Envelope, Stale]]
     duplicates: int
     now: datetime
+    # The partition each ticket's records came from (one per ticket: keyed by ticket id), for
+    # state that follows the partition's stream time (escalation's SLA timers).
+    partitions: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -123,7 +126,8 @@ class EventConsumer:
             )
             fresh = [envelope for index, (envelope, _) in enumerate(events) if index in claims.fresh]
             applied, stale = await self._judge(conn, fresh)
-            effects = await self.handler.apply(conn, EventBatch(applied, stale, claims.duplicates, now))
+            partitions = {envelope.ticket_id: record.partition for envelope, record in events}
+            effects = await self.handler.apply(conn, EventBatch(applied, stale, claims.duplicates, now, partitions))
             rejected = [
                 (record, rejection)
                 for index, (record, rejection) in enumerate(poison, start=len(events))
