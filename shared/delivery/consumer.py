@@ -164,6 +164,8 @@ class BatchConsumer:
         record failed alike (then nothing is dead-lettered: `Systemic`)."""
         failures: list[tuple[SourceRecord, BaseException]] = []
         committed = await self._bisect(records, error, failures)
+        if not failures:  # every part committed when tried again on its own
+            return
         causes = {describe(failure) for _, failure in failures}
         if not committed and len(causes) == 1:
             (cause,) = causes
