@@ -37,7 +37,7 @@ from shared.events import (
     TicketRouted,
     Tier,
 )
-from shared.kafka import topic_partitions
+from shared.kafka import client_options, topic_partitions
 from shared.topics import Topics
 
 COMPLETE = HandoffChecklist(
@@ -115,7 +115,7 @@ async def wait_armed(pool: asyncpg.Pool, schema: str, tickets: list[tuple[str, s
 async def answers_after(topic: str, start: dict, wanted: set[str], kinds: set[bytes]) -> int:
     """Read from `start` until an answer of `kinds` arrived for every ticket in `wanted`;
     the broker timestamp (ms) of the last one."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, **client_options())
     await consumer.start()
     try:
         consumer.assign(list(start))
@@ -134,7 +134,7 @@ async def answers_after(topic: str, start: dict, wanted: set[str], kinds: set[by
 
 
 async def end_offsets(topic: str) -> dict:
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP)
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, **client_options())
     await consumer.start()
     try:
         return await consumer.end_offsets(await topic_partitions(BOOTSTRAP, topic))
@@ -197,7 +197,9 @@ async def run(args: argparse.Namespace) -> dict:
     space = await Namespace("escalation").open()
     topics, schema = space.topics, space.schemas["escalation"]
     pool = await asyncpg.create_pool(DATABASE_URL, min_size=1, max_size=2)
-    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=20, enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=20, enable_idempotence=True, **client_options()
+    )
     await producer.start()
     service = Escalation(space)
     result: dict = {"handoffs": args.handoffs, "pending_timers": args.timers}

@@ -30,7 +30,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from bench.common import BOOTSTRAP, OUT, ROOT, Namespace, Service, platform_cpu
 from shared import envelope as ce
 from shared.events import Channel, Priority, TicketCreated
-from shared.kafka import topic_partitions
+from shared.kafka import client_options, topic_partitions
 
 CHARTER = ROOT / "tests" / "charters" / "burst.yaml"
 PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
@@ -71,13 +71,17 @@ class Routers:
 async def burst(topic: str, count: int, routers: Routers, settle_s: float) -> dict:
     run = uuid.uuid4().hex[:8]
     records = [created(i, run) for i in range(count)]
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, fetch_max_bytes=50 << 20)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, fetch_max_bytes=50 << 20, **client_options()
+    )
     await consumer.start()
     partitions = await topic_partitions(BOOTSTRAP, topic)
     consumer.assign(partitions)
     await consumer.seek_to_beginning(*partitions)
     await asyncio.sleep(settle_s)  # the consumer group settles before the burst
-    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=5, max_batch_size=512 * 1024)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=5, max_batch_size=512 * 1024, **client_options()
+    )
     await producer.start()
     cpu_before, platform_before, started = routers.cpu(), platform_cpu(), time.time()
     pending = [await producer.send(topic, r.value, key=r.key, headers=r.headers) for r in records]

@@ -1,5 +1,9 @@
 """Kafka helpers every service uses: the broker factory and the start-up check.
 
+Every Kafka client (services, relay, admin, CLI, simulator, benches, tests) takes its
+transport and login from `client_options` (the environment's `KafkaSecurity` unless given
+one), so one set of variables secures them all.
+
 Producers are idempotent with `acks=all`: a retried send never duplicates or reorders
 records within a partition. How consumers commit, retry and dead-letter is the delivery
 kit's business (`shared.delivery`).
@@ -15,16 +19,66 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
+from aiokafka.helpers import create_ssl_context
 from faststream.kafka import KafkaBroker
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
-from shared.settings import StartupError
+from shared.settings import KafkaSecurity, StartupError, load
+
+_FASTSTREAM_SASL = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
+
+
+def client_options(security: KafkaSecurity | None = None) -> dict[str, Any]:
+    """aiokafka keyword arguments (producer, consumer, admin) for `security`, read from the
+    environment when not given (raises `ConfigError` naming the variable). TLS verifies the
+    broker's certificate and host name (aiokafka's `create_ssl_context` always does)."""
+    security = security if security is not None else load(KafkaSecurity)
+    if security.kafka_security_protocol == "PLAINTEXT":
+        return {}
+    options: dict[str, Any] = {"security_protocol": security.kafka_security_protocol}
+    if security.kafka_tls:
+        options["ssl_context"] = create_ssl_context(
+            cafile=security.kafka_ssl_ca_file,
+            certfile=security.kafka_ssl_cert_file,
+            keyfile=security.kafka_ssl_key_file,
+        )
+    if security.kafka_sasl:
+        assert security.kafka_sasl_password is not None  # KafkaSecurity's rules
+        options |= {
+            "sasl_mechanism": security.kafka_sasl_mechanism,
+            "sasl_plain_username": security.kafka_sasl_username,
+            "sasl_plain_password": security.kafka_sasl_password.get_secret_value(),
+        }
+    return options
+
+
+def broker_security(security: KafkaSecurity | None = None) -> BaseSecurity | None:
+    """The same options in FastStream's terms (its KafkaBroker takes a `security` object)."""
+    options = client_options(security)
+    if not options:
+        return None
+    tls = options["security_protocol"] in {"SSL", "SASL_SSL"}
+    if "sasl_mechanism" not in options:
+        return BaseSecurity(ssl_context=options.get("ssl_context"), use_ssl=tls)
+    return _FASTSTREAM_SASL[options["sasl_mechanism"]](
+        options["sasl_plain_username"],
+        options["sasl_plain_password"],
+        ssl_context=options.get("ssl_context"),
+        use_ssl=tls,
+    )
 
 
 def make_broker(
-    bootstrap_servers: str, *, client_id: str, middlewares: Sequence[Any] = (), **options: Any
+    bootstrap_servers: str,
+    *,
+    client_id: str,
+    middlewares: Sequence[Any] = (),
+    security: KafkaSecurity | None = None,
+    **options: Any,
 ) -> KafkaBroker:
     return KafkaBroker(
         bootstrap_servers,
+        security=broker_security(security),
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
@@ -49,10 +103,13 @@ async def start_broker(broker: KafkaBroker, bootstrap_servers: str, timeout: flo
         ) from None
 
 
-async def check_kafka(bootstrap_servers: str, timeout: float) -> None:
+async def check_kafka(bootstrap_servers: str, timeout: float, security: KafkaSecurity | None = None) -> None:
     """A metadata round trip, or `StartupError` naming KAFKA_BOOTSTRAP_SERVERS."""
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap_servers, client_id="ladder-preflight", request_timeout_ms=int(timeout * 1000)
+        bootstrap_servers=bootstrap_servers,
+        client_id="ladder-preflight",
+        request_timeout_ms=int(timeout * 1000),
+        **client_options(security),
     )
     client_log = logging.getLogger("aiokafka")
     level = client_log.level
@@ -70,17 +127,19 @@ async def check_kafka(bootstrap_servers: str, timeout: float) -> None:
         client_log.setLevel(level)
 
 
-async def preflight(bootstrap_servers: str, database_url: str, timeout: float) -> None:
+async def preflight(
+    bootstrap_servers: str, database_url: str, timeout: float, security: KafkaSecurity | None = None
+) -> None:
     """Fail fast, before serving, with one line naming the variable that points nowhere."""
     from shared.db import create_pool
 
     pool = await create_pool(database_url, min_size=1, max_size=1, timeout=timeout)
     await pool.close()
-    await check_kafka(bootstrap_servers, timeout)
+    await check_kafka(bootstrap_servers, timeout, security)
 
 
 async def topic_partitions(bootstrap_servers: str, topic: str) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **client_options())
     await admin.start()
     try:
         (description,) = await admin.describe_topics([topic])
@@ -96,7 +155,7 @@ async def create_topics(
 ) -> None:
     """Create `names` and wait until every partition has a leader: a client that starts on a
     topic whose partitions have none yet can wait minutes for its next metadata refresh."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **client_options())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, partitions, 1) for name in names])
@@ -121,7 +180,9 @@ async def commit_group_at_end(bootstrap_servers: str, group_id: str, topic: str)
     """Commit `topic`'s end offsets for `group_id`: a new group then starts at the tail
     instead of the beginning (for tools and tests; services keep `earliest`)."""
     partitions = await topic_partitions(bootstrap_servers, topic)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False, **client_options()
+    )
     await consumer.start()
     try:
         consumer.assign(partitions)

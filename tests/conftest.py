@@ -35,8 +35,11 @@ async def platform(settings):
 
     from shared import topics
     from shared.db import create_pool
+    from shared.kafka import client_options
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=5000)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=5000, **client_options(settings)
+    )
     try:
         await asyncio.wait_for(admin.start(), 15)
         existing = set(await admin.list_topics())
@@ -75,9 +78,9 @@ SESSION_START: dict = {}
 async def _end_offsets(bootstrap: str, names) -> dict:
     from aiokafka import AIOKafkaConsumer
 
-    from shared.kafka import topic_partitions
+    from shared.kafka import client_options, topic_partitions
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client_options())
     await consumer.start()
     try:
         partitions = [tp for name in names for tp in await topic_partitions(bootstrap, name)]

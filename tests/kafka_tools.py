@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 
-from shared.kafka import create_topics, topic_partitions
+from shared.kafka import client_options, create_topics, topic_partitions
 from shared.topics import Topics
 
 
@@ -22,7 +22,7 @@ class TopicReader:
     def __init__(self, bootstrap: str, topic: str, from_start: bool = False) -> None:
         self.topic, self.bootstrap, self.from_start = topic, bootstrap, from_start
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+            bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest", **client_options()
         )
         self.records: list[ConsumerRecord] = []
 
@@ -107,7 +107,7 @@ async def private_topics(
     try:
         yield prefix, topics
     finally:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
         await admin.start()
         try:
             await admin.delete_topics(list(topics.all))

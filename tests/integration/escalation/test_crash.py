@@ -21,6 +21,7 @@ from shared.events import (
     TicketRouted,
     Tier,
 )
+from shared.kafka import client_options
 from tests.builders import ticket_created
 from tests.integration.escalation.conftest import escalation_env
 from tests.kafka_tools import TopicReader, private_topics
@@ -84,7 +85,7 @@ async def test_killed_twice_every_due_timer_fires_once_and_no_escalation_is_lost
                 processes.append(ServiceProcess("escalation", env).start())
                 requests: dict[str, str] = {}
                 producer = AIOKafkaProducer(
-                    bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20
+                    bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20, **client_options()
                 )
                 await producer.start()
                 try:

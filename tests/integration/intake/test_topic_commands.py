@@ -10,12 +10,13 @@ from aiokafka import AIOKafkaProducer
 
 from shared import envelope as ce
 from shared import topics
+from shared.kafka import client_options
 from tests.integration.intake.conftest import CHATBOT, HELPDESK
 
 
 @pytest.fixture
 async def producer(platform):
-    producer = AIOKafkaProducer(bootstrap_servers=platform.kafka_bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=platform.kafka_bootstrap_servers, acks="all", **client_options())
     await producer.start()
     yield producer
     await producer.stop()

@@ -19,6 +19,7 @@ from shared import envelope as ce
 from shared.db import drop_schemas
 from shared.envelope import Envelope
 from shared.events import Event
+from shared.kafka import client_options
 from shared.topics import Topics
 from tests.apps import in_process
 from tests.integration.intake.conftest import HELPDESK, intake_env
@@ -113,7 +114,7 @@ async def stack(platform, charter: Path | None, clock: Clock):
     async with private_topics(platform.kafka_bootstrap_servers) as (prefix, topics):
         schema = f"router_{uuid.uuid4().hex[:10]}"
         env = {**intake_env(), **router_env(prefix, schema, charter)}
-        producer = AIOKafkaProducer(bootstrap_servers=platform.kafka_bootstrap_servers, acks="all")
+        producer = AIOKafkaProducer(bootstrap_servers=platform.kafka_bootstrap_servers, acks="all", **client_options())
         await producer.start()
         try:
             async with (

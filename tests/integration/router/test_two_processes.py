@@ -16,6 +16,7 @@ from shared import envelope as ce
 from shared.charter import load_charter
 from shared.db import drop_schemas
 from shared.events import Priority, RoutingReason, TicketResolved, Tier
+from shared.kafka import client_options
 from tests.builders import ticket_created
 from tests.integration.router.conftest import ROUTED, router_env
 from tests.kafka_tools import TopicReader, private_topics
@@ -59,7 +60,9 @@ async def test_two_processes_and_a_kill_lose_nothing_and_never_over_assign(platf
     ids = [f"burst-{uuid.uuid4().hex[:6]}-{i}" for i in range(TICKETS)]
     async with private_topics(platform.kafka_bootstrap_servers) as (prefix, topics):
         env = router_env(prefix, schema, BURST, LOG_LEVEL="WARNING", ROUTER_ASSIGN_INTERVAL_S="1")
-        producer = AIOKafkaProducer(bootstrap_servers=platform.kafka_bootstrap_servers, acks="all", linger_ms=5)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=platform.kafka_bootstrap_servers, acks="all", linger_ms=5, **client_options()
+        )
         await producer.start()
         first, second = ServiceProcess("router", env), ServiceProcess("router", env)
         restarted = ServiceProcess("router", env)
