@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.common import BOOTSTRAP, DATABASE_URL, ROOT, Namespace, Service
 from shared import envelope as ce
+from shared.emitters import emitter
 from shared.events import (
     Channel,
     HandoffChecklist,
@@ -61,7 +62,11 @@ class Escalation(Service):
 
 def envelope(event, correlation: str, event_id: str | None = None) -> ce.Envelope:
     return ce.Envelope(
-        event=event, id=event_id or ce.new_id(), source="bench", time=datetime.now(UTC), correlation_id=correlation
+        event=event,
+        id=event_id or ce.new_id(),
+        source=emitter(event.TYPE),
+        time=datetime.now(UTC),
+        correlation_id=correlation,
     )
 
 

@@ -29,6 +29,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.common import BOOTSTRAP, OUT, ROOT, Namespace, Service, platform_cpu
 from shared import envelope as ce
+from shared.emitters import emitter
 from shared.events import Channel, Priority, TicketCreated
 from shared.kafka import client_options, topic_partitions
 
@@ -50,7 +51,9 @@ def created(i: int, run: str) -> ce.KafkaRecord:
         customer_blocked=i % 20 == 7,
         created_at=now,
     )
-    return ce.encode(ce.Envelope(event=event, id=ce.new_id(), source="bench", time=now, correlation_id=ticket_id))
+    return ce.encode(
+        ce.Envelope(event=event, id=ce.new_id(), source=emitter(event.TYPE), time=now, correlation_id=ticket_id)
+    )
 
 
 class Routers:

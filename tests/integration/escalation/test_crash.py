@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaProducer
 
 from shared import envelope as ce
 from shared.db import drop_schemas
+from shared.emitters import emitter
 from shared.events import (
     EscalationReason,
     HandoffChecklist,
@@ -56,7 +57,7 @@ def stream(ticket: str, handoff: bool) -> list[ce.Envelope]:
         ce.Envelope(
             event=event,
             id=created if i == 0 else ce.new_id(),
-            source="tests",
+            source=emitter(event.TYPE),
             time=now,
             correlation_id=created,
             causation_id=None if i == 0 else created,

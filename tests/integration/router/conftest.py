@@ -17,6 +17,7 @@ from services.router.main import create_app as create_router
 from services.router.settings import RouterSettings
 from shared import envelope as ce
 from shared.db import drop_schemas
+from shared.emitters import emitter
 from shared.envelope import Envelope
 from shared.events import Event
 from shared.kafka import client_options
@@ -84,13 +85,14 @@ class Stack:
         response = await self.intake.post(f"/v1/tickets/{ticket_id}/{path}", headers=HELPDESK, json=body)
         assert response.status_code in (201, 202), response.text
 
-    async def publish(self, event: Event, event_id: str | None = None) -> None:
-        """As escalation would: an event on the events topic, caused by the ticket's history."""
+    async def publish(self, event: Event, event_id: str | None = None, source: str | None = None) -> None:
+        """As its emitter would (or as `source`, forging it): an event on the events topic,
+        caused by the ticket's history."""
         record = ce.encode(
             Envelope(
                 event=event,
                 id=event_id or ce.new_id(),
-                source="ladder/escalation",
+                source=source or emitter(event.TYPE),
                 time=self.clock(),
                 correlation_id=self.correlation[event.ticket_id],
             )

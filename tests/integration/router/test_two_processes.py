@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaProducer
 from shared import envelope as ce
 from shared.charter import load_charter
 from shared.db import drop_schemas
+from shared.emitters import emitter
 from shared.events import Priority, RoutingReason, TicketResolved, Tier
 from shared.kafka import client_options
 from tests.builders import ticket_created
@@ -33,7 +34,11 @@ def created(ticket_id: str, i: int) -> ce.KafkaRecord:
     )
     return ce.encode(
         ce.Envelope(
-            event=event, id=ce.new_id(), source="tests", time=datetime.now(UTC), correlation_id=f"corr-{ticket_id}"
+            event=event,
+            id=ce.new_id(),
+            source=emitter(event.TYPE),
+            time=datetime.now(UTC),
+            correlation_id=f"corr-{ticket_id}",
         )
     )
 
@@ -42,7 +47,11 @@ def resolved(ticket_id: str) -> ce.KafkaRecord:
     event = TicketResolved(ticket_id=ticket_id, tier=Tier.L1, agent_id="someone", resolution_code="done")
     return ce.encode(
         ce.Envelope(
-            event=event, id=ce.new_id(), source="tests", time=datetime.now(UTC), correlation_id=f"corr-{ticket_id}"
+            event=event,
+            id=ce.new_id(),
+            source=emitter(event.TYPE),
+            time=datetime.now(UTC),
+            correlation_id=f"corr-{ticket_id}",
         )
     )
 
