@@ -12,8 +12,9 @@ kit's business (`shared.delivery`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -90,17 +91,56 @@ def make_broker(
     )
 
 
-async def start_broker(broker: KafkaBroker, bootstrap_servers: str, timeout: float) -> None:
-    """Connect, or raise `StartupError` naming KAFKA_BOOTSTRAP_SERVERS."""
+class _ConnectFailures(logging.Handler):
+    """Keeps the cause aiokafka logs for a failed connection (refused login, untrusted
+    certificate, a TLS listener spoken to in plaintext): its exception says only
+    "Unable to bootstrap". The cause names neither the password nor the user."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.last: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("Unable connect to"):
+            self.last = message.partition(": ")[2] or message
+
+
+@contextlib.contextmanager
+def _one_line_on_failure(bootstrap_servers: str, security: KafkaSecurity | None) -> Iterator[None]:
+    """Raise `StartupError` in one line naming the variables and the cause, with aiokafka's
+    own error lines held back (the one line says it all)."""
+    security = security if security is not None else load(KafkaSecurity)
+    client_log = logging.getLogger("aiokafka")
+    failures, level, propagate = _ConnectFailures(), client_log.level, client_log.propagate
+    client_log.addHandler(failures)
+    client_log.setLevel(logging.ERROR)
+    client_log.propagate = False
     try:
+        yield
+    except (TimeoutError, OSError, KafkaError) as error:
+        reason = failures.last or str(error) or type(error).__name__
+        if reason.endswith("closed") and not security.kafka_tls:
+            reason += "; does the listener expect TLS?"
+        login = f", user {security.kafka_sasl_username}" if security.kafka_sasl else ""
+        raise StartupError(
+            f"KAFKA_BOOTSTRAP_SERVERS={bootstrap_servers} (KAFKA_SECURITY_PROTOCOL="
+            f"{security.kafka_security_protocol}{login}): Kafka broker unreachable or refused the client ({reason})"
+        ) from None
+    finally:
+        client_log.removeHandler(failures)
+        client_log.setLevel(level)
+        client_log.propagate = propagate
+
+
+async def start_broker(
+    broker: KafkaBroker, bootstrap_servers: str, timeout: float, security: KafkaSecurity | None = None
+) -> None:
+    """Connect, or raise `StartupError` naming KAFKA_BOOTSTRAP_SERVERS and the cause."""
+    with _one_line_on_failure(bootstrap_servers, security):
         await asyncio.wait_for(broker.connect(), timeout)
         if not await broker.ping(timeout):
             raise TimeoutError(f"no metadata answer within {timeout:g}s")
-    except (TimeoutError, OSError, KafkaError) as error:
-        reason = str(error) or type(error).__name__
-        raise StartupError(
-            f"KAFKA_BOOTSTRAP_SERVERS={bootstrap_servers}: Kafka broker unreachable ({reason})"
-        ) from None
 
 
 async def check_kafka(bootstrap_servers: str, timeout: float, security: KafkaSecurity | None = None) -> None:
@@ -111,20 +151,12 @@ async def check_kafka(bootstrap_servers: str, timeout: float, security: KafkaSec
         request_timeout_ms=int(timeout * 1000),
         **client_options(security),
     )
-    client_log = logging.getLogger("aiokafka")
-    level = client_log.level
-    client_log.setLevel(logging.CRITICAL)  # the one line below says it all
     try:
-        await asyncio.wait_for(admin.start(), timeout)
-        await asyncio.wait_for(admin.describe_cluster(), timeout)
-    except (TimeoutError, OSError, KafkaError) as error:
-        reason = str(error) or type(error).__name__
-        raise StartupError(
-            f"KAFKA_BOOTSTRAP_SERVERS={bootstrap_servers}: Kafka broker unreachable ({reason})"
-        ) from None
+        with _one_line_on_failure(bootstrap_servers, security):
+            await asyncio.wait_for(admin.start(), timeout)
+            await asyncio.wait_for(admin.describe_cluster(), timeout)
     finally:
         await admin.close()
-        client_log.setLevel(level)
 
 
 async def preflight(

@@ -196,7 +196,7 @@ class ServiceRuntime:
             applied = await migrate(self._pool, self.schema, self._migrations)
             for consumer in self.consumers:
                 consumer.pool = self._pool
-            await start_broker(self.broker, settings.kafka_bootstrap_servers, settings.startup_timeout_s)
+            await start_broker(self.broker, settings.kafka_bootstrap_servers, settings.startup_timeout_s, settings)
             if self.relay is not None:
                 await self.relay.start()
             for start in self._starts:

@@ -7,10 +7,28 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 
 from shared.settings import LadderSettings, StartupError, load
+
+ROOT = Path(__file__).resolve().parent.parent
+# The secured local broker's client environment (deploy/local/kafka-secrets.sh), when the
+# scripts made one and the caller did not say otherwise: plain `pytest` after `make up`.
+LOCAL_KAFKA_ENV = ROOT / "var" / "secrets" / "kafka-client.env"
+
+
+def _load_local_kafka_env() -> None:
+    if "KAFKA_SECURITY_PROTOCOL" in os.environ or not LOCAL_KAFKA_ENV.is_file():
+        return
+    for line in LOCAL_KAFKA_ENV.read_text().splitlines():
+        name, sep, value = line.partition("=")
+        if sep and not name.startswith("#"):
+            os.environ.setdefault(name.strip(), value.strip())
+
+
+_load_local_kafka_env()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -12,6 +12,7 @@ from shared import envelope as ce
 from shared import topics
 from shared.kafka import client_options
 from tests.integration.intake.conftest import CHATBOT, HELPDESK
+from tests.kafka_tools import kcat
 
 
 @pytest.fixture
@@ -133,18 +134,16 @@ async def test_kcat_written_garbage_is_dead_lettered(intake, dead_letters, platf
     marker = f"kcat-garbage-{unique}"
     await asyncio.to_thread(
         subprocess.run,
-        [
-            "kcat",
-            "-P",
-            "-b",
+        kcat(
             platform.kafka_bootstrap_servers,
+            "-P",
             "-t",
             topics.TICKET_COMMANDS,
             "-k",
             "x",
             "-H",
             f"authorization={HELPDESK['Authorization']}",
-        ],
+        ),
         input=marker.encode(),
         check=True,
         timeout=30,
