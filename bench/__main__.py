@@ -15,6 +15,7 @@ BENCHES = {
     "router": "bench.router",
     "escalation": "bench.escalation",
     "metrics": "bench.metrics_projection",
+    "soak": "bench.soak",
 }
 
 

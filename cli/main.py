@@ -7,9 +7,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cli import kpis, simulate
+from cli import deadletters, kpis, quarantine, simulate
 
-COMMANDS = {"kpis": kpis, "simulate": simulate}
+COMMANDS = {"dead-letters": deadletters, "kpis": kpis, "quarantine": quarantine, "simulate": simulate}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

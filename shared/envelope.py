@@ -7,6 +7,11 @@ Invariants:
    consumers can deduplicate.
 3. `ce_correlationid` is the ticket's first event id; `ce_causationid` the direct cause.
    (CloudEvents extension names allow only lowercase letters and digits, hence no `_`.)
+4. `ce_cycle` is the ticket's cycle the event belongs to (DESIGN section 5): 1 from
+   `ticket.created`, and each `ticket.reopened` carries the number of the cycle it starts;
+   an event caused by another carries its cause's cycle. A value that is not a plain
+   positive integer makes the record invalid; an absent one (records written before cycles
+   existed) is *unknown*, and the staleness rule takes it as the ticket's current cycle.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from shared.events import EVENT_TYPES, Event
 
 SPEC_VERSION = "1.0"
 ID_MAX = 200
+CYCLE_MAX = 2**31 - 1  # stored as a PostgreSQL integer
 CONTENT_TYPE = "application/json"
 _ID_NAMESPACE = uuid.UUID("8f0b7a8e-3c52-4d7e-9a53-5e0c0f6d1a11")
 
@@ -42,6 +48,7 @@ class Envelope:
     time: datetime
     correlation_id: str
     causation_id: str | None = None
+    cycle: int | None = None  # None: unknown (no ce_cycle header)
 
     @property
     def type(self) -> str:
@@ -95,11 +102,23 @@ def encode(envelope: Envelope) -> KafkaRecord:
     ]
     if envelope.causation_id:
         headers.append(("ce_causationid", envelope.causation_id.encode()))
+    if envelope.cycle is not None:
+        headers.append(("ce_cycle", str(envelope.cycle).encode()))
     return KafkaRecord(envelope.ticket_id.encode(), envelope.event.model_dump_json().encode(), headers)
 
 
 _ATTRIBUTES = frozenset(
-    {"ce_specversion", "ce_id", "ce_type", "ce_source", "ce_time", "ce_subject", "ce_correlationid", "ce_causationid"}
+    {
+        "ce_specversion",
+        "ce_id",
+        "ce_type",
+        "ce_source",
+        "ce_time",
+        "ce_subject",
+        "ce_correlationid",
+        "ce_causationid",
+        "ce_cycle",
+    }
 )
 
 
@@ -144,6 +163,9 @@ def decode(key: bytes | None, value: bytes | None, headers: Iterable[tuple[str, 
         ) from error
     if key is None or key.decode(errors="replace") != event.ticket_id:
         raise EnvelopeError("record key does not match body ticket_id")
+    cycle = attrs.get("ce_cycle")
+    if cycle is not None and not valid_cycle(cycle):
+        raise EnvelopeError(f"ce_cycle is not an integer from 1 to {CYCLE_MAX}")
     return Envelope(
         event=event,
         id=attrs["ce_id"],
@@ -151,7 +173,13 @@ def decode(key: bytes | None, value: bytes | None, headers: Iterable[tuple[str, 
         time=time,
         correlation_id=attrs["ce_correlationid"],
         causation_id=attrs.get("ce_causationid") or None,
+        cycle=None if cycle is None else int(cycle),
     )
+
+
+def valid_cycle(text: str) -> bool:
+    """Digits only, no sign, no leading zero, no blanks, within 1..CYCLE_MAX."""
+    return text.isascii() and text.isdigit() and text[0] != "0" and len(text) <= 10 and int(text) <= CYCLE_MAX
 
 
 def field_names(*models: type[BaseModel]) -> frozenset[str]:

@@ -25,6 +25,7 @@ from faststream.kafka import KafkaBroker
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
 from shared.settings import KafkaSecurity, StartupError, load
+from shared.topics import retention_ms
 
 _FASTSTREAM_SASL = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
 
@@ -78,7 +79,8 @@ def make_broker(
     **options: Any,
 ) -> KafkaBroker:
     return KafkaBroker(
-        bootstrap_servers,
+        # a list: FastStream would hand a comma-separated string to aiokafka as one host name
+        bootstrap_servers.split(","),
         security=broker_security(security),
         client_id=client_id,
         acks="all",
@@ -183,14 +185,14 @@ async def topic_partitions(bootstrap_servers: str, topic: str) -> list[TopicPart
 
 
 async def create_topics(
-    bootstrap_servers: str, names: Sequence[str], partitions: int = 6, timeout: float = 30.0
+    bootstrap_servers: str, names: Sequence[str], partitions: int = 6, timeout: float = 30.0, replication: int = 1
 ) -> None:
     """Create `names` and wait until every partition has a leader: a client that starts on a
     topic whose partitions have none yet can wait minutes for its next metadata refresh."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **client_options())
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(name, partitions, 1) for name in names])
+        await admin.create_topics([new_topic(name, partitions, replication) for name in names])
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             described = await admin.describe_topics(list(names))
@@ -206,6 +208,13 @@ async def create_topics(
             await asyncio.sleep(0.1)
     finally:
         await admin.close()
+
+
+def new_topic(name: str, partitions: int, replication: int = 1) -> NewTopic:
+    """A topic of the design with its retention (shared.topics.RETENTION_MS); others as the broker says."""
+    retention = retention_ms(name)
+    configs = {} if retention is None else {"retention.ms": str(retention)}
+    return NewTopic(name, partitions, replication, topic_configs=configs)
 
 
 async def commit_group_at_end(bootstrap_servers: str, group_id: str, topic: str) -> None:

@@ -4,6 +4,7 @@ the variable (`ConfigError`), never a traceback."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -147,6 +148,9 @@ class LadderSettings(KafkaSecurity):
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     startup_timeout_s: float = Field(15.0, validation_alias="STARTUP_TIMEOUT_S", gt=0)
     topic_prefix: str = Field("", validation_alias="LADDER_TOPIC_PREFIX", max_length=100, pattern=r"^[A-Za-z0-9._-]*$")
+    # How long dedup rows (inbox, idempotency keys, settled timers, ...) are kept: longer than
+    # the commands and dead-letter topics keep records (7 d, 14 d), with a margin.
+    default_retention_days: float = Field(30.0, validation_alias="LADDER_RETENTION_DAYS", ge=1, le=36500)
 
     @property
     def topics(self) -> Topics:
@@ -193,6 +197,12 @@ class ServiceSettings(LadderSettings):
     relay: bool = True  # the outbox relay; one per service publishes, other replicas stand by
     db_pool_size: int = Field(8, ge=2, le=100)
     shutdown_timeout_s: float = Field(20.0, gt=0, le=120)  # SIGTERM to exit, at most
+    retention_days: float | None = Field(None, ge=1, le=36500)  # this service's; default LADDER_RETENTION_DAYS
+    prune_interval_s: float = Field(3600.0, ge=1, le=86400)  # how often old rows are pruned
+
+    @property
+    def retention(self) -> timedelta:
+        return timedelta(days=self.retention_days or self.default_retention_days)
 
 
 S = TypeVar("S", bound=KafkaSecurity)

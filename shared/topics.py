@@ -13,6 +13,22 @@ DEAD_LETTER = "support.dead-letter"
 
 ALL = (TICKET_EVENTS, TICKET_COMMANDS, DEAD_LETTER)
 
+DAY_MS = 24 * 3600 * 1000
+# How long each topic keeps records (`retention.ms`; deploy/local/kafka.sh sets the same).
+# The events topic is the truth: kept for ever, so any projection rebuilt from it, or a new
+# consumer group, is exact (the cost is disk: about 1 KB per event). Commands and dead letters
+# are inbound and operational: a week, and two weeks to redrive; both below the services'
+# dedup retention (LADDER_RETENTION_DAYS, 30), so no record outlives the row that dedups it.
+RETENTION_MS = {TICKET_EVENTS: -1, TICKET_COMMANDS: 7 * DAY_MS, DEAD_LETTER: 14 * DAY_MS}
+
+
+def retention_ms(topic: str) -> int | None:
+    """The retention of a (possibly prefixed) topic of the design; None for any other."""
+    for name, retention in RETENTION_MS.items():
+        if topic.endswith(name):
+            return retention
+    return None
+
 
 @dataclass(frozen=True, slots=True)
 class Topics:

@@ -56,6 +56,7 @@ class StreamCopy:
                             envelope.ticket_id,
                             envelope.time,
                             envelope.event.model_dump(mode="json"),
+                            envelope.cycle,
                         )
                     )
         return [event for partition in sorted(self.by_partition) for event in self.by_partition[partition]]

@@ -30,6 +30,7 @@ class Event:
     ticket: str
     time: datetime
     body: dict[str, Any]
+    cycle: int | None = None  # ce_cycle; None: the record has none
 
 
 @dataclass
@@ -43,6 +44,7 @@ class _Visit:
 @dataclass
 class _Ticket:
     cycle_start: datetime
+    cycle: int = 1
     resolved: bool = False
     rated: bool = False
     visit: _Visit | None = None
@@ -74,11 +76,14 @@ def _seconds(delta: timedelta) -> Fraction:
     return Fraction(max(delta // timedelta(microseconds=1), 0), 1_000_000)
 
 
-def _fits(ticket: _Ticket | None, kind: str) -> bool:
-    """The staleness rule, written out again (DESIGN section 5)."""
+def _fits(ticket: _Ticket | None, kind: str, cycle: int | None) -> bool:
+    """The staleness rule, written out again (DESIGN section 5): an event of a cycle before
+    the ticket's is stale; an event without a cycle belongs to the current one."""
     if kind == "ticket.created":
         return ticket is None
     if ticket is None:
+        return False
+    if cycle is not None and cycle < ticket.cycle:
         return False
     if ticket.resolved:
         return kind == "ticket.reopened" or (kind == "ticket.rated" and not ticket.rated)
@@ -94,11 +99,15 @@ def replay(events: Iterable[Event]) -> Stream:
             continue
         seen.add(event.id)
         ticket = stream.tickets.get(event.ticket)
-        if not _fits(ticket, event.type):
+        if not _fits(ticket, event.type, event.cycle):
             stream.ignored["stale"] += 1
         elif ticket is None:
-            stream.tickets[event.ticket] = _Ticket(cycle_start=event.time)
+            stream.tickets[event.ticket] = _Ticket(cycle_start=event.time, cycle=event.cycle or 1)
         else:
+            if event.type == "ticket.reopened":
+                ticket.cycle = event.cycle or ticket.cycle + 1
+            else:
+                ticket.cycle = max(ticket.cycle, event.cycle or 0)  # the highest cycle that fits
             _apply(stream, ticket, event)
     return stream
 

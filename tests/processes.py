@@ -25,8 +25,10 @@ def free_port() -> int:
 class ServiceProcess:
     """`python -m services.<service>` (or `module`), its port in `<SERVICE>_PORT`."""
 
-    def __init__(self, service: str, env: dict[str, str], module: str | None = None) -> None:
-        self.service, self.port = service, free_port()
+    def __init__(
+        self, service: str, env: dict[str, str], module: str | None = None, log_dir: Path | None = None
+    ) -> None:
+        self.service, self.port, self.log_dir = service, free_port(), log_dir
         self.module = module or f"services.{service}"
         self.env = {**os.environ, **env, f"{service.upper()}_PORT": str(self.port)}
         self.proc: subprocess.Popen[bytes] | None = None
@@ -38,7 +40,9 @@ class ServiceProcess:
     def start(self, ready_timeout: float = 60.0) -> ServiceProcess:
         # A file, not a pipe: an unread pipe fills up and blocks the service's logging.
         # The log outlives this method: output() reads it after the process ended.
-        self.log = tempfile.NamedTemporaryFile(prefix=f"{self.service}-", suffix=".log", delete=False)  # noqa: SIM115
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115
+            prefix=f"{self.service}-", suffix=".log", dir=self.log_dir, delete=False
+        )
         self.proc = subprocess.Popen(
             [sys.executable, "-m", self.module], cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
         )

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Local PostgreSQL for Ladder.
 #
-# Usage: deploy/local/postgres.sh start|stop|status
+# Usage: deploy/local/postgres.sh start|stop|status|restart [fast|immediate]
 #   start   If DATABASE_URL points at a non-local host, or at a server that already accepts
 #           connections, only check that we can log in with it. (Without DATABASE_URL, a
 #           running local Debian cluster that lacks the role/database gets them.) Otherwise use Debian's
@@ -10,9 +10,12 @@
 #           the role (LOGIN CREATEDB, with the URL's password) and database if missing.
 #   stop    Stop the cluster only if var/run/postgres.started-by-us says we started it.
 #   status  one line; exit 0 if it accepts connections, 3 otherwise
+#   restart Restart the cluster we started (the chaos suite's fault): "fast" (default) ends
+#           sessions and checkpoints, "immediate" is a crash (recovery on start).
 #
 # Environment: DATABASE_URL (postgresql://ladder:ladder@localhost:5432/ladder); user,
-# password, database and port are taken from it. PG_START_TIMEOUT (30).
+# password, database and port are taken from it. PG_START_TIMEOUT (30). PG_CLUSTER_NAME:
+# the name of a cluster this script creates (default main, or ladder if main exists).
 set -euo pipefail
 LOG_PREFIX="postgres"
 # shellcheck source=deploy/local/lib.sh
@@ -25,6 +28,7 @@ URL_GIVEN=0
 PG_START_TIMEOUT="${PG_START_TIMEOUT:-30}"
 is_uint "$PG_START_TIMEOUT" || die "PG_START_TIMEOUT must be seconds, got '$PG_START_TIMEOUT'"
 MARKER="$RUN_DIR/postgres.started-by-us"
+PG_CLUSTER_NAME="${PG_CLUSTER_NAME:-}"
 
 # Parse the URL (tolerates SQLAlchemy-style postgresql+asyncpg://) into shell variables.
 parsed="$(python3 - "$URL" <<'PY'
@@ -53,6 +57,8 @@ for k, v in out.items():
 PY
 )" || die "could not parse DATABASE_URL"
 eval "$parsed"
+# One marker per port: a second cluster (the chaos suite's) is stopped apart from the first.
+[[ "$PG_PORT" == 5432 ]] || MARKER="$RUN_DIR/postgres-$PG_PORT.started-by-us"
 
 case "$PG_HOST" in
   localhost | 127.0.0.1 | ::1 | /*) PG_LOCAL=1 ;;
@@ -141,8 +147,8 @@ cmd_start() {
   if [[ -z "$c" ]]; then
     ver="$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort -V | tail -n1)"
     [[ -n "$ver" ]] || die "no PostgreSQL server version under /usr/lib/postgresql"
-    name=main
-    if pg_lsclusters -h 2>/dev/null | awk -v v="$ver" '$1 == v && $2 == "main" { f = 1 } END { exit !f }'; then
+    name="${PG_CLUSTER_NAME:-main}"
+    if [[ -z "$PG_CLUSTER_NAME" ]] && pg_lsclusters -h 2>/dev/null | awk -v v="$ver" '$1 == v && $2 == "main" { f = 1 } END { exit !f }'; then
       name=ladder
     fi
     say "creating cluster $ver/$name on port $PG_PORT ..."
@@ -184,6 +190,22 @@ cmd_stop() {
   rm -f "$MARKER"
 }
 
+cmd_restart() { # cmd_restart fast|immediate
+  local mode="${1:-fast}" ver name
+  [[ "$mode" == fast || "$mode" == immediate ]] || die "restart mode must be fast or immediate, got '$mode'"
+  take_lock postgres
+  [[ -f "$MARKER" ]] || die "not restarting the server at $WHERE: we did not start it"
+  read -r ver name <"$MARKER"
+  pg_ctlcluster "$ver" "$name" stop -m "$mode" 9>&- || die "pg_ctlcluster $ver $name stop -m $mode failed"
+  pg_ctlcluster "$ver" "$name" start 9>&- || die "pg_ctlcluster $ver $name start failed"
+  local deadline=$(($(now_s) + PG_START_TIMEOUT))
+  until accepting; do
+    (($(now_s) >= deadline)) && die "cluster $ver/$name not accepting connections after restart"
+    sleep 0.2
+  done
+  say "restarted cluster $ver/$name ($mode)"
+}
+
 cmd_status() {
   local by=""
   [[ -f "$MARKER" ]] && by=", started by us"
@@ -203,5 +225,6 @@ case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  restart) cmd_restart "${2:-fast}" ;;
+  *) echo "usage: $0 start|stop|status|restart [fast|immediate]" >&2; exit 2 ;;
 esac

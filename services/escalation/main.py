@@ -13,11 +13,12 @@ from datetime import datetime
 
 from fastapi import FastAPI
 
-from services.escalation.adapters.store import MIGRATIONS, EscalationStore
+from services.escalation.adapters.store import MIGRATIONS, EscalationStore, retention_rules
 from services.escalation.adapters.timers import SlaTimerLoop
 from services.escalation.handlers.events import EscalationHandler
 from services.escalation.metrics import EscalationMetrics
 from services.escalation.settings import EscalationSettings
+from shared import retention
 from shared.charter import charter_for_service
 from shared.service import ServiceRuntime, utc_now
 from shared.service import main as run_service
@@ -47,6 +48,7 @@ def create_app(settings: EscalationSettings, *, clock: Callable[[], datetime] = 
     )
     runtime.on_start(timers.start, timers.stop)
     runtime.ready_check("sla_timers", timers.ready)
+    retention.schedule(runtime, retention_rules(settings.retention))
     app = runtime.app(
         title="Ladder escalation",
         description="Enforces the tier charter's handoff rules and the return path, and fires SLA timers "

@@ -31,6 +31,13 @@ _CE_DESCRIPTIONS = {
     "ce_subject": "The ticket id (also the record key).",
     "ce_correlationid": "Id of the ticket's ticket.created event.",
     "ce_causationid": "Id of the command or event that caused this one.",
+    "ce_cycle": (
+        "The ticket's cycle this event belongs to: 1 from ticket.created, and each ticket.reopened carries the "
+        "number of the cycle it starts; an event caused by another carries its cause's. An integer from 1 to "
+        "2147483647 as text; any other value makes the record invalid (dead-lettered). Every producer sets it; "
+        "a record without it (written before cycles existed) belongs to the ticket's current cycle. An event of "
+        "an earlier cycle than the ticket's current one is stale for every consumer (ignored and counted)."
+    ),
     "content-type": "application/json",
 }
 _DLQ_HEADERS = {
@@ -40,6 +47,7 @@ _DLQ_HEADERS = {
     "dlq_source_topic": "Where the record was read.",
     "dlq_source_partition": "Its partition.",
     "dlq_source_offset": "Its offset.",
+    "dlq_source_timestamp": "Its timestamp (ms): with topic, partition and offset, the record's identity.",
     "dlq_time": "When it was rejected (RFC 3339).",
 }
 
@@ -54,6 +62,7 @@ def _event_headers(event_type: str) -> dict[str, Any]:
     properties["ce_specversion"]["const"] = "1.0"
     properties["ce_type"]["const"] = event_type
     properties["content-type"]["const"] = "application/json"
+    properties["ce_cycle"]["pattern"] = "^[1-9][0-9]{0,9}$"
     required = ["ce_specversion", "ce_id", "ce_type", "ce_source", "ce_time", "ce_correlationid"]
     return {"type": "object", "properties": properties, "required": required}
 
@@ -86,7 +95,13 @@ def asyncapi() -> dict[str, Any]:
                 "type": "object",
                 "required": ["authorization"],
                 "properties": {
-                    "authorization": {"type": "string", "description": "Bearer <API key> allowed to take this action."}
+                    "authorization": {"type": "string", "description": "Bearer <API key> allowed to take this action."},
+                    "ladder_redrive_of": {
+                        "type": "string",
+                        "description": "Set by `ladder dead-letters redrive` only: the identity of the dead-lettered "
+                        "record this is a copy of (topic/partition/offset@timestamp). A command whose first outcome "
+                        "was a dead letter is decided again, and takes effect at most once.",
+                    },
                 },
             },
             "payload": {"$ref": SCHEMAS.format(model=command_model.__name__)},

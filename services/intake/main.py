@@ -16,13 +16,14 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import Counter, Histogram
 
-from services.intake.adapters.store import MIGRATIONS, PostgresStore
+from services.intake.adapters.store import MIGRATIONS, PostgresStore, retention_rules
 from services.intake.contracts import asyncapi, asyncapi_html
 from services.intake.core.tickets import Accepted, Decision, Rejected, Replayed, Submission
 from services.intake.handlers.commands import batch_processor
 from services.intake.handlers.http import BodySizeLimit, api_router, install_error_handlers
 from services.intake.service import Batcher, Entry, process
 from services.intake.settings import IntakeSettings, load_key_ring
+from shared import retention
 from shared.delivery.failures import Kind, Outage, classify, retrying
 from shared.ops import RequestMetrics
 from shared.service import ServiceRuntime
@@ -92,6 +93,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
             http.batcher = None
 
     runtime.on_start(start_http, stop_http)
+    retention.schedule(runtime, retention_rules(settings.retention))
     app = runtime.app(
         title="Ladder intake",
         routers=[api_router(keys, http.submit), contracts_router()],

@@ -9,6 +9,9 @@ Read state, decide (pure core), store state + outbox together. Invariants:
    be taken as new).
 3. Commands from the topic are remembered by id whatever their outcome, so a redelivered
    record (crash after commit, before the offset commit) changes nothing.
+4. A redriven dead letter (`Submission.redrive`) is decided again when its remembered
+   outcome is a dead letter, and takes effect at most once: its acceptance replaces the
+   remembered dead letter, so a second redrive replays it (no second event).
 """
 
 from __future__ import annotations
@@ -128,6 +131,8 @@ async def process(
                 decisions.append(decision)
                 continue
             assert submission is not None
+            if submission.redrive and prior is not None and prior.event_type == DEAD_LETTERED:
+                prior = None  # the cause may be fixed: decide again; an acceptance replaces the dead letter
             decision = decide(tickets.get(submission.ticket_id), prior, submission)
             if isinstance(decision, Accepted):
                 tickets[submission.ticket_id] = changed[submission.ticket_id] = decision.ticket

@@ -9,10 +9,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.metrics.adapters.exporter import KpiCollector, Refresher
-from services.metrics.adapters.store import MIGRATIONS, ProjectionStore
+from services.metrics.adapters.store import MIGRATIONS, ProjectionStore, retention_rules
 from services.metrics.handlers.events import KpiProjection
 from services.metrics.handlers.http import kpis_router
 from services.metrics.settings import MetricsSettings
+from shared import retention
 from shared.service import ServiceRuntime
 from shared.service import main as run_service
 
@@ -26,6 +27,7 @@ def create_app(settings: MetricsSettings) -> FastAPI:
     runtime.registry.register(KpiCollector(refresher, clock=runtime.clock))
     runtime.on_start(refresher.refresh)  # before the consumers: a scrape never waits
     runtime.every("kpis", settings.refresh_interval_s, refresher.refresh)
+    retention.schedule(runtime, retention_rules(settings.retention))
     app = runtime.app(
         title="Ladder metrics",
         routers=[kpis_router(refresher)],

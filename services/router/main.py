@@ -18,6 +18,7 @@ from services.router.handlers.events import Routing
 from services.router.handlers.waiting import WaitingTickets
 from services.router.metrics import RouterMetrics
 from services.router.settings import RouterSettings
+from shared import retention
 from shared.charter import charter_for_service
 from shared.service import ServiceRuntime, utc_now
 from shared.service import main as run_service
@@ -44,6 +45,9 @@ def create_app(settings: RouterSettings, clock: Callable[[], datetime] = utc_now
     )
     runtime.on_start(waiting.sync_roster)
     runtime.every("assignment", settings.assign_interval_s, waiting.pass_once)
+    # Router's tickets are kept (a reopen goes back to the tier that resolved it): only the
+    # kit's dedup tables are pruned.
+    retention.schedule(runtime, retention.kit_rules(settings.retention))
     app = runtime.app(
         title="Ladder router",
         description="Decides who owns each ticket (tier, queue, agent) from the tier charter and emits ticket.routed.",

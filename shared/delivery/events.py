@@ -8,8 +8,10 @@ then is the offset committed.
 Invariants (tests: tests/integration/kit/):
 1. Effectively once: a redelivered, replayed or duplicated event is claimed already and
    reaches no handler; a duplicate at a new position is counted, once.
-2. One staleness rule for all: an event that no longer fits the ticket (`shared.lifecycle`)
-   is never applied by any consumer, and is counted.
+2. One staleness rule for all: an event that no longer fits the ticket (`shared.lifecycle`:
+   its status, or its cycle) is never applied by any consumer, and is counted. A handler
+   gets every event with its cycle known (an event without `ce_cycle` gets the ticket's
+   current one), so what it emits because of the event carries the cause's cycle.
 3. Poison is dead-lettered verbatim with its reason, once per record, in the same
    transaction as its batch-mates' effects; types this service does not handle are skipped
    unread (another service reads them), types nobody knows are poison, and so is an event
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -164,15 +166,16 @@ class EventConsumer:
             return [], []
         tickets = list({envelope.ticket_id for envelope in fresh})
         state: dict[str, Lifecycle] = {
-            row["ticket_id"]: Lifecycle(Status(row["status"]), row["rated"])
+            row["ticket_id"]: Lifecycle(Status(row["status"]), row["rated"], row["cycle"])
             for row in await conn.fetch(
-                f"SELECT ticket_id, status, rated FROM {self.schema}.lifecycle WHERE ticket_id = ANY($1::text[])",
+                f"SELECT ticket_id, status, rated, cycle FROM {self.schema}.lifecycle "
+                "WHERE ticket_id = ANY($1::text[])",
                 tickets,
             )
         }
         applied, stale, moved = [], [], set()
         for envelope in fresh:
-            verdict = advance(state.get(envelope.ticket_id), envelope.type)
+            verdict = advance(state.get(envelope.ticket_id), envelope.type, envelope.cycle)
             if isinstance(verdict, Stale):
                 stale.append((envelope, verdict))
                 continue
@@ -180,14 +183,16 @@ class EventConsumer:
                 state[envelope.ticket_id] = verdict
                 moved.add(envelope.ticket_id)
             if envelope.type in self.handler.types:
-                applied.append(envelope)
+                applied.append(envelope if envelope.cycle is not None else replace(envelope, cycle=verdict.cycle))
         if moved:
             await conn.execute(
-                f"INSERT INTO {self.schema}.lifecycle (ticket_id, status, rated) "
-                "SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[]) "
-                "ON CONFLICT (ticket_id) DO UPDATE SET status = excluded.status, rated = excluded.rated",
+                f"INSERT INTO {self.schema}.lifecycle (ticket_id, status, rated, cycle) "
+                "SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::integer[]) "
+                "ON CONFLICT (ticket_id) DO UPDATE "
+                "SET status = excluded.status, rated = excluded.rated, cycle = excluded.cycle",
                 list(moved),
                 [state[t].status.value for t in moved],
                 [state[t].rated for t in moved],
+                [state[t].cycle for t in moved],
             )
         return applied, stale

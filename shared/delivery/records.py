@@ -8,6 +8,10 @@ Invariants:
    position. Original headers are kept except credentials (`authorization`).
 3. A record's `identity` is stable across redeliveries and replays of the same log, and
    differs for a record that reuses a position after the topic was recreated.
+4. A dead letter names its source record's identity (`dlq_source_*`, timestamp included),
+   so a redriven copy (`ladder dead-letters redrive`) says whose copy it is:
+   `REDRIVE_OF` carries that identity, and a consumer that dedups by identity dedups the
+   copy with the original (intake: commands without a command id).
 """
 
 from __future__ import annotations
@@ -22,6 +26,12 @@ from shared.envelope import Headers, format_time, name_based_id
 REASON_MAX = 1000
 SECRET_HEADERS = frozenset({"authorization"})
 _IDENTITY_NAMESPACE = uuid.UUID("0e7c6a63-5d8e-4a5b-9d0c-4f6b0a1d2e33")
+REDRIVE_OF = "ladder_redrive_of"  # header of a redriven dead letter: the original record's identity
+
+
+def identity_id(identity: str) -> str:
+    """A record identity as a UUID, for tables keyed by id (cannot equal a real event id)."""
+    return name_based_id(_IDENTITY_NAMESPACE, identity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +59,7 @@ class SourceRecord:
     @property
     def identity_id(self) -> str:
         """`identity` as a UUID, for tables keyed by id (cannot equal a real event id)."""
-        return name_based_id(_IDENTITY_NAMESPACE, self.identity)
+        return identity_id(self.identity)
 
     @property
     def size(self) -> int:
@@ -109,6 +119,7 @@ def dead_letter(source: SourceRecord, rejection: Rejection, *, topic: str, servi
         ("dlq_source_topic", source.topic.encode()),
         ("dlq_source_partition", str(source.partition).encode()),
         ("dlq_source_offset", str(source.offset).encode()),
+        ("dlq_source_timestamp", str(source.timestamp_ms).encode()),
         ("dlq_time", format_time(at).encode()),
     ]
     return OutboxRecord(topic, source.key, source.value, kept)

@@ -12,6 +12,7 @@ from services.intake.core.commands import (
     CreateTicketRequest,
     RateTicketRequest,
     RecordResponseRequest,
+    ReopenTicketRequest,
     ResolveTicketRequest,
 )
 from services.intake.core.tickets import Accepted, RejectCode, Rejected, Replayed, Submission
@@ -77,6 +78,16 @@ class IntakeStoreContract:
         assert isinstance(again, Rejected) and again.code is RejectCode.TICKET_RESOLVED
         (rated,) = await decide_batch(probe.store, [self.sub(probe, RateTicketRequest(score=1), command="c-4")])
         assert isinstance(rated, Accepted)
+
+    async def test_the_cycle_survives_between_batches(self, probe):
+        await decide_batch(
+            probe.store, [self.sub(probe, CREATE, command="c-1"), self.sub(probe, RESOLVE, command="c-2")]
+        )
+        (reopened,) = await decide_batch(probe.store, [self.sub(probe, ReopenTicketRequest(), command="c-3")])
+        (resolved,) = await decide_batch(probe.store, [self.sub(probe, RESOLVE, command="c-4")])
+        assert isinstance(reopened, Accepted) and isinstance(resolved, Accepted)
+        assert (reopened.envelope.cycle, resolved.envelope.cycle) == (2, 2)
+        assert [dict(r.headers)["ce_cycle"] for r in await probe.outbox()] == [b"1", b"1", b"2", b"2"]
 
     async def test_topic_rejections_and_poison_are_dead_lettered_once(self, probe):
         rejected = FromTopic(self.sub(probe, RESOLVE, ticket="nope", command="c-9"), self.source(probe, 5))

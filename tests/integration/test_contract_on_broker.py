@@ -30,6 +30,7 @@ def sample(ticket_id: str) -> ce.Envelope:
         time=datetime.now(UTC),
         correlation_id="corr-" + ticket_id,
         causation_id="cause-" + ticket_id,
+        cycle=2,
     )
 
 
@@ -64,7 +65,16 @@ async def test_envelope_survives_the_broker(platform, unique):
     assert raw.key == record.key
     assert ce.decode(raw.key, raw.value, raw.headers) == original
     headers = dict(raw.headers)
-    for name in ("ce_id", "ce_type", "ce_source", "ce_time", "ce_specversion", "ce_correlationid", "ce_causationid"):
+    for name in (
+        "ce_id",
+        "ce_type",
+        "ce_source",
+        "ce_time",
+        "ce_specversion",
+        "ce_correlationid",
+        "ce_causationid",
+        "ce_cycle",
+    ):
         assert headers[name] == dict(record.headers)[name]
 
 

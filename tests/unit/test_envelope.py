@@ -76,13 +76,20 @@ def test_every_catalogue_type_has_a_sample():
 @pytest.mark.parametrize("event", SAMPLES, ids=lambda event: event.TYPE)
 def test_round_trip(event):
     original = ce.Envelope(
-        event=event, id=ce.new_id(), source="test", time=NOW, correlation_id="corr-1", causation_id="cause-1"
+        event=event,
+        id=ce.new_id(),
+        source="test",
+        time=NOW,
+        correlation_id="corr-1",
+        causation_id="cause-1",
+        cycle=3,
     )
     record = ce.encode(original)
     assert record.key == b"t-1"
     headers = dict(record.headers)
     assert headers["ce_type"] == event.TYPE.encode()
     assert headers["ce_specversion"] == b"1.0"
+    assert headers["ce_cycle"] == b"3"
     assert ce.decode(record.key, record.value, record.headers) == original
 
 
@@ -93,6 +100,23 @@ def test_causation_is_optional_and_ids_derive_deterministically():
     assert ce.decode(record.key, record.value, record.headers).causation_id is None
     assert ce.derive_id("cmd-1", "created") == ce.derive_id("cmd-1", "created")
     assert ce.derive_id("cmd-1", "created") != ce.derive_id("cmd-2", "created")
+
+
+def test_an_absent_cycle_is_unknown():
+    """Records written before cycles existed have no ce_cycle: decoded as unknown (None),
+    which the staleness rule takes as the ticket's current cycle."""
+    record = ce.encode(ce.Envelope(event=SAMPLES[0], id="e-1", source="s", time=NOW, correlation_id="e-1"))
+    assert "ce_cycle" not in dict(record.headers)
+    assert ce.decode(record.key, record.value, record.headers).cycle is None
+    assert ce.decode(*_record(ce_cycle=b"2147483647")).cycle == 2**31 - 1
+
+
+@pytest.mark.parametrize(
+    "value", [b"", b"0", b"-1", b"+1", b"01", b"1.5", b" 1", b"1 ", b"1e3", b"two", b"2147483648", "\u0661".encode()]
+)
+def test_a_malformed_cycle_makes_the_event_invalid(value):
+    with pytest.raises(ce.EnvelopeError, match=r"^ce_cycle is not an integer from 1 to 2147483647$"):
+        ce.decode(*_record(ce_cycle=value))
 
 
 def _record(**changes):
@@ -157,7 +181,12 @@ def test_bad_bodies_name_every_field(body, fields):
 
 
 def test_header_values_are_not_echoed_in_errors():
-    for changes in ({"ce_type": b"secret.type"}, {"ce_specversion": b"secret"}, {"ce_time": b"secret"}):
+    for changes in (
+        {"ce_type": b"secret.type"},
+        {"ce_specversion": b"secret"},
+        {"ce_time": b"secret"},
+        {"ce_cycle": b"secret"},
+    ):
         with pytest.raises(ce.EnvelopeError) as caught:
             ce.decode(*_record(**changes))
         assert "secret" not in str(caught.value)

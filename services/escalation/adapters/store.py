@@ -14,7 +14,7 @@ Invariants (tests: tests/integration/escalation/test_timer_store.py):
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -25,8 +25,18 @@ from shared.delivery.locks import client_key
 from shared.delivery.records import OutboxRecord
 from shared.envelope import Envelope, encode
 from shared.events import Priority, SlaKind, Tier
+from shared.retention import Rule, kit_rules
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def retention_rules(keep: timedelta) -> list[Rule]:
+    """The kit's tables and settled timers. A settled timer guards against re-arming by a
+    redelivered ticket.routed; the inbox dedups those for as long, so both go together.
+    Pending timers and tickets are never pruned."""
+    return [*kit_rules(keep), Rule("sla_timers", "settled_at", keep, where="state <> 'pending'")]
+
+
 _TICKET = (
     "ticket_id, correlation_id, priority, intent, customer_blocked, owner, visit_tier, visit_started_by, "
     "communication_owner"
@@ -53,10 +63,11 @@ WITH tickets AS (
     FROM unnest($10::text[], $11::text[]) AS c(ticket_id, kind)
     WHERE timer.ticket_id = c.ticket_id AND timer.kind = c.kind AND timer.state = 'pending'
 ), armed AS (
-    INSERT INTO {s}.sla_timers (armed_by, kind, ticket_id, tier, due_at, state, settled_at)
+    INSERT INTO {s}.sla_timers (armed_by, kind, ticket_id, tier, due_at, state, cycle, settled_at)
     SELECT a.*, CASE WHEN a.state = 'pending' THEN NULL ELSE now() END
-      FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::timestamptz[], $17::text[])
-           AS a(armed_by, kind, ticket_id, tier, due_at, state)
+      FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::timestamptz[], $17::text[],
+                  $20::integer[])
+           AS a(armed_by, kind, ticket_id, tier, due_at, state, cycle)
     ON CONFLICT (armed_by, kind) DO NOTHING
 )
 SELECT pg_notify($18::text, $19::text) WHERE $19::text IS NOT NULL"""
@@ -66,7 +77,7 @@ SELECT pg_notify($18::text, $19::text) WHERE $19::text IS NOT NULL"""
         )
         self._pending = (
             f"SELECT {', '.join('k.' + c for c in _TICKET.split(', '))}, "
-            "t.armed_by, t.kind, t.tier AS timer_tier, t.due_at "
+            "t.armed_by, t.kind, t.tier AS timer_tier, t.due_at, t.cycle "
             f"FROM {s}.tickets k JOIN {s}.sla_timers t USING (ticket_id) "
             "WHERE k.ticket_id = ANY($1::text[]) AND t.state = 'pending'"
         )
@@ -112,6 +123,7 @@ UPDATE {s}.tickets AS k SET owner = m.owner FROM unnest($4::text[], $5::text[]) 
             [t.state.value for t in timers],
             self.channel,
             min(pending).isoformat() if pending else None,
+            [t.cycle for t in timers],
         )
 
     # --- the timer loop --------------------------------------------------------------------
@@ -137,7 +149,12 @@ UPDATE {s}.tickets AS k SET owner = m.owner FROM unnest($4::text[], $5::text[]) 
             ticket, timers = found.setdefault(row["ticket_id"], (_ticket(row), []))
             timers.append(
                 SlaTimer(
-                    ticket.ticket_id, SlaKind(row["kind"]), Tier(row["timer_tier"]), row["due_at"], row["armed_by"]
+                    ticket.ticket_id,
+                    SlaKind(row["kind"]),
+                    Tier(row["timer_tier"]),
+                    row["due_at"],
+                    row["armed_by"],
+                    cycle=row["cycle"],
                 )
             )
         return list(found.values())

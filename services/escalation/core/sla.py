@@ -16,6 +16,8 @@ tests/integration/escalation/test_timer_store.py):
    arming event and the kind) and, when T's charter escalates that kind and a tier above
    exists, `ticket.escalated` (reason sla_breach, id derived from the breach); the ticket
    then belongs to the tier above, so its other pending timer is cancelled.
+5. A timer remembers the cycle of the routed event that armed it; what its firing emits
+   carries that cycle (`ce_cycle`), so a breach that lands after a reopen is stale everywhere.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class SlaTimer:
     due_at: datetime
     armed_by: str  # id of the ticket.routed that started the visit
     state: TimerState = TimerState.PENDING
+    cycle: int | None = None  # of the arming event (None: armed before cycles existed)
 
     @property
     def key(self) -> tuple[str, SlaKind]:
@@ -61,16 +64,25 @@ class SlaTimer:
         return replace(self, state=state) if self.state is TimerState.PENDING else self
 
 
-def arm_visit(charter: Charter, ticket: Ticket, tier: Tier, started_by: str, started_at: datetime) -> list[SlaTimer]:
+def arm_visit(
+    charter: Charter, ticket: Ticket, tier: Tier, started_by: str, started_at: datetime, cycle: int | None = None
+) -> list[SlaTimer]:
     """The timers of a visit at `tier` that started with event `started_by` at `started_at`
-    (none for a tier the charter does not declare: it has no targets)."""
+    in `cycle` (none for a tier the charter does not declare: it has no targets)."""
     spec = charter.tiers.get(tier)
     if spec is None:
         return []
     target = spec.sla[ticket.priority]
     hours = charter.calendar(spec.working_hours)
     return [
-        SlaTimer(ticket.ticket_id, kind, tier, add_working_time(started_at, getattr(target, kind), hours), started_by)
+        SlaTimer(
+            ticket.ticket_id,
+            kind,
+            tier,
+            add_working_time(started_at, getattr(target, kind), hours),
+            started_by,
+            cycle=cycle,
+        )
         for kind in SlaKind
     ]
 
@@ -125,12 +137,13 @@ def _breach(ticket: Ticket, timer: SlaTimer, now: datetime) -> Envelope:
         time=now,
         correlation_id=ticket.correlation_id,
         causation_id=timer.armed_by,
+        cycle=timer.cycle,
     )
 
 
 def answer(cause: Envelope, event: Event, now: datetime) -> Envelope:
     """What escalation emits because of `cause`: its id derived from the cause's id and
-    the event's type, so a re-run emits the same id."""
+    the event's type, so a re-run emits the same id; the cause's cycle is its cycle."""
     return Envelope(
         event=event,
         id=derive_id(cause.id, event.TYPE),
@@ -138,4 +151,5 @@ def answer(cause: Envelope, event: Event, now: datetime) -> Envelope:
         time=now,
         correlation_id=cause.correlation_id,
         causation_id=cause.id,
+        cycle=cause.cycle,
     )

@@ -17,7 +17,7 @@ Invariants (tests: tests/unit/escalation/test_tickets.py):
    `handoffs.return_to`) becomes `ticket.bounced` (returned_with_fix) to `return_to` with
    the fix; any other return request is ignored and counted.
 5. Every emitted event's id is derived from its cause's id and type, its causation is the
-   cause, its correlation the cause's: a re-run emits the same ids.
+   cause, its correlation and cycle the cause's: a re-run emits the same ids.
 """
 
 from __future__ import annotations
@@ -108,7 +108,9 @@ def decide(charter: Charter, ticket: Ticket | None, cause: Envelope, now: dateti
                 return Decision(routed)
             visiting = replace(routed, visit=Visit(event.tier, cause.id))
             return Decision(
-                visiting, cancel=BOTH, arm=tuple(arm_visit(charter, visiting, event.tier, cause.id, cause.time))
+                visiting,
+                cancel=BOTH,
+                arm=tuple(arm_visit(charter, visiting, event.tier, cause.id, cause.time, cause.cycle)),
             )
         case TicketResponded():
             by_owner = ticket.visit is not None and event.tier in (ticket.visit.tier, ticket.communication_owner)

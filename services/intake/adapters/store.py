@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -13,27 +14,41 @@ from services.intake.core.tickets import PriorCommand, Status, Ticket
 from shared.delivery.locks import client_key
 from shared.delivery.outbox import encode_headers
 from shared.delivery.records import OutboxRecord
+from shared.retention import Rule, kit_rules
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def retention_rules(keep: timedelta) -> list[Rule]:
+    """The kit's tables and processed commands: an idempotency key (HTTP) or a topic
+    command's id is remembered for `keep` (INTAKE_RETENTION_DAYS), longer than the commands
+    topic keeps records. Tickets are kept: a reopen or a rating may come any time."""
+    return [*kit_rules(keep), Rule("commands", "processed_at", keep)]
+
+
 _LOAD = """
-SELECT 'ticket' AS kind, ticket_id AS id, correlation_id AS a, created_fingerprint AS b, status AS c, rated AS flag
+SELECT 'ticket' AS kind, ticket_id AS id, correlation_id AS a, created_fingerprint AS b, status AS c, rated AS flag,
+       cycle AS n
   FROM {schema}.tickets WHERE ticket_id = ANY($1::text[])
 UNION ALL
-SELECT 'command', command_id, fingerprint, ticket_id, event_id || ' ' || event_type, NULL
+SELECT 'command', command_id, fingerprint, ticket_id, event_id || ' ' || event_type, NULL, NULL
   FROM {schema}.commands WHERE command_id = ANY($2::text[])
 """
 
 # One statement writes the whole batch (data-modifying CTEs); empty arrays insert nothing.
 _SAVE = """
 WITH tickets AS (
-    INSERT INTO {schema}.tickets (ticket_id, correlation_id, created_fingerprint, status, rated)
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[])
-    ON CONFLICT (ticket_id) DO UPDATE SET status = excluded.status, rated = excluded.rated, updated_at = now()
+    INSERT INTO {schema}.tickets (ticket_id, correlation_id, created_fingerprint, status, rated, cycle)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[], $15::integer[])
+    ON CONFLICT (ticket_id) DO UPDATE
+        SET status = excluded.status, rated = excluded.rated, cycle = excluded.cycle, updated_at = now()
 ), commands AS (
     INSERT INTO {schema}.commands (command_id, fingerprint, ticket_id, event_id, event_type)
     SELECT * FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+    -- only a redriven dead letter comes back for a remembered id (service.process invariant 4)
+    ON CONFLICT (command_id) DO UPDATE SET fingerprint = excluded.fingerprint, ticket_id = excluded.ticket_id,
+        event_id = excluded.event_id, event_type = excluded.event_type, processed_at = now()
+        WHERE commands.event_type = 'dead_letter'
 )
 INSERT INTO {schema}.outbox (topic, key, value, headers)
 SELECT * FROM unnest($11::text[], $12::bytea[], $13::bytea[], $14::bytea[])
@@ -68,7 +83,7 @@ class PostgresTransaction:
         priors: dict[str, PriorCommand] = {}
         for row in await self._conn.fetch(self._load, list(ticket_ids), list(command_ids)):
             if row["kind"] == "ticket":
-                tickets[row["id"]] = Ticket(row["id"], row["a"], row["b"], Status(row["c"]), row["flag"])
+                tickets[row["id"]] = Ticket(row["id"], row["a"], row["b"], Status(row["c"]), row["flag"], row["n"])
             else:
                 event_id, event_type = row["c"].split(" ", 1)
                 priors[row["id"]] = PriorCommand(row["a"], row["b"], event_id, event_type)
@@ -94,6 +109,7 @@ class PostgresTransaction:
             [r.key for r in outbox],
             [r.value for r in outbox],
             [encode_headers(r.headers) for r in outbox],
+            [t.cycle for t in tickets],
         )
 
 

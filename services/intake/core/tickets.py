@@ -10,6 +10,8 @@ Invariants:
    different content it is rejected.
 3. Ticket lifecycle: created -> open <-> resolved; responses, handoffs and resolution need
    an open ticket, reopening and rating a resolved one; one rating per resolution.
+4. Cycles: a ticket is created in cycle 1 and each reopen starts the next; every event
+   carries the cycle it belongs to (`ce_cycle`), the reopen the one it starts.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class Ticket:
     created_fingerprint: str
     status: Status = Status.OPEN
     rated: bool = False  # rated since the last resolution
+    cycle: int = 1  # the current cycle: 1, and one more per reopen
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,9 @@ class Submission:
     # A command identified by its record's position is a repeat exactly when it is the same
     # record: its fingerprint is that of the record's bytes, whatever they were judged to be.
     record_fingerprint: str | None = None
+    # A dead letter sent back by an operator once its cause was fixed: its first outcome (the
+    # dead letter) does not stand; its first acceptance does (service.process).
+    redrive: bool = False
 
     @property
     def fingerprint(self) -> str:
@@ -217,9 +223,8 @@ def decide(ticket: Ticket | None, prior: PriorCommand | None, submission: Submis
         case ReopenTicketRequest():
             if ticket.status is not Status.RESOLVED:
                 return Rejected(RejectCode.TICKET_OPEN, "only a resolved ticket can be reopened")
-            return _then(
-                _accept(ticket, submission, TicketReopened(ticket_id=ticket.ticket_id)), status=Status.OPEN, rated=False
-            )
+            reopened = replace(ticket, status=Status.OPEN, rated=False, cycle=ticket.cycle + 1)
+            return _accept(reopened, submission, TicketReopened(ticket_id=ticket.ticket_id))
         case RateTicketRequest():
             if ticket.status is not Status.RESOLVED:
                 return Rejected(RejectCode.TICKET_OPEN, "only a resolved ticket can be rated")
@@ -277,4 +282,5 @@ def _envelope(event: Event, event_id: str, ticket: Ticket, submission: Submissio
         time=submission.received_at,
         correlation_id=ticket.correlation_id,
         causation_id=submission.command_id,
+        cycle=ticket.cycle,
     )

@@ -23,7 +23,7 @@ from services.intake.core.auth import Denied, KeyRing, permit
 from services.intake.core.commands import COMMAND_FIELDS, KAFKA_COMMAND, KAFKA_COMMAND_TYPES, CreateTicketRequest
 from services.intake.core.tickets import Submission, command_id, new_ticket_id
 from services.intake.service import Entry, FromTopic, Poison, record_fingerprint
-from shared.delivery.records import Rejection, SourceRecord
+from shared.delivery.records import REDRIVE_OF, Rejection, SourceRecord, identity_id
 from shared.envelope import describe_validation_error
 
 
@@ -58,15 +58,21 @@ def read_command(record: SourceRecord, keys: KeyRing, *, max_bytes: int, now: da
     if isinstance(allowed, Denied):
         return poison("forbidden", f"forbidden: {allowed.reason}")
 
+    redrive_of = record.header(REDRIVE_OF)
     if command.command_id is not None:  # same scoping as an HTTP Idempotency-Key
         command_key, same_record = command_id(key.name, idempotency_key=command.command_id), None
+    elif redrive_of is not None:  # a redriven dead letter is the record it copies (same bytes, checked)
+        command_key, same_record = identity_id(redrive_of.decode(errors="replace")), record_fingerprint(record)
     else:  # the record's position is stable across redeliveries
         command_key, same_record = position_id, record_fingerprint(record)
     if isinstance(command, CreateTicketRequest):
         ticket_id = new_ticket_id(key.name, command, command_key)
     else:
         ticket_id = command.ticket_id
-    return FromTopic(Submission(command, ticket_id, command_key, key.name, now, record_fingerprint=same_record), record)
+    submission = Submission(
+        command, ticket_id, command_key, key.name, now, record_fingerprint=same_record, redrive=redrive_of is not None
+    )
+    return FromTopic(submission, record)
 
 
 def batch_processor(

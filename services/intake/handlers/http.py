@@ -60,7 +60,9 @@ IdempotencyKey = Annotated[
         max_length=255,
         description="Client-chosen unique key for this request: a retry with the same key, ticket and body gets "
         "the original answer (`Idempotent-Replayed: true`) and produces no second event; the key "
-        "used for any other request is refused (422 idempotency_key_reused).",
+        "used for any other request is refused (422 idempotency_key_reused). A key is remembered for "
+        "INTAKE_RETENTION_DAYS (30 days unless the deployment says otherwise) after its first use; after that "
+        "it is forgotten and the same key starts a new request (an `external_id` names its ticket for ever).",
     ),
 ]
 TicketPath = Annotated[TicketId, Path(description="Ticket id returned by POST /v1/tickets.")]

@@ -27,8 +27,10 @@ from pathlib import Path
 
 import asyncpg
 
+from services.metrics.core import retention
 from services.metrics.core.kpis import WINDOWS, Ranked, RankLookup, Snapshot, Total, Totals, rank_lookups, snapshot
 from services.metrics.core.visits import Kind, Resolution, Sample, TicketState, Visit, roll_up
+from shared.retention import Rule, kit_rules
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SHARDS = 8  # rows per key in `daily` and `total`: concurrent batches add to different ones
@@ -161,6 +163,14 @@ class ProjectionStore:
         for (name, _, lookup), (micros,) in zip(wanted, rows, strict=True):
             ranked[name][(lookup.kind, lookup.tier, lookup.quantile)] = micros
         return ranked
+
+
+def retention_rules(keep: timedelta) -> list[Rule]:
+    """The kit's tables, then counted samples and daily sums no window reads any more
+    (services/metrics/core/retention.py); duration samples stay for `all`'s quantiles."""
+    counted = ", ".join(f"'{kind}'" for kind in retention.COUNTED_KINDS)  # our enum's values, not client data
+    old = retention.keep(keep)
+    return [*kit_rules(keep), Rule("sample", "at", old, where=f"kind IN ({counted})"), Rule("daily", "day", old)]
 
 
 def _columns(rows: Iterable[Sequence[object]]) -> list[tuple[object, ...]]:

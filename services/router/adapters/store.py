@@ -20,7 +20,7 @@ from shared.events import Priority, Tier
 MIGRATIONS = Path(__file__).parent / "migrations"
 _COLUMNS = (
     "ticket_id, correlation_id, intent, priority, tier, queue, assignee, communication_owner, urgent, "
-    "shadow, resolved, queued_at, routed_id"
+    "shadow, resolved, queued_at, routed_id, cycle"
 )
 _WAITING = "assignee IS NULL AND NOT resolved AND NOT shadow"
 
@@ -41,6 +41,7 @@ def _ticket(row: asyncpg.Record) -> Ticket:
         row[10],
         row[11],
         row[12],
+        row[13],
     )
 
 
@@ -106,11 +107,12 @@ class RouterStore:
         await self._conn.execute(
             f"WITH saved AS (INSERT INTO {s}.tickets ({_COLUMNS}) "
             "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
-            "$8::text[], $9::boolean[], $10::boolean[], $11::boolean[], $12::timestamptz[], $13::text[]) "
+            "$8::text[], $9::boolean[], $10::boolean[], $11::boolean[], $12::timestamptz[], $13::text[], "
+            "$18::integer[]) "
             "ON CONFLICT (ticket_id) DO UPDATE SET tier = excluded.tier, queue = excluded.queue, "
             "assignee = excluded.assignee, communication_owner = excluded.communication_owner, "
             "urgent = excluded.urgent, shadow = excluded.shadow, resolved = excluded.resolved, "
-            "queued_at = excluded.queued_at, routed_id = excluded.routed_id) "
+            "queued_at = excluded.queued_at, routed_id = excluded.routed_id, cycle = excluded.cycle) "
             f"UPDATE {s}.agents a SET open_tickets = c.open, turn = c.turn "
             "FROM unnest($14::text[], $15::text[], $16::integer[], $17::bigint[]) AS c(tier, agent, open, turn) "
             "WHERE a.tier = c.tier AND a.agent = c.agent",
@@ -131,6 +133,7 @@ class RouterStore:
             [agent for _, agent, _ in seats],
             [seat.open for _, _, seat in seats],
             [seat.turn for _, _, seat in seats],
+            [t.cycle for t in tickets],
         )
 
     async def waiting_tiers(self, tiers: Iterable[Tier]) -> set[Tier]:

@@ -16,7 +16,8 @@ Invariants (tests: tests/unit/router/test_dispatch.py, test_properties.py):
    `assignment`, same tier) when a waiting ticket gets an agent later.
 5. Ids derive from causes: `derive_id(event, "routed")`; an assignment from the routed event
    that left the ticket waiting, so whoever assigns it (a batch, the periodic pass, another
-   replica) emits the same id, once.
+   replica) emits the same id, once. A routed event carries the cycle of the event that
+   placed the ticket (`ce_cycle`).
 6. An event that moves nothing emits nothing: a bounce with `handoff_incomplete` (the
    handoff never happened), an escalation or bounce to the tier the ticket is at, or to a
    tier not in use (those two counted as ignored).
@@ -72,6 +73,7 @@ class Ticket:
     resolved: bool
     queued_at: datetime  # when it entered its queue (the placing event's time)
     routed_id: str  # the last ticket.routed about it (assignment ids derive from it)
+    cycle: int | None = None  # the cycle of the event that last placed it (None: placed before cycles)
 
     @property
     def waiting(self) -> bool:
@@ -92,6 +94,7 @@ class Routed:
     event_id: str
     causation_id: str
     correlation_id: str
+    cycle: int | None  # the ticket's cycle when it was placed: a routed event belongs to it
 
 
 @dataclass
@@ -225,6 +228,7 @@ class _Floor:
                         event_id,
                         ticket.routed_id,
                         ticket.correlation_id,
+                        ticket.cycle,
                     )
                 )
                 ticket.routed_id = event_id
@@ -240,7 +244,7 @@ class _Floor:
             placement.urgent,
             placement.shadow,
         )
-        ticket.queued_at = cause.time
+        ticket.queued_at, ticket.cycle = cause.time, cause.cycle
         ticket.routed_id = derive_id(cause.id, "routed")
         self.changed[ticket.ticket_id] = ticket
         desk = self.desks[ticket.tier]
@@ -257,6 +261,7 @@ class _Floor:
                 ticket.routed_id,
                 cause.id,
                 ticket.correlation_id,
+                ticket.cycle,
             )
         )
 

@@ -26,7 +26,7 @@ from services.router.metrics import RouterMetrics
 from shared.charter import Charter
 from shared.delivery.events import Effects, EventBatch
 from shared.delivery.records import OutboxRecord
-from shared.envelope import CONTENT_TYPE, SPEC_VERSION, format_time
+from shared.envelope import CONTENT_TYPE, SPEC_VERSION, Headers, format_time
 from shared.events import TicketRouted
 
 SOURCE = "ladder/router"
@@ -57,24 +57,20 @@ def routed_records(routed: Sequence[Routed], at: datetime, topic: str) -> list[O
                 "communication_owner": r.communication_owner,
             }
         )
-        records.append(
-            OutboxRecord(
-                topic,
-                key,
-                value,
-                [
-                    ("ce_specversion", _SPEC_VERSION),
-                    ("ce_id", r.event_id.encode()),
-                    ("ce_type", _ROUTED),
-                    ("ce_source", _SOURCE),
-                    ("ce_time", time),
-                    ("ce_subject", key),
-                    ("ce_correlationid", r.correlation_id.encode()),
-                    ("content-type", _CONTENT_TYPE),
-                    ("ce_causationid", r.causation_id.encode()),
-                ],
-            )
-        )
+        headers: Headers = [
+            ("ce_specversion", _SPEC_VERSION),
+            ("ce_id", r.event_id.encode()),
+            ("ce_type", _ROUTED),
+            ("ce_source", _SOURCE),
+            ("ce_time", time),
+            ("ce_subject", key),
+            ("ce_correlationid", r.correlation_id.encode()),
+            ("content-type", _CONTENT_TYPE),
+            ("ce_causationid", r.causation_id.encode()),
+        ]
+        if r.cycle is not None:
+            headers.append(("ce_cycle", str(r.cycle).encode()))
+        records.append(OutboxRecord(topic, key, value, headers))
     return records
 
 

@@ -121,7 +121,13 @@ async def test_operations_endpoints(intake):
     assert (await intake.get("/healthz")).json() == {"status": "alive"}
     ready = await intake.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": True, "kafka": True, "relay": True, "consumers": True}
+    assert ready.json()["checks"] == {
+        "database": True,
+        "kafka": True,
+        "relay": True,
+        "http_commands": True,
+        "consumers": True,
+    }
     assert (await intake.get("/openapi.json")).json() == document()
     from services.intake.contracts import asyncapi
 

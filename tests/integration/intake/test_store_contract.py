@@ -78,7 +78,8 @@ async def test_outbox_rows_from_every_earlier_layout_keep_their_headers(platform
             f'INSERT INTO "{schema}".outbox (topic, key, value, headers)'
             """ VALUES ('t', 'k', 'w', '[["é", "AP8="], ["empty", ""]]')"""
         )
-        assert await migrate(pool, schema, MIGRATIONS) == ["0003_delivery_kit_outbox.sql", "0001_delivery.sql"]
+        applied = await migrate(pool, schema, MIGRATIONS)  # then later ones, intake's and the kit's
+        assert applied[0] == "0003_delivery_kit_outbox.sql" and "0001_delivery.sql" in applied
         stored = [
             decode_headers(row["headers"])
             for row in await pool.fetch(f'SELECT headers FROM "{schema}".outbox ORDER BY seq')

@@ -16,6 +16,7 @@ from services.escalation.settings import EscalationSettings
 from services.intake.settings import IntakeSettings
 from services.metrics.settings import MetricsSettings
 from services.router.settings import RouterSettings
+from shared import topics
 from shared.settings import LadderSettings, ServiceSettings
 from tests.unit.deploy import PROMETHEUS_DIR, ROOT
 
@@ -111,6 +112,16 @@ def test_the_topics_are_the_designs(compose):
         "support.dead-letter",
     ]
     assert "--partitions 6" in command
+    assert dict(re.findall(r"(support\.[a-z-]+)=(-?\d+)", command)) == {
+        name: str(ms) for name, ms in topics.RETENTION_MS.items()
+    }
+
+
+def test_the_local_platform_gives_each_topic_the_designs_retention():
+    script = (ROOT / "deploy" / "local" / "kafka-common.sh").read_text()  # kafka.sh and cluster.sh
+    cases = dict(re.findall(r"\*(support\.[a-z-]+)\) echo (-?\d+)", script))
+    assert cases == {name: str(ms) for name, ms in topics.RETENTION_MS.items()}
+    assert topics.RETENTION_MS[topics.TICKET_EVENTS] == -1  # the truth is kept: replays stay exact
 
 
 def test_the_dockerfile_builds_a_small_non_root_image():

@@ -133,3 +133,17 @@ def test_a_tier_the_charter_no_longer_declares_only_alerts():
     fewer = ALWAYS.model_copy(update={"tiers": {t: s for t, s in ALWAYS.tiers.items() if t is not Tier.L2}})
     firing = fire_due(fewer, ticket, pending, T0 + timedelta(days=1))  # armed before a restart on a new charter
     assert [e.type for e in firing.emit] == ["ticket.sla_breached", "ticket.sla_breached"] and firing.owner is None
+
+
+def test_what_a_timer_fires_carries_the_cycle_it_was_armed_in():
+    """A breach (and the escalation it causes) belongs to the cycle of the routing that armed
+    the timer, however late it fires: after a reopen every consumer finds it stale."""
+    ticket = at_tier(Tier.L1)
+    pending = arm_visit(ALWAYS, ticket, Tier.L1, "routed-1", T0, cycle=2)
+    assert {t.cycle for t in pending} == {2}
+    firing = fire_due(ALWAYS, ticket, pending, T0 + timedelta(minutes=10))
+    assert [(e.type, e.cycle) for e in firing.emit] == [
+        ("ticket.sla_breached", 2),
+        ("ticket.sla_breached", 2),
+        ("ticket.escalated", 2),
+    ]

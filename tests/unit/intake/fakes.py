@@ -31,7 +31,10 @@ class _Tx:
         )
 
     async def save(self, tickets, commands, outbox):
-        duplicate = set(commands) & set(self.store.commands)
+        # only a redriven dead letter may replace a remembered outcome (service.process invariant 4)
+        duplicate = {
+            c for c in set(commands) & set(self.store.commands) if self.store.commands[c].event_type != "dead_letter"
+        }
         assert not duplicate, f"command stored twice: {duplicate}"
         self.tickets.update({t.ticket_id: t for t in tickets})
         self.commands.update(commands)

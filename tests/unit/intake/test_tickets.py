@@ -116,6 +116,27 @@ def test_state_transitions():
     assert isinstance(again, Accepted)  # a new resolution may be rated again
 
 
+def test_every_event_carries_its_cycle_and_a_reopen_starts_the_next():
+    created = decide(None, None, submit(CREATE))
+    assert created.envelope.cycle == created.ticket.cycle == 1
+    ticket, cycles = created.ticket, []
+    for n, name in enumerate(["respond", "resolve", "rate", "reopen", "escalate", "resolve", "reopen", "respond"]):
+        decision = decide(ticket, None, submit(COMMANDS[name], command=f"c{n}"))
+        assert isinstance(decision, Accepted), name
+        ticket = decision.ticket
+        cycles.append((name, decision.envelope.cycle, ticket.cycle))
+    assert cycles == [
+        ("respond", 1, 1),
+        ("resolve", 1, 1),
+        ("rate", 1, 1),
+        ("reopen", 2, 2),
+        ("escalate", 2, 2),
+        ("resolve", 2, 2),
+        ("reopen", 3, 3),
+        ("respond", 3, 3),
+    ]
+
+
 def test_create_makes_the_ticket_and_its_correlation():
     decision = decide(None, None, submit(CREATE, ticket_id="t-9"))
     assert isinstance(decision, Accepted)

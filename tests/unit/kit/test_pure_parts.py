@@ -197,6 +197,49 @@ def test_the_staleness_rule_by_example():
     assert advance(resolved, "ticket.escalated") is Stale.TICKET_RESOLVED
     rated = advance(resolved, "ticket.rated")
     assert advance(rated, "ticket.rated") is Stale.ALREADY_RATED
-    assert advance(rated, "ticket.reopened") == Lifecycle(Status.OPEN)
+    assert advance(rated, "ticket.reopened") == Lifecycle(Status.OPEN, cycle=2)  # a reopen starts the next cycle
     assert advance(opened, "ticket.created") is Stale.TICKET_EXISTS
     assert advance(None, "ticket.routed") is Stale.UNKNOWN_TICKET
+
+
+CYCLES = st.one_of(st.none(), st.integers(min_value=1, max_value=4))
+
+
+@given(st.lists(st.tuples(st.sampled_from(EVERY_TYPE), CYCLES), max_size=30))
+def test_an_earlier_cycle_is_stale_and_the_cycle_never_goes_back(events):
+    """Cycles come before status: an event of a cycle below the ticket's is stale whatever
+    its type; otherwise the status rule decides exactly as without a cycle. The cycle is the
+    highest of the events that fit, an unknown one the current (a reopen: the next)."""
+    state = None
+    for event_type, cycle in events:
+        verdict = advance(state, event_type, cycle)
+        earlier = state is not None and event_type != "ticket.created" and cycle is not None and cycle < state.cycle
+        assert (verdict is Stale.EARLIER_CYCLE) == earlier
+        if earlier:
+            continue
+        unknown = advance(state, event_type)
+        if isinstance(verdict, Stale):
+            assert verdict is unknown
+            continue
+        assert isinstance(unknown, Lifecycle) and (verdict.status, verdict.rated) == (unknown.status, unknown.rated)
+        if cycle is not None:
+            assert verdict.cycle == cycle
+        elif state is None:
+            assert verdict.cycle == 1
+        else:
+            assert verdict.cycle == state.cycle + (event_type == "ticket.reopened")
+        state = verdict
+
+
+def test_a_late_event_of_the_previous_cycle_is_stale():
+    """Issue 14: a breach and the escalation it caused in cycle 1 land after the reopen."""
+    state = advance(None, "ticket.created", 1)
+    for event_type in ("ticket.routed", "ticket.escalated", "ticket.resolved"):
+        state = advance(state, event_type, 1)
+    reopened = advance(state, "ticket.reopened", 2)
+    assert reopened == Lifecycle(Status.OPEN, cycle=2)
+    assert advance(reopened, "ticket.sla_breached", 1) is Stale.EARLIER_CYCLE
+    assert advance(reopened, "ticket.escalated", 1) is Stale.EARLIER_CYCLE
+    assert advance(reopened, "ticket.routed", 2) == reopened
+    assert advance(reopened, "ticket.routed") == reopened  # no ce_cycle: the current cycle
+    assert advance(state, "ticket.reopened") == Lifecycle(Status.OPEN, cycle=2)  # no ce_cycle: the next

@@ -14,8 +14,10 @@ from shared.events import RoutingReason, TicketRouted, Tier
 def test_routed_records_are_what_encode_makes():
     at = datetime(2026, 11, 24, 9, 30, 0, 123456, tzinfo=UTC)
     routed = [
-        Routed("t-1", Tier.L3, "l3-engineering", "kofi", RoutingReason.JUMP, Tier.L1, "e1", "c1", "r1"),
-        Routed("t:2.x", Tier.L1, "l1-triage", None, RoutingReason.RULE, None, "e2", "c2", "r2"),
+        Routed("t-1", Tier.L3, "l3-engineering", "kofi", RoutingReason.JUMP, Tier.L1, "e1", "c1", "r1", 2),
+        Routed(
+            "t:2.x", Tier.L1, "l1-triage", None, RoutingReason.RULE, None, "e2", "c2", "r2", None
+        ),  # placed before cycles
     ]
     for record, r in zip(routed_records(routed, at, "events"), routed, strict=True):
         event = TicketRouted(
@@ -34,6 +36,7 @@ def test_routed_records_are_what_encode_makes():
                 time=at,
                 correlation_id=r.correlation_id,
                 causation_id=r.causation_id,
+                cycle=r.cycle,
             )
         )
         assert (record.topic, record.key, record.value, record.headers) == (
@@ -42,4 +45,5 @@ def test_routed_records_are_what_encode_makes():
             expected.value,
             expected.headers,
         )
-        assert decode(record.key, record.value, record.headers).event == event
+        decoded = decode(record.key, record.value, record.headers)
+        assert (decoded.event, decoded.cycle) == (event, r.cycle)

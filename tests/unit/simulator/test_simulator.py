@@ -131,3 +131,30 @@ def test_reference_kpis_of_a_small_stream():
     assert get("support_events_ignored_total", reason="duplicate") == 1
     assert get("support_events_ignored_total", reason="stale") == 1
     assert get("support_sla_breaches_total", tier="L1", kind="time_in_tier") == 0
+
+
+def test_a_late_event_of_an_earlier_cycle_is_stale_in_the_reference_too():
+    """The stream of the integration test (tests/integration/test_cycles.py): after the
+    reopen, a breach, an escalation and a routing of cycle 1 land; all three are stale and
+    no KPI but the stale count moves. A routing without a cycle is the current cycle's."""
+    history = [
+        Event("c1", "ticket.created", "c", at(0), {}, 1),
+        Event("c2", "ticket.routed", "c", at(1), {"tier": "L1"}, 1),
+        Event("c3", "ticket.escalation_requested", "c", at(5), {"from_tier": "L1"}, 1),
+        Event("c4", "ticket.escalated", "c", at(6), {"from_tier": "L1", "to_tier": "L2", "reason": "handoff"}, 1),
+        Event("c5", "ticket.routed", "c", at(7), {"tier": "L2"}, 1),
+        Event("c6", "ticket.resolved", "c", at(60), {}, 1),
+        Event("c7", "ticket.reopened", "c", at(100), {}, 2),
+        Event("c8", "ticket.routed", "c", at(101), {"tier": "L2"}, 2),
+    ]
+    late = [
+        Event("x1", "ticket.sla_breached", "c", at(102), {"tier": "L2", "kind": "time_in_tier"}, 1),
+        Event("x2", "ticket.escalated", "c", at(102), {"from_tier": "L2", "to_tier": "L3", "reason": "sla_breach"}, 1),
+        Event("x3", "ticket.routed", "c", at(102), {"tier": "L3"}, 1),
+    ]
+    before, after = expected_samples(history, at(200)), expected_samples(history + late, at(200))
+    stale = ("support_events_ignored_total", (("reason", "stale"),))
+    assert after.pop(stale) - before.pop(stale) == 3
+    assert after == before
+    unknown = expected_samples([*history, Event("x4", "ticket.routed", "c", at(103), {"tier": "L3"})], at(200))
+    assert unknown[("support_tier_arrivals_total", (("tier", "L3"),))] == 1
