@@ -28,6 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from bench.common import BOOTSTRAP, DATABASE_URL, ROOT, Namespace, Service
 from services.escalation.adapters.store import EscalationStore
 from shared import envelope as ce
+from shared.emitters import emitter
 from shared.events import (
     Channel,
     HandoffChecklist,
@@ -38,7 +39,7 @@ from shared.events import (
     TicketRouted,
     Tier,
 )
-from shared.kafka import topic_partitions
+from shared.kafka import client_options, topic_partitions
 from shared.topics import Topics
 
 COMPLETE = HandoffChecklist(
@@ -62,7 +63,11 @@ class Escalation(Service):
 
 def envelope(event, correlation: str, event_id: str | None = None) -> ce.Envelope:
     return ce.Envelope(
-        event=event, id=event_id or ce.new_id(), source="bench", time=datetime.now(UTC), correlation_id=correlation
+        event=event,
+        id=event_id or ce.new_id(),
+        source=emitter(event.TYPE),
+        time=datetime.now(UTC),
+        correlation_id=correlation,
     )
 
 
@@ -116,7 +121,7 @@ async def wait_armed(pool: asyncpg.Pool, schema: str, tickets: list[tuple[str, s
 async def answers_after(topic: str, start: dict, wanted: set[str], kinds: set[bytes]) -> int:
     """Read from `start` until an answer of `kinds` arrived for every ticket in `wanted`;
     the broker timestamp (ms) of the last one."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, **client_options())
     await consumer.start()
     try:
         consumer.assign(list(start))
@@ -135,7 +140,7 @@ async def answers_after(topic: str, start: dict, wanted: set[str], kinds: set[by
 
 
 async def end_offsets(topic: str) -> dict:
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP)
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, **client_options())
     await consumer.start()
     try:
         return await consumer.end_offsets(await topic_partitions(BOOTSTRAP, topic))
@@ -199,7 +204,9 @@ async def run(args: argparse.Namespace) -> dict:
     space = await Namespace("escalation").open()
     topics, schema = space.topics, space.schemas["escalation"]
     pool = await asyncpg.create_pool(DATABASE_URL, min_size=1, max_size=2)
-    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=20, enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=20, enable_idempotence=True, **client_options()
+    )
     await producer.start()
     service = Escalation(space)
     result: dict = {"handoffs": args.handoffs, "pending_timers": args.timers}

@@ -18,7 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.charter import load_charter
 from shared.db import drop_schemas
-from shared.kafka import create_topics
+from shared.kafka import client_options, create_topics
 from shared.topics import Topics
 from simulator.driver import Run
 from simulator.plans import plan_tickets
@@ -168,7 +168,7 @@ async def _run(options: Options, run_id: str, log_dir: Path) -> Report:
         with contextlib.suppress(Exception):
             await drop_schemas(PG_ENV["DATABASE_URL"], *schemas.values())
         with contextlib.suppress(Exception):
-            admin = AIOKafkaAdminClient(bootstrap_servers=DIRECT)
+            admin = AIOKafkaAdminClient(bootstrap_servers=DIRECT, **client_options())
             await admin.start()
             try:
                 await admin.delete_topics(list(topics.all))

@@ -10,12 +10,14 @@ from aiokafka import AIOKafkaProducer
 
 from shared import envelope as ce
 from shared import topics
+from shared.kafka import client_options
 from tests.integration.intake.conftest import CHATBOT, HELPDESK
+from tests.kafka_tools import kcat
 
 
 @pytest.fixture
 async def producer(platform):
-    producer = AIOKafkaProducer(bootstrap_servers=platform.kafka_bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=platform.kafka_bootstrap_servers, acks="all", **client_options())
     await producer.start()
     yield producer
     await producer.stop()
@@ -132,18 +134,16 @@ async def test_kcat_written_garbage_is_dead_lettered(intake, dead_letters, platf
     marker = f"kcat-garbage-{unique}"
     await asyncio.to_thread(
         subprocess.run,
-        [
-            "kcat",
-            "-P",
-            "-b",
+        kcat(
             platform.kafka_bootstrap_servers,
+            "-P",
             "-t",
             topics.TICKET_COMMANDS,
             "-k",
             "x",
             "-H",
             f"authorization={HELPDESK['Authorization']}",
-        ],
+        ),
         input=marker.encode(),
         check=True,
         timeout=30,
