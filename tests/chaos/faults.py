@@ -36,6 +36,7 @@ class Faults:
     kafka_proxy: Proxy
     postgres_proxy: Proxy
     pg_env: dict[str, str]
+    cluster_env: dict[str, str]
     interval_s: float = 10.0
     broker_down_s: float = 15.0
     injected: Counter[str] = field(default_factory=Counter)
@@ -75,9 +76,9 @@ class Faults:
         if fault == "kill broker":
             node = self._broker % 3 + 1
             self._broker += 1
-            await script("cluster.sh", "kill-node", str(node))
+            await script("cluster.sh", "kill-node", str(node), env=self.cluster_env)
             await asyncio.sleep(self.broker_down_s)
-            await script("cluster.sh", "start-node", str(node))
+            await script("cluster.sh", "start-node", str(node), env=self.cluster_env)
             return f" {node} (down {self.broker_down_s:g}s)"
         raise ValueError(fault)
 
