@@ -18,11 +18,12 @@ from prometheus_client import Counter, Histogram
 
 from services.intake.adapters.store import MIGRATIONS, PostgresStore, retention_rules
 from services.intake.contracts import asyncapi, asyncapi_html
-from services.intake.core.tickets import Accepted, Decision, Rejected, Replayed, Submission
+from services.intake.core.tickets import Accepted, Decision, Rejected, Replayed
 from services.intake.handlers.commands import batch_processor
 from services.intake.handlers.http import BodySizeLimit, api_router, install_error_handlers
+from services.intake.handlers.webhooks import webhook_router
 from services.intake.service import Batcher, Entry, process
-from services.intake.settings import IntakeSettings, load_key_ring
+from services.intake.settings import IntakeSettings, load_helpdesks, load_key_ring
 from shared import retention
 from shared.delivery.failures import Kind, Outage, classify, retrying
 from shared.ops import RequestMetrics
@@ -35,6 +36,7 @@ _OUTCOME = {Accepted: "accepted", Replayed: "replayed", Rejected: "rejected"}
 def create_app(settings: IntakeSettings) -> FastAPI:
     """The ASGI app; connections open in its lifespan, so tests can run it in-process."""
     keys = load_key_ring(settings)
+    helpdesks = load_helpdesks(settings)  # help desks connected by webhook (TODO issue 16: a client each)
     schema = settings.schema_name
     runtime = ServiceRuntime(name="intake", schema=schema, settings=settings, migrations=MIGRATIONS)
     registry = runtime.registry
@@ -96,7 +98,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     retention.schedule(runtime, retention_rules(settings.retention))
     app = runtime.app(
         title="Ladder intake",
-        routers=[api_router(keys, http.submit), contracts_router()],
+        routers=[api_router(keys, http.submit), webhook_router(helpdesks, http.submit), contracts_router()],
         description="Authenticated gateway that turns upstream ticket commands into ticket events. "
         "Every write needs `Authorization: Bearer <API key>`. Types are strict: a boolean is `true` or `false` "
         '(never 0 or 1), an integer has no fraction (5 and 5.0 are the same JSON number; 5.5 and "5" are '
@@ -134,7 +136,7 @@ class _Http:
         self.outage = outage
         self.batcher: Batcher | None = None
 
-    async def submit(self, submission: Submission) -> Decision:
+    async def submit(self, submission: Entry) -> Decision:
         if self.batcher is None:
             raise ConnectionError("intake is not started")
         try:

@@ -203,17 +203,17 @@ class Batcher:
 
     def __init__(
         self,
-        run_batch: Callable[[list[Submission]], Awaitable[list[Decision]]],
+        run_batch: Callable[[list[Entry]], Awaitable[list[Decision]]],
         *,
         max_batch: int = 256,
         workers: int = 2,
     ) -> None:
         self._run_batch = run_batch
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[Submission, asyncio.Future[Decision]] | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Entry, asyncio.Future[Decision]] | None] = asyncio.Queue()
         self._workers = [asyncio.create_task(self._work(), name=f"intake-batcher-{i}") for i in range(workers)]
 
-    async def submit(self, submission: Submission) -> Decision:
+    async def submit(self, submission: Entry) -> Decision:
         future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((submission, future))
         return await future
@@ -230,7 +230,7 @@ class Batcher:
             if live:
                 await self._settle(live)
 
-    async def _settle(self, live: list[tuple[Submission, asyncio.Future[Decision]]]) -> None:
+    async def _settle(self, live: list[tuple[Entry, asyncio.Future[Decision]]]) -> None:
         """Run one batch. A request's own failure would fail again: the batch is split until
         the request that fails is alone, so it never takes a neighbour with it. A transient or
         systemic failure is everyone's: every waiter learns it at once."""

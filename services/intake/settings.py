@@ -8,7 +8,8 @@ from pydantic import Field, ValidationError
 from pydantic_settings import SettingsConfigDict
 
 from services.intake.core.auth import KeyRing, KeyRingConfig
-from shared.settings import ConfigError, SchemaName, ServiceSettings
+from services.intake.core.helpdesks.mapping import Connection, HelpdeskError, load_connections
+from shared.settings import ConfigError, SchemaName, ServiceSettings, StartupError
 
 
 class IntakeSettings(ServiceSettings):
@@ -25,6 +26,19 @@ class IntakeSettings(ServiceSettings):
     max_body_bytes: int = Field(1024 * 1024, ge=1024)  # above the largest valid body, escapes and all
     max_command_bytes: int = Field(64 * 1024, ge=1024)  # a topic record: key, value and headers
     http_batch: int = Field(256, ge=1, le=10_000)
+    helpdesks_dir: Path | None = None  # one YAML mapping per connected help desk (docs/helpdesks)
+
+
+def load_helpdesks(settings: IntakeSettings) -> dict[str, Connection]:
+    """The connected help desks, each mapping validated (a bad one stops start-up, naming it)."""
+    if settings.helpdesks_dir is None:
+        return {}
+    if not settings.helpdesks_dir.is_dir():
+        raise ConfigError("invalid environment variable INTAKE_HELPDESKS_DIR: not a directory")
+    try:
+        return load_connections(settings.helpdesks_dir)
+    except HelpdeskError as error:
+        raise StartupError(f"INTAKE_HELPDESKS_DIR={settings.helpdesks_dir}: {error}") from None
 
 
 def load_key_ring(settings: IntakeSettings) -> KeyRing:

@@ -152,8 +152,13 @@ def new_ticket_id(client: str, request: CreateTicketRequest, command: str) -> st
     """An upstream `external_id` *is* the ticket's identity for that client; otherwise the
     ticket id derives from the command id, so a retried create names the same ticket."""
     if request.external_id is not None:
-        return name_based_id(_NAMESPACE, f"external/{client}/{request.external_id}")
+        return external_ticket_id(client, request.external_id)
     return name_based_id(_NAMESPACE, f"ticket/{command}")
+
+
+def external_ticket_id(client: str, external_id: str) -> str:
+    """The Ladder ticket a client's upstream id names (help-desk webhooks address tickets so)."""
+    return name_based_id(_NAMESPACE, f"external/{client}/{external_id}")
 
 
 def decide(ticket: Ticket | None, prior: PriorCommand | None, submission: Submission) -> Decision:
