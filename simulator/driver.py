@@ -19,6 +19,7 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from shared import signing
 from shared.kafka import topic_partitions
 from shared.topics import Topics
 from simulator.agents import Seen, react
@@ -36,7 +37,7 @@ BAD_COMMANDS: list[tuple[str, bytes, bool, str]] = [  # label, value, authentica
         True,
         "invalid_command",
     ),
-    ("no API key", orjson.dumps({"type": "reopen_ticket", "ticket_id": "t"}), False, "unauthenticated"),
+    ("not signed", orjson.dumps({"type": "reopen_ticket", "ticket_id": "t"}), False, "unauthenticated"),
     (
         "unknown ticket",
         orjson.dumps(
@@ -71,6 +72,7 @@ class Driver:
         *,
         intake_url: str,
         api_key: str,
+        client: str = "helpdesk",
         bootstrap: str,
         topics: Topics,
         concurrency: int = 200,
@@ -78,6 +80,7 @@ class Driver:
         stall_s: float = 60.0,
     ) -> None:
         self.intake_url, self.api_key, self.bootstrap, self.topics = intake_url, api_key, bootstrap, topics
+        self.client = client  # the key's name: topic commands are signed by it (shared.signing)
         self.concurrency, self.rate, self.stall_s = concurrency, rate, stall_s
         self._inboxes: dict[str, asyncio.Queue[tuple[str, dict[str, Any]]]] = {}
         self._by_external: dict[str, asyncio.Future[str]] = {}
@@ -202,12 +205,12 @@ class Driver:
     async def _publish(
         self, run: Run, producer: AIOKafkaProducer, command: dict[str, Any], key: str, partition_key: str
     ) -> None:
-        command = {**command, "command_id": key}
+        value = orjson.dumps({**command, "command_id": key})
         await producer.send_and_wait(
             self.topics.commands,
-            orjson.dumps(command),
+            value,
             key=partition_key.encode(),
-            headers=[("authorization", f"Bearer {self.api_key}".encode())],
+            headers=signing.sign(self.client, self.api_key, partition_key.encode(), value),
         )
         run.commands["topic"] += 1
 
@@ -222,10 +225,9 @@ class Driver:
                 dead.seek(tp, offset)
             sent: dict[tuple[int, int], str] = {}
             for label, value, authenticated, _ in BAD_COMMANDS:
-                headers = [("authorization", f"Bearer {self.api_key}".encode())] if authenticated else []
-                meta = await producer.send_and_wait(
-                    self.topics.commands, value, key=f"bad-{uuid.uuid4()}".encode(), headers=headers
-                )
+                bad_key = f"bad-{uuid.uuid4()}".encode()
+                headers = signing.sign(self.client, self.api_key, bad_key, value) if authenticated else []
+                meta = await producer.send_and_wait(self.topics.commands, value, key=bad_key, headers=headers)
                 sent[(meta.partition, meta.offset)] = label
                 run.dead_letters[label] = None
             deadline = time.monotonic() + 60

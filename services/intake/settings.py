@@ -8,6 +8,7 @@ from pydantic import Field, ValidationError
 from pydantic_settings import SettingsConfigDict
 
 from services.intake.core.auth import KeyRing, KeyRingConfig
+from shared import signing
 from shared.settings import ConfigError, SchemaName, ServiceSettings
 
 
@@ -25,6 +26,8 @@ class IntakeSettings(ServiceSettings):
     max_body_bytes: int = Field(1024 * 1024, ge=1024)  # above the largest valid body, escapes and all
     max_command_bytes: int = Field(64 * 1024, ge=1024)  # a topic record: key, value and headers
     http_batch: int = Field(256, ge=1, le=10_000)
+    signature_window_s: float = Field(signing.WINDOW_S, gt=0, le=3600)  # a topic record's signature is this fresh
+    unknown_ticket_wait_s: float = Field(60, ge=0, le=3600)  # how long a follow-up waits for its ticket's create
 
 
 def load_key_ring(settings: IntakeSettings) -> KeyRing:
@@ -42,7 +45,7 @@ def load_key_ring(settings: IntakeSettings) -> KeyRing:
             "intake refuses to run without API keys"
         )
     try:
-        return KeyRing(KeyRingConfig.model_validate_json(text))
+        return KeyRing(KeyRingConfig.model_validate_json(text), window_s=settings.signature_window_s)
     except (ValidationError, ValueError) as error:
         detail = error.errors(include_url=False, include_input=False)[0] if isinstance(error, ValidationError) else None
         reason = f"{'.'.join(map(str, detail['loc']))}: {detail['msg']}" if detail else str(error)

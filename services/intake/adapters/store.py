@@ -28,18 +28,18 @@ def retention_rules(keep: timedelta) -> list[Rule]:
 
 _LOAD = """
 SELECT 'ticket' AS kind, ticket_id AS id, correlation_id AS a, created_fingerprint AS b, status AS c, rated AS flag,
-       cycle AS n
+       cycle AS n, client AS d
   FROM {schema}.tickets WHERE ticket_id = ANY($1::text[])
 UNION ALL
-SELECT 'command', command_id, fingerprint, ticket_id, event_id || ' ' || event_type, NULL, NULL
+SELECT 'command', command_id, fingerprint, ticket_id, event_id || ' ' || event_type, NULL, NULL, NULL
   FROM {schema}.commands WHERE command_id = ANY($2::text[])
 """
 
 # One statement writes the whole batch (data-modifying CTEs); empty arrays insert nothing.
 _SAVE = """
 WITH tickets AS (
-    INSERT INTO {schema}.tickets (ticket_id, correlation_id, created_fingerprint, status, rated, cycle)
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[], $15::integer[])
+    INSERT INTO {schema}.tickets (ticket_id, correlation_id, created_fingerprint, status, rated, cycle, client)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[], $15::integer[], $16::text[])
     ON CONFLICT (ticket_id) DO UPDATE
         SET status = excluded.status, rated = excluded.rated, cycle = excluded.cycle, updated_at = now()
 ), commands AS (
@@ -83,7 +83,9 @@ class PostgresTransaction:
         priors: dict[str, PriorCommand] = {}
         for row in await self._conn.fetch(self._load, list(ticket_ids), list(command_ids)):
             if row["kind"] == "ticket":
-                tickets[row["id"]] = Ticket(row["id"], row["a"], row["b"], Status(row["c"]), row["flag"], row["n"])
+                tickets[row["id"]] = Ticket(
+                    row["id"], row["a"], row["b"], Status(row["c"]), row["flag"], row["n"], row["d"]
+                )
             else:
                 event_id, event_type = row["c"].split(" ", 1)
                 priors[row["id"]] = PriorCommand(row["a"], row["b"], event_id, event_type)
@@ -110,6 +112,7 @@ class PostgresTransaction:
             [r.value for r in outbox],
             [encode_headers(r.headers) for r in outbox],
             [t.cycle for t in tickets],
+            [t.client for t in tickets],
         )
 
 

@@ -1,7 +1,8 @@
 """The HTTP API (`/v1`): parse, authenticate, hand the command to the core, map the decision.
 
 Status codes: 201/202 accepted (a retry with the same Idempotency-Key gets the original
-answer and `Idempotent-Replayed: true`), 401/403 authentication, 409 the command does not
+answer and `Idempotent-Replayed: true`), 401/403 authentication, 404 no such ticket for this
+client (missing, or another client's: indistinguishable), 409 the command does not
 fit the ticket's state, 413 body too large, 422 invalid body (every invalid field named),
 503 storage unavailable (retry with the same Idempotency-Key).
 """
@@ -83,7 +84,12 @@ class InvalidField(BaseModel):
 ERROR_CODES = {
     401: ["unauthenticated"],
     403: ["forbidden"],
-    409: [code.value for code in RejectCode if code not in (RejectCode.MALFORMED, RejectCode.REUSED_KEY)],
+    404: [RejectCode.UNKNOWN_TICKET.value],
+    409: [
+        code.value
+        for code in RejectCode
+        if code not in (RejectCode.MALFORMED, RejectCode.REUSED_KEY, RejectCode.UNKNOWN_TICKET)
+    ],
     413: ["too_large"],
     422: ["invalid_request", RejectCode.REUSED_KEY.value],
     500: ["internal_error"],
@@ -92,7 +98,9 @@ ERROR_CODES = {
 _MEANING = {
     401: "No valid API key (`Authorization: Bearer <key>`).",
     403: "The API key may not take this action.",
-    409: "The command does not fit the ticket's state (e.g. unknown_ticket, ticket_resolved).",
+    404: "No such ticket for this client: it does not exist, or another client created it and this key is not "
+    "granted every ticket (the two are indistinguishable on purpose).",
+    409: "The command does not fit the ticket's state (e.g. ticket_resolved).",
     413: "The body is larger than the server accepts.",
     422: "Invalid body or headers (every field named in `fields`), or an Idempotency-Key already used "
     "for another request (idempotency_key_reused).",
@@ -203,7 +211,13 @@ def api_router(keys: KeyRing, submit: Callable[[Submission], Awaitable[Decision]
             assert isinstance(command, CreateTicketRequest)
             ticket_id = new_ticket_id(key.name, command, command_key)
         submission = Submission(
-            command, ticket_id, command_key, key.name, datetime.now(UTC), repeatable=idempotency_key is not None
+            command,
+            ticket_id,
+            command_key,
+            key.name,
+            datetime.now(UTC),
+            repeatable=idempotency_key is not None,
+            all_tickets=key.tickets == "all",
         )
         try:
             decision = await submit(submission)
@@ -235,6 +249,8 @@ def api_router(keys: KeyRing, submit: Callable[[Submission], Awaitable[Decision]
                     f"Idempotency-Key {idempotency_key!r}: {reason}",
                     [{"field": "Idempotency-Key", "message": reason}],
                 )
+            case Rejected(code=RejectCode.UNKNOWN_TICKET, reason=reason):
+                return _problem(404, RejectCode.UNKNOWN_TICKET.value, reason)  # another client's: the same answer
             case Rejected(code=code, reason=reason):
                 return _problem(409, code.value, reason)
         raise AssertionError(decision)

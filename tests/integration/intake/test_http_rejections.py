@@ -127,6 +127,7 @@ async def test_operations_endpoints(intake):
         "relay": True,
         "http_commands": True,
         "consumers": True,
+        "retention": True,
     }
     assert (await intake.get("/openapi.json")).json() == document()
     from services.intake.contracts import asyncapi
