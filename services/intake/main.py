@@ -11,15 +11,17 @@ from __future__ import annotations
 import collections
 import time
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import timedelta
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import Counter, Histogram
 
-from services.intake.adapters.store import MIGRATIONS, PostgresStore, retention_rules
+from services.intake.adapters.store import MIGRATIONS, PostgresStore, retention_rules, waiting_commands
 from services.intake.contracts import asyncapi, asyncapi_html
 from services.intake.core.tickets import Accepted, Decision, Rejected, Replayed, Submission
-from services.intake.handlers.commands import batch_processor
+from services.intake.handlers.commands import batch_processor, read_command
 from services.intake.handlers.http import BodySizeLimit, api_router, install_error_handlers
 from services.intake.service import Batcher, Entry, process
 from services.intake.settings import IntakeSettings, load_key_ring
@@ -38,6 +40,12 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     schema = settings.schema_name
     runtime = ServiceRuntime(name="intake", schema=schema, settings=settings, migrations=MIGRATIONS)
     registry = runtime.registry
+    wait = timedelta(seconds=settings.unknown_ticket_wait_s)
+    waiting = Counter(
+        "support_intake_commands_waited_total",
+        "Topic commands that waited for their ticket (read before its create, or behind one that did).",
+        registry=registry,
+    )
     outcomes = Counter(
         "support_intake_commands_total", "Commands decided by intake.", ["transport", "outcome"], registry=registry
     )
@@ -58,7 +66,9 @@ def create_app(settings: IntakeSettings) -> FastAPI:
 
     async def run(entries: Sequence[Entry], transport: str) -> list[Decision]:
         started = time.perf_counter()
-        outcome = await process(PostgresStore(runtime.pool, schema), entries, now=runtime.clock, topics=runtime.topics)
+        outcome = await process(
+            PostgresStore(runtime.pool, schema), entries, now=runtime.clock, topics=runtime.topics, wait=wait
+        )
         runtime.committed()
         batch_seconds.labels(transport).observe(time.perf_counter() - started)
         batch_size.labels(transport).observe(len(entries))
@@ -66,7 +76,20 @@ def create_app(settings: IntakeSettings) -> FastAPI:
             outcomes.labels(transport, name).inc(count)
         for code in outcome.dead_letters:
             runtime.metrics.dead_letters.labels(code).inc()
+        waiting.inc(outcome.waiting)
         return outcome.decisions
+
+    async def retry_waiting() -> None:
+        """Read the waiting topic commands again, oldest first (service invariant 5)."""
+        parked = await waiting_commands(runtime.pool, schema, settings.http_batch)
+        if parked:
+            entries = [
+                replace(
+                    read_command(w.source, keys, max_bytes=settings.max_command_bytes, now=w.first_seen), waiting=w.seq
+                )
+                for w in parked
+            ]
+            await run(entries, "kafka")
 
     runtime.consume(
         runtime.topics.commands,
@@ -93,6 +116,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
             http.batcher = None
 
     runtime.on_start(start_http, stop_http)
+    runtime.every("waiting", 1.0, retry_waiting)
     retention.schedule(runtime, retention_rules(settings.retention))
     app = runtime.app(
         title="Ladder intake",

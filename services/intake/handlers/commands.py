@@ -29,7 +29,7 @@ from shared.delivery.records import REDRIVE_OF, Rejection, SourceRecord, identit
 from shared.envelope import describe_validation_error
 
 
-def read_command(record: SourceRecord, keys: KeyRing, *, max_bytes: int, now: datetime) -> Entry:
+def read_command(record: SourceRecord, keys: KeyRing, *, max_bytes: int, now: datetime) -> FromTopic | Poison:
     """Turn one record into a command, or into `Poison` with the reason. Pure."""
     position_id = record.identity_id
 

@@ -128,6 +128,7 @@ async def test_operations_endpoints(intake):
         "http_commands": True,
         "consumers": True,
         "retention": True,
+        "waiting": True,
     }
     assert (await intake.get("/openapi.json")).json() == document()
     from services.intake.contracts import asyncapi
