@@ -8,6 +8,7 @@ to Kafka, then connections close.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import time
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from services.intake.core.tickets import Accepted, Decision, Rejected, Replayed,
 from services.intake.handlers.commands import batch_processor, read_command
 from services.intake.handlers.http import BodySizeLimit, api_router, install_error_handlers
 from services.intake.service import Batcher, Entry, process
-from services.intake.settings import IntakeSettings, load_key_ring
+from services.intake.settings import IntakeSettings, KeySource
 from shared import retention
 from shared.delivery.failures import Kind, Outage, classify, retrying
 from shared.ops import RequestMetrics
@@ -36,7 +37,7 @@ _OUTCOME = {Accepted: "accepted", Replayed: "replayed", Rejected: "rejected"}
 
 def create_app(settings: IntakeSettings) -> FastAPI:
     """The ASGI app; connections open in its lifespan, so tests can run it in-process."""
-    keys = load_key_ring(settings)
+    keys = KeySource(settings)
     schema = settings.schema_name
     runtime = ServiceRuntime(name="intake", schema=schema, settings=settings, migrations=MIGRATIONS)
     registry = runtime.registry
@@ -85,7 +86,8 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         if parked:
             entries = [
                 replace(
-                    read_command(w.source, keys, max_bytes=settings.max_command_bytes, now=w.first_seen), waiting=w.seq
+                    read_command(w.source, keys.ring, max_bytes=settings.max_command_bytes, now=w.first_seen),
+                    waiting=w.seq,
                 )
                 for w in parked
             ]
@@ -94,7 +96,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     runtime.consume(
         runtime.topics.commands,
         batch_processor(
-            keys,
+            lambda: keys.ring,
             process=lambda entries: run(entries, "kafka"),
             clock=runtime.clock,
             max_bytes=settings.max_command_bytes,
@@ -117,10 +119,11 @@ def create_app(settings: IntakeSettings) -> FastAPI:
 
     runtime.on_start(start_http, stop_http)
     runtime.every("waiting", 1.0, retry_waiting)
+    runtime.every("keys", 1.0, lambda: asyncio.to_thread(keys.refresh))
     retention.schedule(runtime, retention_rules(settings.retention))
     app = runtime.app(
         title="Ladder intake",
-        routers=[api_router(keys, http.submit), contracts_router()],
+        routers=[api_router(lambda: keys.ring, http.submit), contracts_router()],
         description="Authenticated gateway that turns upstream ticket commands into ticket events. "
         "Every write needs `Authorization: Bearer <API key>`. Types are strict: a boolean is `true` or `false` "
         '(never 0 or 1), an integer has no fraction (5 and 5.0 are the same JSON number; 5.5 and "5" are '

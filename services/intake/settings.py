@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from pydantic import Field, ValidationError
@@ -28,6 +29,45 @@ class IntakeSettings(ServiceSettings):
     http_batch: int = Field(256, ge=1, le=10_000)
     signature_window_s: float = Field(signing.WINDOW_S, gt=0, le=3600)  # a topic record's signature is this fresh
     unknown_ticket_wait_s: float = Field(60, ge=0, le=3600)  # how long a follow-up waits for its ticket's create
+
+
+log = logging.getLogger(__name__)
+
+
+class KeySource:
+    """The key ring in force. `refresh` (every second) reloads the key file when it changed
+    (mtime, size or inode: `ladder keys` renames a new file over the old), so keys change
+    without a restart; the swap is one assignment, so no request sees half a ring. A file
+    that does not load keeps the ring in force (and says why in the log)."""
+
+    def __init__(self, settings: IntakeSettings) -> None:
+        self._settings = settings
+        self.ring = load_key_ring(settings)
+        self._stamp = self._stat()
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        path = self._settings.api_keys_file
+        if self._settings.api_keys or path is None:
+            return None
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size, stat.st_ino
+
+    def refresh(self) -> bool:
+        stamp = self._stat()
+        if stamp is None or stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        try:
+            ring = load_key_ring(self._settings)
+        except ConfigError as error:
+            log.error("API key file not reloaded; the keys in force stay", extra={"error": str(error)})
+            return False
+        self.ring = ring
+        log.info("API key file reloaded", extra={"keys": len(ring.keys)})
+        return True
 
 
 def load_key_ring(settings: IntakeSettings) -> KeyRing:

@@ -86,7 +86,7 @@ def read_command(record: SourceRecord, keys: KeyRing, *, max_bytes: int, now: da
 
 
 def batch_processor(
-    keys: KeyRing,
+    keys: Callable[[], KeyRing],
     *,
     process: Callable[[Sequence[Entry]], Awaitable[Any]],
     clock: Callable[[], datetime],
@@ -96,6 +96,7 @@ def batch_processor(
 
     async def on_commands(records: Sequence[SourceRecord]) -> None:
         now = clock()
-        await process([read_command(record, keys, max_bytes=max_bytes, now=now) for record in records])
+        ring = keys()  # the ring in force for this batch (it may be reloaded between batches)
+        await process([read_command(record, ring, max_bytes=max_bytes, now=now) for record in records])
 
     return on_commands

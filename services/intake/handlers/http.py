@@ -180,7 +180,7 @@ class _TextRoute(APIRoute):
         return route
 
 
-def api_router(keys: KeyRing, submit: Callable[[Submission], Awaitable[Decision]]) -> APIRouter:
+def api_router(keys: Callable[[], KeyRing], submit: Callable[[Submission], Awaitable[Decision]]) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["tickets"], responses=_ERRORS, route_class=_TextRoute)
 
     bearer = HTTPBearer(auto_error=False, description="An API key allowed to take this action.")
@@ -188,7 +188,9 @@ def api_router(keys: KeyRing, submit: Callable[[Submission], Awaitable[Decision]
     def writer(action: Action) -> Callable[..., Awaitable[ApiKey]]:
         # async: a plain `def` dependency would cost a thread-pool round trip per request
         async def authorize(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> ApiKey:
-            outcome = keys.authorize(f"{credentials.scheme} {credentials.credentials}" if credentials else None, action)
+            outcome = keys().authorize(
+                f"{credentials.scheme} {credentials.credentials}" if credentials else None, action
+            )
             if isinstance(outcome, Denied):
                 error = "unauthenticated" if outcome.status == 401 else "forbidden"
                 raise _Refused(

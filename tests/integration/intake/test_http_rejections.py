@@ -129,6 +129,7 @@ async def test_operations_endpoints(intake):
         "consumers": True,
         "retention": True,
         "waiting": True,
+        "keys": True,
     }
     assert (await intake.get("/openapi.json")).json() == document()
     from services.intake.contracts import asyncapi
