@@ -21,10 +21,11 @@ from prometheus_client import Counter, Histogram
 
 from services.intake.adapters.store import MIGRATIONS, PostgresStore, retention_rules, waiting_commands
 from services.intake.contracts import asyncapi, asyncapi_html
+from services.intake.core.limits import RateLimits
 from services.intake.core.tickets import Accepted, Decision, Rejected, Replayed, Submission
 from services.intake.handlers.commands import batch_processor, read_command
 from services.intake.handlers.http import BodySizeLimit, api_router, install_error_handlers
-from services.intake.service import Batcher, Entry, process
+from services.intake.service import Batcher, Entry, QueueFull, process
 from services.intake.settings import IntakeSettings, KeySource
 from shared import retention
 from shared.delivery.failures import Kind, Outage, classify, retrying
@@ -110,6 +111,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         http.batcher = Batcher(
             lambda entries: retrying(lambda: run(entries, "http"), what="http batch", attempts=3),
             max_batch=settings.http_batch,
+            max_queue=settings.http_queue,
         )
 
     async def stop_http() -> None:
@@ -123,7 +125,10 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     retention.schedule(runtime, retention_rules(settings.retention))
     app = runtime.app(
         title="Ladder intake",
-        routers=[api_router(lambda: keys.ring, http.submit), contracts_router()],
+        routers=[
+            api_router(lambda: keys.ring, http.submit, RateLimits(settings.rate_per_second, settings.burst)),
+            contracts_router(),
+        ],
         description="Authenticated gateway that turns upstream ticket commands into ticket events. "
         "Every write needs `Authorization: Bearer <API key>`. Types are strict: a boolean is `true` or `false` "
         '(never 0 or 1), an integer has no fraction (5 and 5.0 are the same JSON number; 5.5 and "5" are '
@@ -166,6 +171,8 @@ class _Http:
             raise ConnectionError("intake is not started")
         try:
             decision = await self.batcher.submit(submission)
+        except QueueFull:
+            raise  # load, not a fault: answered 503 by the handler, no outage
         except Exception as error:
             if classify(error) is not Kind.POISON:
                 self.outage.failed(error)

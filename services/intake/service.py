@@ -286,6 +286,10 @@ def _dead_letter(
     return PriorCommand(fingerprint, ticket_id, derive_id(command, DEAD_LETTERED), DEAD_LETTERED)
 
 
+class QueueFull(Exception):
+    """The HTTP path has `max_queue` commands waiting already: the caller answers 503."""
+
+
 class Batcher:
     """Group commit for the HTTP path: concurrent requests share one transaction.
 
@@ -298,13 +302,17 @@ class Batcher:
         *,
         max_batch: int = 256,
         workers: int = 2,
+        max_queue: int = 4096,
     ) -> None:
         self._run_batch = run_batch
         self._max_batch = max_batch
+        self._max_queue = max_queue
         self._queue: asyncio.Queue[tuple[Submission, asyncio.Future[Decision]] | None] = asyncio.Queue()
         self._workers = [asyncio.create_task(self._work(), name=f"intake-batcher-{i}") for i in range(workers)]
 
     async def submit(self, submission: Submission) -> Decision:
+        if self._queue.qsize() >= self._max_queue:  # bounded: memory and latency stay bounded under overload
+            raise QueueFull(f"{self._max_queue} commands queued")
         future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((submission, future))
         return await future

@@ -28,6 +28,9 @@ class IntakeSettings(ServiceSettings):
     max_command_bytes: int = Field(64 * 1024, ge=1024)  # a topic record: key, value and headers
     http_batch: int = Field(256, ge=1, le=10_000)
     signature_window_s: float = Field(signing.WINDOW_S, gt=0, le=3600)  # a topic record's signature is this fresh
+    rate_per_second: float = Field(1000, gt=0)  # per client, unless its key says otherwise
+    burst: int = Field(2000, ge=1)
+    http_queue: int = Field(4096, ge=1, le=1_000_000)  # HTTP commands waiting for a batch; more: 503
     unknown_ticket_wait_s: float = Field(60, ge=0, le=3600)  # how long a follow-up waits for its ticket's create
 
 
