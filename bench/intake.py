@@ -31,7 +31,14 @@ from shared.db import drop_schemas
 from shared.kafka import commit_group_at_end, topic_partitions
 
 KEY = "bench-" + uuid.uuid4().hex
-KEYS = json.dumps({"keys": [{"name": "bench", "sha256": hash_key(KEY), "actions": ["create"]}]})
+# Its own rate limit far above what it sends: the bench measures throughput, not the limiter.
+KEYS = json.dumps(
+    {
+        "keys": [
+            {"name": "bench", "sha256": hash_key(KEY), "actions": ["create"], "rate_per_second": 1e6, "burst": 10**6}
+        ]
+    }
+)
 
 
 class Intake:
