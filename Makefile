@@ -9,6 +9,9 @@ PLATFORM := bash deploy/local/platform.sh
 
 # Local development keys (documented in README); production sets its own file.
 export INTAKE_API_KEYS_FILE ?= $(CURDIR)/deploy/local/api-keys.json
+# How tools and tests reach the secured local broker (admin principal; written by
+# deploy/local/kafka-secrets.sh when the broker starts; README "Security").
+KAFKA_ENV := set -a; [ ! -f var/secrets/kafka-client.env ] || . var/secrets/kafka-client.env; set +a;
 
 .PHONY: help install up down status test lint unit bench soak demo contracts chaos
 
@@ -44,7 +47,7 @@ status:
 # also when a test fails.
 test: install lint
 	$(PLATFORM) up-test --no-services || { $(PLATFORM) down-test; exit 1; }
-	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; $(PLATFORM) down-test; exit $$rc
+	@rc=0; $(KAFKA_ENV) $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; $(PLATFORM) down-test; exit $$rc
 
 # The repository checks itself: lint, format and types (strict on shared/ and every core/).
 lint: install
@@ -58,7 +61,7 @@ unit: install
 bench: install
 	LADDER_BENCH_TOOLS=1 bash deploy/local/install.sh
 	$(PLATFORM) up-test --no-services || { $(PLATFORM) down-test; exit 1; }
-	@rc=0; $(PY) -m bench $(BENCH) $(BENCH_ARGS) || rc=$$?; $(PLATFORM) down-test; exit $$rc
+	@rc=0; $(KAFKA_ENV) $(PY) -m bench $(BENCH) $(BENCH_ARGS) || rc=$$?; $(PLATFORM) down-test; exit $$rc
 
 # A long run (not part of `make test`): SOAK_TICKETS lifecycles through the whole pipeline,
 # then every service table's rows and size, before, after and after pruning (bench/soak.py).

@@ -14,7 +14,7 @@ import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.db import drop_schemas
-from shared.kafka import create_topics
+from shared.kafka import client_options, create_topics
 from shared.topics import Topics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,7 +93,7 @@ class Namespace:
         return self
 
     async def close(self) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+        admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP, **client_options())
         await admin.start()
         try:
             await admin.delete_topics(list(self.topics.all))

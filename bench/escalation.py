@@ -26,7 +26,9 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.common import BOOTSTRAP, DATABASE_URL, ROOT, Namespace, Service
+from services.escalation.adapters.store import EscalationStore
 from shared import envelope as ce
+from shared.emitters import emitter
 from shared.events import (
     Channel,
     HandoffChecklist,
@@ -37,7 +39,7 @@ from shared.events import (
     TicketRouted,
     Tier,
 )
-from shared.kafka import topic_partitions
+from shared.kafka import client_options, topic_partitions
 from shared.topics import Topics
 
 COMPLETE = HandoffChecklist(
@@ -61,7 +63,11 @@ class Escalation(Service):
 
 def envelope(event, correlation: str, event_id: str | None = None) -> ce.Envelope:
     return ce.Envelope(
-        event=event, id=event_id or ce.new_id(), source="bench", time=datetime.now(UTC), correlation_id=correlation
+        event=event,
+        id=event_id or ce.new_id(),
+        source=emitter(event.TYPE),
+        time=datetime.now(UTC),
+        correlation_id=correlation,
     )
 
 
@@ -115,7 +121,7 @@ async def wait_armed(pool: asyncpg.Pool, schema: str, tickets: list[tuple[str, s
 async def answers_after(topic: str, start: dict, wanted: set[str], kinds: set[bytes]) -> int:
     """Read from `start` until an answer of `kinds` arrived for every ticket in `wanted`;
     the broker timestamp (ms) of the last one."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, **client_options())
     await consumer.start()
     try:
         consumer.assign(list(start))
@@ -134,7 +140,7 @@ async def answers_after(topic: str, start: dict, wanted: set[str], kinds: set[by
 
 
 async def end_offsets(topic: str) -> dict:
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP)
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, **client_options())
     await consumer.start()
     try:
         return await consumer.end_offsets(await topic_partitions(BOOTSTRAP, topic))
@@ -167,7 +173,8 @@ async def handoffs_per_second(producer, topics: Topics, pool, schema: str, tag: 
 
 
 async def add_pending_timers(pool: asyncpg.Pool, schema: str, count: int) -> None:
-    """`count` pending timers due in a month or later, on `count // 2` L1 tickets."""
+    """`count` pending timers due in a month or later, on `count // 2` L1 tickets (spread
+    over the 6 partitions; none of them is on the stream)."""
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(
             f"INSERT INTO {schema}.tickets SELECT 'idle-' || n, 'c-' || n, 'P3', 'how_to', false, 'L1', 'L1', "
@@ -175,9 +182,9 @@ async def add_pending_timers(pool: asyncpg.Pool, schema: str, count: int) -> Non
             count // 2,
         )
         await conn.execute(
-            f"INSERT INTO {schema}.sla_timers (armed_by, kind, ticket_id, tier, due_at, state) "
+            f"INSERT INTO {schema}.sla_timers (armed_by, kind, ticket_id, tier, due_at, state, partition) "
             "SELECT 'idle-routed-' || n, kind, 'idle-' || n, 'L1', now() + interval '30 days' + n * interval '1 s', "
-            "'pending' FROM generate_series(1, $1::int) AS n, "
+            "'pending', n % 6 FROM generate_series(1, $1::int) AS n, "
             "unnest(ARRAY['first_response', 'time_in_tier']) AS kind",
             count // 2,
         )
@@ -197,7 +204,9 @@ async def run(args: argparse.Namespace) -> dict:
     space = await Namespace("escalation").open()
     topics, schema = space.topics, space.schemas["escalation"]
     pool = await asyncpg.create_pool(DATABASE_URL, min_size=1, max_size=2)
-    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=20, enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=20, enable_idempotence=True, **client_options()
+    )
     await producer.start()
     service = Escalation(space)
     result: dict = {"handoffs": args.handoffs, "pending_timers": args.timers}
@@ -209,14 +218,9 @@ async def run(args: argparse.Namespace) -> dict:
         await asyncio.sleep(12)  # the loop samples the pending count every 10 s
         result["pending_timers_gauge"] = service.metric("support_escalation_sla_timers_pending")
         result["rss_mib_with_timers"] = service.rss_mib()
-        result["next_due_query_ms"] = await query_ms(
-            pool, f"SELECT min(due_at) FROM {schema}.sla_timers WHERE state = 'pending'"
-        )
-        result["due_query_ms"] = await query_ms(
-            pool,
-            f"SELECT ticket_id FROM {schema}.sla_timers WHERE state = 'pending' AND due_at <= now() "
-            "ORDER BY due_at LIMIT 500",
-        )
+        store, partitions = EscalationStore(schema), list(range(6))  # one replica owns every partition
+        result["next_due_query_ms"] = await query_ms(pool, store._next_due, partitions)
+        result["due_query_ms"] = await query_ms(pool, store._claim, partitions, [datetime.now(UTC)] * 6, 500)
 
         rate, bounced = await handoffs_per_second(producer, topics, pool, schema, "b", args.handoffs)
         result["handoffs_per_s_with_timers"] = rate

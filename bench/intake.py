@@ -28,7 +28,7 @@ from bench.common import BOOTSTRAP, DATABASE_URL, ROOT
 from services.intake.core.auth import hash_key
 from shared import signing, topics
 from shared.db import drop_schemas
-from shared.kafka import commit_group_at_end, topic_partitions
+from shared.kafka import client_options, commit_group_at_end, topic_partitions
 
 KEY = "bench-" + uuid.uuid4().hex
 # Its own rate limit far above what it sends: the bench measures throughput, not the limiter.
@@ -174,13 +174,17 @@ async def kafka_run(count: int, rate: int | None) -> dict:
     """Publish `count` create commands (at `rate`/s, or as fast as possible) and time the events."""
     run = uuid.uuid4().hex[:8]
     partitions = await topic_partitions(BOOTSTRAP, topics.TICKET_EVENTS)
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, fetch_max_bytes=50 << 20)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, fetch_max_bytes=50 << 20, **client_options()
+    )
     await consumer.start()
     consumer.assign(partitions)
     for tp, offset in (await consumer.end_offsets(partitions)).items():
         consumer.seek(tp, offset)
 
-    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=5, max_batch_size=256 * 1024)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=5, max_batch_size=256 * 1024, **client_options()
+    )
     await producer.start()
     sent_at: dict[int, float] = {}
     started = time.time()

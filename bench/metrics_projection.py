@@ -42,6 +42,7 @@ from shared.delivery.events import EventConsumer
 from shared.delivery.metrics import DeliveryMetrics
 from shared.delivery.records import SourceRecord
 from shared.envelope import format_time
+from shared.kafka import client_options
 from shared.partitioning import partition_for
 from shared.service import migrate
 from shared.topics import Topics
@@ -281,7 +282,7 @@ async def scrape_service(schema: str, rounds: int) -> dict:
     """The real service process on the projected schema (its consumers on empty private topics)."""
     prefix = f"bench{uuid.uuid4().hex[:8]}."
     names = list(Topics.prefixed(prefix).all)
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP, **client_options())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, PARTITIONS, 1) for name in names])

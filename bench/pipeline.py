@@ -36,7 +36,7 @@ from bench.common import BOOTSTRAP, OUT, ROOT, Namespace, Service, platform_cpu
 from services.intake.core.commands import CreateTicketRequest
 from services.intake.core.tickets import command_id, new_ticket_id
 from shared import signing
-from shared.kafka import create_topics, topic_partitions
+from shared.kafka import client_options, create_topics, topic_partitions
 
 KEY, CLIENT = "ladder-dev-helpdesk-key", "helpdesk"  # deploy/local/api-keys.json
 CHARTER = ROOT / "tests" / "charters" / "burst.yaml"  # every tier staffed around the clock
@@ -140,7 +140,9 @@ async def l1_agents(
     """The L1 agents: on each ticket's routing to L1 they answer and resolve it at once
     (commands on the ticket's partition); the resolution's acknowledgement time is kept,
     and the time its ticket.resolved was written."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, fetch_max_wait_ms=20)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, fetch_max_wait_ms=20, **client_options()
+    )
     await consumer.start()
     try:
         partitions = await topic_partitions(BOOTSTRAP, topics.events)
@@ -169,7 +171,7 @@ async def l1_agents(
 
 
 async def events_written(topic: str) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP)
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, **client_options())
     await consumer.start()
     try:
         partitions = await topic_partitions(BOOTSTRAP, topic)
@@ -186,7 +188,9 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
     }
     services = {name: Service(name, {**env, **space.env(name)}) for name in SERVICES}
     kpis = Kpis(services["metrics"].url)
-    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=5, max_batch_size=256 * 1024)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=5, max_batch_size=256 * 1024, **client_options()
+    )
     await producer.start()
     kpis.start()
     result: dict[str, Any] = {}
@@ -272,10 +276,12 @@ async def baseline(events: int, size: int) -> dict[str, Any]:
     run = uuid.uuid4().hex[:8]
     source, sink = f"bench-passthrough-{run}-in", f"bench-passthrough-{run}-out"
     await create_topics(BOOTSTRAP, (source, sink))
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP, **client_options())
     await admin.start()
     try:
-        producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", enable_idempotence=True, linger_ms=5)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=BOOTSTRAP, acks="all", enable_idempotence=True, linger_ms=5, **client_options()
+        )
         await producer.start()
         value = b"x" * size
         await asyncio.gather(*[await producer.send(source, value, key=str(i).encode()) for i in range(events)])
@@ -285,6 +291,7 @@ async def baseline(events: int, size: int) -> dict[str, Any]:
             group_id=f"passthrough-{run}",
             auto_offset_reset="earliest",
             enable_auto_commit=False,
+            **client_options(),
         )
         await consumer.start()
         moved, started = 0, time.time()

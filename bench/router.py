@@ -29,8 +29,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.common import BOOTSTRAP, OUT, ROOT, Namespace, Service, platform_cpu
 from shared import envelope as ce
+from shared.emitters import emitter
 from shared.events import Channel, Priority, TicketCreated
-from shared.kafka import topic_partitions
+from shared.kafka import client_options, topic_partitions
 
 CHARTER = ROOT / "tests" / "charters" / "burst.yaml"
 PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
@@ -50,7 +51,9 @@ def created(i: int, run: str) -> ce.KafkaRecord:
         customer_blocked=i % 20 == 7,
         created_at=now,
     )
-    return ce.encode(ce.Envelope(event=event, id=ce.new_id(), source="bench", time=now, correlation_id=ticket_id))
+    return ce.encode(
+        ce.Envelope(event=event, id=ce.new_id(), source=emitter(event.TYPE), time=now, correlation_id=ticket_id)
+    )
 
 
 class Routers:
@@ -71,13 +74,17 @@ class Routers:
 async def burst(topic: str, count: int, routers: Routers, settle_s: float) -> dict:
     run = uuid.uuid4().hex[:8]
     records = [created(i, run) for i in range(count)]
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, fetch_max_bytes=50 << 20)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, fetch_max_bytes=50 << 20, **client_options()
+    )
     await consumer.start()
     partitions = await topic_partitions(BOOTSTRAP, topic)
     consumer.assign(partitions)
     await consumer.seek_to_beginning(*partitions)
     await asyncio.sleep(settle_s)  # the consumer group settles before the burst
-    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=5, max_batch_size=512 * 1024)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=5, max_batch_size=512 * 1024, **client_options()
+    )
     await producer.start()
     cpu_before, platform_before, started = routers.cpu(), platform_cpu(), time.time()
     pending = [await producer.send(topic, r.value, key=r.key, headers=r.headers) for r in records]

@@ -30,7 +30,7 @@ from services.intake.adapters.store import retention_rules as intake_rules
 from services.metrics.adapters.store import retention_rules as metrics_rules
 from services.metrics.core.retention import LONGEST_WINDOW, MARGIN
 from shared.db import connect_options, create_pool
-from shared.kafka import topic_partitions
+from shared.kafka import client_options, topic_partitions
 from shared.retention import DEFAULT_DAYS, Rule, kit_rules, prune
 from shared.topics import Topics
 
@@ -64,7 +64,9 @@ async def tables(schemas: dict[str, str]) -> dict[str, dict[str, dict[str, int]]
 async def agents(producer: AIOKafkaProducer, topics: Topics) -> None:
     """The L1 agents: on a ticket's first routing (by rule) to L1, a response and the fix.
     Read without a group from the start, so each routing is seen once."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, fetch_max_wait_ms=50)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, fetch_max_wait_ms=50, **client_options()
+    )
     await consumer.start()
     try:
         partitions = await topic_partitions(BOOTSTRAP, topics.events)
@@ -130,7 +132,9 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         services = {name: Service(name, {**env, **space.env(name)}) for name in SERVICES}
         result["before"] = await tables(space.schemas)
         print(table("before", result["before"]), flush=True)
-        producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=5, max_batch_size=256 * 1024)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=5, max_batch_size=256 * 1024, **client_options()
+        )
         await producer.start()
         kpis = Kpis(services["metrics"].url)
         kpis.start()

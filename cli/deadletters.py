@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from shared import signing
 from shared.delivery.records import REDRIVE_OF
 from shared.envelope import Headers
-from shared.kafka import topic_partitions
+from shared.kafka import client_options, topic_partitions
 from shared.partitioning import partition_for
 from shared.settings import LadderSettings, load
 
@@ -117,7 +117,7 @@ def needs_key(letters: Iterable[DeadLetter], commands_topic: str) -> bool:
 async def read_all(bootstrap: str, topic: str) -> list[DeadLetter]:
     """Every record on `topic` now (up to its end offsets when called)."""
     partitions = await topic_partitions(bootstrap, topic)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client_options())
     await consumer.start()
     letters: list[DeadLetter] = []
     try:
@@ -142,7 +142,7 @@ async def read_all(bootstrap: str, topic: str) -> list[DeadLetter]:
 async def redrive(bootstrap: str, letters: Sequence[DeadLetter], signer: tuple[str, str] | None) -> int:
     """Send `letters` back to their source topics (keyed records to the key's partition, as
     every Ladder producer does); returns how many the broker acknowledged."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **client_options())
     await producer.start()
     partitions: dict[str, int] = {}
     try:

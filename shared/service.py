@@ -68,6 +68,7 @@ class ServiceRuntime:
         self.broker = make_broker(
             settings.kafka_bootstrap_servers,
             client_id=f"ladder-{name}",
+            security=settings,
             middlewares=[KafkaPrometheusMiddleware(registry=self.registry, app_name=name)],
         )
         self.relay = (
@@ -76,6 +77,7 @@ class ServiceRuntime:
                 schema=schema,
                 database_url=settings.database_url,
                 bootstrap_servers=settings.kafka_bootstrap_servers,
+                security=settings,
                 metrics=self.metrics,
             )
             if settings.relay
@@ -194,7 +196,7 @@ class ServiceRuntime:
             applied = await migrate(self._pool, self.schema, self._migrations)
             for consumer in self.consumers:
                 consumer.pool = self._pool
-            await start_broker(self.broker, settings.kafka_bootstrap_servers, settings.startup_timeout_s)
+            await start_broker(self.broker, settings.kafka_bootstrap_servers, settings.startup_timeout_s, settings)
             if self.relay is not None:
                 await self.relay.start()
             for start in self._starts:
@@ -253,7 +255,9 @@ async def migrate(pool: asyncpg.Pool, schema: str, migrations: Path | None) -> l
 
 def serve(app: FastAPI, settings: ServiceSettings, *, http_drain_s: float = 5.0) -> None:
     """Fail fast on what points nowhere, then serve until SIGTERM."""
-    asyncio.run(preflight(settings.kafka_bootstrap_servers, settings.database_url, settings.startup_timeout_s))
+    asyncio.run(
+        preflight(settings.kafka_bootstrap_servers, settings.database_url, settings.startup_timeout_s, settings)
+    )
     # Long-lived start-up objects leave the collector's view, and young-generation passes run
     # less often: fewer and shorter pauses on the hot path (measured by `make bench`).
     gc.freeze()

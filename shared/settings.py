@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated, Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.topics import Topics
@@ -26,7 +27,117 @@ class ConfigError(StartupError):
     """An environment variable has a bad value."""
 
 
-class LadderSettings(BaseSettings):
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
+
+
+class KafkaSecurity(BaseSettings):
+    """How every Kafka client of Ladder connects and logs in (`shared.kafka.client_options`
+    turns it into client arguments). Rules, each failing with one line naming the variable:
+    SASL_* needs a mechanism, a user and a password (or a password file); PLAINTEXT and SSL
+    take none of them; PLAIN is refused without TLS (it sends the password as is); TLS files
+    only with SSL or SASL_SSL, must be readable, and a key goes with a certificate. The
+    password is a `SecretStr`: it never shows in a repr, a log line or an error."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+
+    kafka_security_protocol: SecurityProtocol = Field("PLAINTEXT", validation_alias="KAFKA_SECURITY_PROTOCOL")
+    kafka_sasl_mechanism: SaslMechanism | None = Field(None, validation_alias="KAFKA_SASL_MECHANISM")
+    kafka_sasl_username: str | None = Field(None, validation_alias="KAFKA_SASL_USERNAME", min_length=1)
+    kafka_sasl_password: SecretStr | None = Field(None, validation_alias="KAFKA_SASL_PASSWORD")
+    kafka_sasl_password_file: Path | None = Field(None, validation_alias="KAFKA_SASL_PASSWORD_FILE")
+    kafka_ssl_ca_file: Path | None = Field(None, validation_alias="KAFKA_SSL_CA_FILE")
+    kafka_ssl_cert_file: Path | None = Field(None, validation_alias="KAFKA_SSL_CERT_FILE")
+    kafka_ssl_key_file: Path | None = Field(None, validation_alias="KAFKA_SSL_KEY_FILE")
+
+    @field_validator(
+        "kafka_sasl_mechanism",
+        "kafka_sasl_username",
+        "kafka_sasl_password",
+        "kafka_sasl_password_file",
+        "kafka_ssl_ca_file",
+        "kafka_ssl_cert_file",
+        "kafka_ssl_key_file",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("kafka_sasl_password_file", "kafka_ssl_ca_file", "kafka_ssl_cert_file", "kafka_ssl_key_file")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no readable file at {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> KafkaSecurity:
+        problem = kafka_security_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
+        if self.kafka_sasl_password_file is not None:
+            try:
+                secret = self.kafka_sasl_password_file.read_text().rstrip("\r\n")
+            except (OSError, UnicodeDecodeError) as error:
+                raise ValueError(f"KAFKA_SASL_PASSWORD_FILE: cannot read it ({type(error).__name__})") from None
+            if not secret:
+                raise ValueError("KAFKA_SASL_PASSWORD_FILE: the file is empty")
+            self.kafka_sasl_password = SecretStr(secret)
+        return self
+
+    @property
+    def kafka_tls(self) -> bool:
+        return self.kafka_security_protocol in {"SSL", "SASL_SSL"}
+
+    @property
+    def kafka_sasl(self) -> bool:
+        return self.kafka_security_protocol in {"SASL_PLAINTEXT", "SASL_SSL"}
+
+
+def kafka_security_problem(security: KafkaSecurity) -> str | None:
+    """The first impossible combination, as `VARIABLE: why`, or None. Pure."""
+    protocol = security.kafka_security_protocol
+    given = f"KAFKA_SECURITY_PROTOCOL={protocol}"
+    if security.kafka_sasl_password is not None and security.kafka_sasl_password_file is not None:
+        return "KAFKA_SASL_PASSWORD_FILE: set KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE, not both"
+    if security.kafka_sasl:
+        if security.kafka_sasl_mechanism is None:
+            return f"KAFKA_SASL_MECHANISM: required with {given} (SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN)"
+        if security.kafka_sasl_username is None:
+            return f"KAFKA_SASL_USERNAME: required with {given}"
+        if security.kafka_sasl_password is None and security.kafka_sasl_password_file is None:
+            return f"KAFKA_SASL_PASSWORD: required with {given} (or KAFKA_SASL_PASSWORD_FILE)"
+        if security.kafka_sasl_mechanism == "PLAIN" and not security.kafka_tls:
+            return "KAFKA_SASL_MECHANISM: PLAIN sends the password in clear; use KAFKA_SECURITY_PROTOCOL=SASL_SSL"
+    else:
+        for variable, value in (
+            ("KAFKA_SASL_MECHANISM", security.kafka_sasl_mechanism),
+            ("KAFKA_SASL_USERNAME", security.kafka_sasl_username),
+            ("KAFKA_SASL_PASSWORD", security.kafka_sasl_password),
+            ("KAFKA_SASL_PASSWORD_FILE", security.kafka_sasl_password_file),
+        ):
+            if value is not None:
+                return f"{variable}: set, but {given} does not log in (use SASL_SSL or SASL_PLAINTEXT)"
+    if not security.kafka_tls:
+        for variable, value in (
+            ("KAFKA_SSL_CA_FILE", security.kafka_ssl_ca_file),
+            ("KAFKA_SSL_CERT_FILE", security.kafka_ssl_cert_file),
+            ("KAFKA_SSL_KEY_FILE", security.kafka_ssl_key_file),
+        ):
+            if value is not None:
+                return f"{variable}: set, but {given} does not use TLS (use SSL or SASL_SSL)"
+    if security.kafka_ssl_key_file is not None and security.kafka_ssl_cert_file is None:
+        return "KAFKA_SSL_KEY_FILE: set without KAFKA_SSL_CERT_FILE (a client key goes with its certificate)"
+    return None
+
+
+class LadderSettings(KafkaSecurity):
     """Settings every service shares, under their plain names (services subclass
     `ServiceSettings`, whose own fields take the service's prefix)."""
 
@@ -94,7 +205,7 @@ class ServiceSettings(LadderSettings):
         return timedelta(days=self.retention_days or self.default_retention_days)
 
 
-S = TypeVar("S", bound=LadderSettings)
+S = TypeVar("S", bound=KafkaSecurity)
 
 
 def load(cls: type[S], **overrides: Any) -> S:
@@ -103,13 +214,15 @@ def load(cls: type[S], **overrides: Any) -> S:
         return cls(**overrides)
     except ValidationError as error:
         first = error.errors(include_url=False, include_input=False)[0]
+        message = first["msg"].removeprefix("Value error, ")
+        if not first["loc"]:  # a rule across variables: its message starts with the variable
+            raise ConfigError(f"invalid environment variable {message}") from None
         raise ConfigError(
-            f"invalid environment variable {variable_name(cls, str(first['loc'][0]))}: "
-            f"{first['msg'].removeprefix('Value error, ')}"
+            f"invalid environment variable {variable_name(cls, str(first['loc'][0]))}: {message}"
         ) from None
 
 
-def variable_name(cls: type[LadderSettings], field: str) -> str:
+def variable_name(cls: type[KafkaSecurity], field: str) -> str:
     """The environment variable behind `field` of `cls` (errors name aliased fields by
     their alias, the others by name: those take the prefix)."""
     if field not in cls.model_fields:

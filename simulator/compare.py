@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.envelope import EnvelopeError, decode
-from shared.kafka import topic_partitions
+from shared.kafka import client_options, topic_partitions
 from simulator.truth import PREDICTED, Event, Sample, expected_samples
 
 
@@ -34,6 +34,7 @@ class StreamCopy:
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 fetch_max_bytes=50 << 20,
+                **client_options(),
             )
             await self._consumer.start()
             partitions = await topic_partitions(self.bootstrap, self.topic)

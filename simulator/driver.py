@@ -20,7 +20,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shared import signing
-from shared.kafka import topic_partitions
+from shared.kafka import client_options, topic_partitions
 from shared.topics import Topics
 from simulator.agents import Seen, react
 from simulator.plans import TicketPlan
@@ -86,8 +86,8 @@ class Driver:
         self._by_external: dict[str, asyncio.Future[str]] = {}
 
     async def run(self, run: Run, progress: Callable[[int], None] = lambda _: None) -> Run:
-        events = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5)
+        events = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, **client_options())
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5, **client_options())
         await events.start()
         await producer.start()
         try:
@@ -216,7 +216,7 @@ class Driver:
 
     async def _send_bad_commands(self, run: Run, producer: AIOKafkaProducer) -> None:
         """Publish the bad commands; wait (up to a minute) for each one's dead letter."""
-        dead = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        dead = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, **client_options())
         await dead.start()
         try:
             partitions = await topic_partitions(self.bootstrap, self.topics.dead_letter)

@@ -13,7 +13,7 @@ import os
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.db import drop_schemas
-from shared.kafka import create_topics
+from shared.kafka import client_options, create_topics
 from shared.topics import Topics
 
 
@@ -21,7 +21,7 @@ async def reset(bootstrap: str, database_url: str, prefix: str, schemas: list[st
     if not prefix:
         raise SystemExit("refusing to reset the unprefixed production topics")
     topics = Topics.prefixed(prefix)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics()) & set(topics.all)

@@ -7,10 +7,28 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 
 from shared.settings import LadderSettings, StartupError, load
+
+ROOT = Path(__file__).resolve().parent.parent
+# The secured local broker's client environment (deploy/local/kafka-secrets.sh), when the
+# scripts made one and the caller did not say otherwise: plain `pytest` after `make up`.
+LOCAL_KAFKA_ENV = ROOT / "var" / "secrets" / "kafka-client.env"
+
+
+def _load_local_kafka_env() -> None:
+    if "KAFKA_SECURITY_PROTOCOL" in os.environ or not LOCAL_KAFKA_ENV.is_file():
+        return
+    for line in LOCAL_KAFKA_ENV.read_text().splitlines():
+        name, sep, value = line.partition("=")
+        if sep and not name.startswith("#"):
+            os.environ.setdefault(name.strip(), value.strip())
+
+
+_load_local_kafka_env()
 
 
 def pytest_collection_modifyitems(config, items):
@@ -35,8 +53,11 @@ async def platform(settings):
 
     from shared import topics
     from shared.db import create_pool
+    from shared.kafka import client_options
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=5000)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=5000, **client_options(settings)
+    )
     try:
         await asyncio.wait_for(admin.start(), 15)
         existing = set(await admin.list_topics())
@@ -75,9 +96,9 @@ SESSION_START: dict = {}
 async def _end_offsets(bootstrap: str, names) -> dict:
     from aiokafka import AIOKafkaConsumer
 
-    from shared.kafka import topic_partitions
+    from shared.kafka import client_options, topic_partitions
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client_options())
     await consumer.start()
     try:
         partitions = [tp for name in names for tp in await topic_partitions(bootstrap, name)]

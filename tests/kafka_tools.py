@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 import uuid
@@ -11,7 +12,7 @@ from contextlib import asynccontextmanager
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 
-from shared.kafka import create_topics, topic_partitions
+from shared.kafka import client_options, create_topics, topic_partitions
 from shared.topics import Topics
 
 
@@ -22,7 +23,7 @@ class TopicReader:
     def __init__(self, bootstrap: str, topic: str, from_start: bool = False) -> None:
         self.topic, self.bootstrap, self.from_start = topic, bootstrap, from_start
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+            bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest", **client_options()
         )
         self.records: list[ConsumerRecord] = []
 
@@ -67,14 +68,21 @@ class TopicReader:
         return [r for r in self.records if r.key == key.encode()]
 
 
+def kcat(bootstrap: str, *args: str) -> list[str]:
+    """A kcat command line for `bootstrap`. On the secured local broker kcat has a listener
+    of its own (PLAIN over TLS, KCAT_BOOTSTRAP_SERVERS and KCAT_CONFIG from the environment):
+    its librdkafka is too old for Kafka 4's SCRAM."""
+    if config := os.environ.get("KCAT_CONFIG"):
+        return ["kcat", "-b", os.environ.get("KCAT_BOOTSTRAP_SERVERS", bootstrap), "-F", config, "-q", *args]
+    return ["kcat", "-b", bootstrap, *args]
+
+
 def kcat_read(bootstrap: str, topic: str, partition: int, offset: int) -> str:
     """One record as kcat (an independent C client) sees it: key, headers, value on three lines."""
     result = subprocess.run(
-        [
-            "kcat",
-            "-C",
-            "-b",
+        kcat(
             bootstrap,
+            "-C",
             "-t",
             topic,
             "-p",
@@ -86,7 +94,7 @@ def kcat_read(bootstrap: str, topic: str, partition: int, offset: int) -> str:
             "-e",
             "-f",
             "%k\n%h\n%s\n",
-        ],
+        ),
         capture_output=True,
         text=True,
         timeout=30,
@@ -107,7 +115,7 @@ async def private_topics(
     try:
         yield prefix, topics
     finally:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
         await admin.start()
         try:
             await admin.delete_topics(list(topics.all))

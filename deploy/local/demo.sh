@@ -34,6 +34,11 @@ export KAFKA_BOOTSTRAP_SERVERS="${KAFKA_BOOTSTRAP_SERVERS:-localhost:${KAFKA_POR
 [[ "${SKIP_INSTALL:-0}" == 1 ]] || "$DEPLOY_LOCAL/install.sh"
 "$DEPLOY_LOCAL/postgres.sh" start
 "$DEPLOY_LOCAL/kafka.sh" start
+# The simulator and the reset act as the admin principal (services get their own).
+set -a
+# shellcheck source=/dev/null
+[[ ! -f "$VAR_DIR/secrets/kafka-client.env" ]] || source "$VAR_DIR/secrets/kafka-client.env"
+set +a
 "$DEPLOY_LOCAL/prometheus.sh" start
 "$DEPLOY_LOCAL/services.sh" stop
 (cd "$LADDER_ROOT" && "$PY" -m simulator.reset --prefix "$LADDER_TOPIC_PREFIX" \

@@ -28,6 +28,7 @@ command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v ss >/dev/null 2>&1 || missing+=(iproute2)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl) # the local CA and broker certificate
 command -v flock >/dev/null 2>&1 || missing+=(util-linux)
 # Tests validate docker-compose.yml with a real Compose parser (no Docker engine needed).
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)

@@ -11,7 +11,21 @@ kafka_tool() { # kafka_tool MAINCLASS ARGS...  (quiet logging, small heap)
   java -Xmx256m -Dlog4j2.configurationFile="$KAFKA_LOG4J_TOOLS" -cp "$KAFKA_LIBS/*" "$@"
 }
 
-kafka_metadata_ok() { timeout 10 kcat -b "$1" -L -m 5 >/dev/null 2>&1; } # BOOTSTRAP
+# A secured node sets KAFKA_KCAT_CONFIG (kcat's login) and KAFKA_TOOLS_CONFIG (the Java
+# tools' --command-config); unset, both talk plaintext (the chaos cluster).
+kafka_kcat() { # kafka_kcat SECONDS BOOTSTRAP ARGS...
+  local seconds="$1" bootstrap="$2"
+  shift 2
+  if [[ -n "${KAFKA_KCAT_CONFIG:-}" ]]; then
+    timeout "$seconds" kcat -b "$bootstrap" -F "$KAFKA_KCAT_CONFIG" -q "$@"
+  else
+    timeout "$seconds" kcat -b "$bootstrap" "$@"
+  fi
+}
+
+kafka_tools_login() { [[ -z "${KAFKA_TOOLS_CONFIG:-}" ]] || echo "--command-config=$KAFKA_TOOLS_CONFIG"; }
+
+kafka_metadata_ok() { kafka_kcat 10 "$1" -L -m 5 >/dev/null 2>&1; } # BOOTSTRAP
 
 # Broker settings every local node has (appended to a node's generated config).
 kafka_common_config() { # kafka_common_config PARTITIONS REPLICATION MIN_ISR
@@ -72,7 +86,7 @@ kafka_launch() { # kafka_launch CONF LOGFILE HEAP_OPTS
 
 # "name partitions" per existing topic
 kafka_existing_topics() { # kafka_existing_topics BOOTSTRAP
-  timeout 15 kcat -b "$1" -L -J -m 10 2>/dev/null | python3 -c '
+  kafka_kcat 15 "$1" -L -J -m 10 2>/dev/null | python3 -c '
 import json, sys
 for t in json.load(sys.stdin).get("topics", []):
     if not t.get("error"):
@@ -107,7 +121,8 @@ kafka_ensure_topics() { # kafka_ensure_topics BOOTSTRAP PARTITIONS REPLICATION "
     local retention config=()
     retention="$(topic_retention_ms "$t")"
     [[ -n "$retention" ]] && config=(--config "retention.ms=$retention")
-    if ! out="$(kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$bootstrap" \
+    # shellcheck disable=SC2046  # no login: no argument
+    if ! out="$(kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$bootstrap" $(kafka_tools_login) \
       --create --if-not-exists --topic "$t" --partitions "$partitions" --replication-factor "$replication" \
       "${config[@]}" "$@" 2>&1)"; then
       printf '%s\n' "$out" >&2

@@ -15,8 +15,10 @@
 # Environment: LADDER_PYTHON (<repo>/.venv/bin/python), SERVICE_START_TIMEOUT (30),
 #   SERVICE_STOP_TIMEOUT (15), SERVICE_HEALTH_WAIT (1; 0 = do not wait for /healthz),
 #   <NAME>_PORT (e.g. INTAKE_PORT, which the service itself reads) moves the health check.
-#   KAFKA_BOOTSTRAP_SERVERS defaults to localhost:$KAFKA_PORT for the services; everything
-#   else (DATABASE_URL, INTAKE_API_KEYS_FILE, ...) is passed through.
+#   KAFKA_BOOTSTRAP_SERVERS defaults to localhost:$KAFKA_PORT for the services; on that local
+#   broker each service logs in as its own principal (var/secrets/kafka-<name>.password, see
+#   kafka.sh), whatever KAFKA_SASL_* the caller had; everything else (DATABASE_URL,
+#   INTAKE_API_KEYS_FILE, ...) is passed through.
 set -euo pipefail
 LOG_PREFIX="services"
 # shellcheck source=deploy/local/lib.sh
@@ -83,6 +85,11 @@ start_one() {
     cd "$LADDER_ROOT"
     export PYTHONUNBUFFERED=1
     export KAFKA_BOOTSTRAP_SERVERS="${KAFKA_BOOTSTRAP_SERVERS:-localhost:${KAFKA_PORT:-9092}}"
+    if [[ "$KAFKA_BOOTSTRAP_SERVERS" == "localhost:${KAFKA_PORT:-9092}" && -f "$VAR_DIR/secrets/kafka-$n.password" ]]; then
+      export KAFKA_SECURITY_PROTOCOL=SASL_SSL KAFKA_SASL_MECHANISM=SCRAM-SHA-512 KAFKA_SASL_USERNAME="$n"
+      export KAFKA_SASL_PASSWORD_FILE="$VAR_DIR/secrets/kafka-$n.password" KAFKA_SSL_CA_FILE="$VAR_DIR/secrets/ca.crt"
+      unset KAFKA_SASL_PASSWORD
+    fi
     exec setsid nohup "$LADDER_PYTHON" -m "services.$n" >>"$log" 2>&1 </dev/null 9>&-
   ) &
   pid=$!

@@ -20,6 +20,7 @@ from services.escalation.metrics import EscalationMetrics
 from services.escalation.settings import EscalationSettings
 from shared import retention
 from shared.charter import charter_for_service
+from shared.delivery.failures import Outage
 from shared.service import ServiceRuntime, utc_now
 from shared.service import main as run_service
 
@@ -34,6 +35,7 @@ def create_app(settings: EscalationSettings, *, clock: Callable[[], datetime] = 
     store = EscalationStore(runtime.schema)
     metrics = EscalationMetrics(runtime.registry)
     runtime.consume_events(EscalationHandler(charter, store, runtime.topics.events, metrics))
+    (events,) = runtime.consumers  # its stream time decides which timers are due
     timers = SlaTimerLoop(
         store=store,
         charter=charter,
@@ -42,6 +44,8 @@ def create_app(settings: EscalationSettings, *, clock: Callable[[], datetime] = 
         events_topic=runtime.topics.events,
         clock=clock,
         committed=runtime.committed,
+        stream=events.stream_time,
+        outage=Outage("loop sla_timers", runtime.metrics.stalled),
         metrics=metrics,
         poll_s=settings.timer_poll_s,
         batch=settings.timer_batch,

@@ -42,6 +42,7 @@ from shared.delivery.inbox import claim
 from shared.delivery.metrics import DeliveryMetrics
 from shared.delivery.outbox import stage
 from shared.delivery.records import Rejection, SourceRecord, dead_letter, source_record
+from shared.delivery.stream_time import StreamClock
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,8 @@ class BatchConsumer:
         self._last_poison: str | None = None  # what the last lone dead letter failed with
         self._lag_partitions: set[tuple[str, int]] = set()
         self.pool: asyncpg.Pool | None = None  # set by the runtime before the broker starts
+        # How far this process has read each partition (shared/delivery/stream_time.py).
+        self.stream_time = StreamClock(topic, self._kafka_consumers)
 
     def register(self, broker: KafkaBroker) -> None:
         """`members` group members in this process: each owns some partitions and runs its
@@ -142,6 +145,7 @@ class BatchConsumer:
         self.outage.healed()
         self._metrics.batches.labels(outcome).inc()
         self._metrics.batch_seconds.observe(time.perf_counter() - started)
+        self.stream_time.processed(records)  # every record landed or was dead-lettered
         self._on_committed()
 
     async def _deliver(self, records: Sequence[SourceRecord]) -> str:
@@ -160,6 +164,8 @@ class BatchConsumer:
         record failed alike (then nothing is dead-lettered: `Systemic`)."""
         failures: list[tuple[SourceRecord, BaseException]] = []
         committed = await self._bisect(records, error, failures)
+        if not failures:  # every part committed when tried again on its own
+            return
         causes = {describe(failure) for _, failure in failures}
         if not committed and len(causes) == 1:
             (cause,) = causes
@@ -213,6 +219,10 @@ class BatchConsumer:
                 )
         if claims.fresh:
             self._metrics.dead_letters.labels(rejection.code).inc()
+
+    def _kafka_consumers(self) -> list[Any]:
+        """The members' Kafka consumers (none before the broker started them)."""
+        return [c for c in (getattr(s, "consumer", None) for s in self._subscribers) if c is not None]
 
     def ready(self) -> bool | str:
         """Subscribed and making progress (or why not)."""

@@ -14,7 +14,9 @@ Invariants (tests: tests/integration/kit/):
    current one), so what it emits because of the event carries the cause's cycle.
 3. Poison is dead-lettered verbatim with its reason, once per record, in the same
    transaction as its batch-mates' effects; types this service does not handle are skipped
-   unread (another service reads them), types nobody knows are poison.
+   unread (another service reads them), types nobody knows are poison, and so is an event
+   whose `ce_source` may not emit its type (`shared.emitters`; test: tests/integration/
+   router/test_rules.py, the forged escalation).
 4. Per ticket, events are applied in stream order; a batch holds its tickets' locks, so a
    service's other writers (e.g. SLA timers) never interleave with it.
 """
@@ -22,7 +24,7 @@ Invariants (tests: tests/integration/kit/):
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -34,11 +36,13 @@ from shared.delivery.locks import lock_tickets
 from shared.delivery.metrics import DeliveryMetrics
 from shared.delivery.outbox import stage
 from shared.delivery.records import OutboxRecord, Rejection, SourceRecord, dead_letter
+from shared.emitters import not_allowed
 from shared.envelope import Envelope, EnvelopeError, decode
 from shared.events import EVENT_TYPES
 from shared.lifecycle import LIFECYCLE_TYPES, Lifecycle, Stale, Status, advance
 
 INVALID_EVENT = "invalid_event"
+SOURCE_NOT_ALLOWED = "source_not_allowed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,9 @@ class EventBatch:
     stale: list[tuple[Envelope, Stale]]
     duplicates: int
     now: datetime
+    # The partition each ticket's records came from (one per ticket: keyed by ticket id), for
+    # state that follows the partition's stream time (escalation's SLA timers).
+    partitions: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -103,9 +110,14 @@ class EventConsumer:
             if ce_type in self._known and ce_type not in self._read:
                 continue
             try:
-                events.append((decode(record.key, record.value, record.headers), record))
+                envelope = decode(record.key, record.value, record.headers)
             except EnvelopeError as error:
                 poison.append((record, Rejection(INVALID_EVENT, str(error))))
+                continue
+            if forged := not_allowed(envelope.source, envelope.type):
+                poison.append((record, Rejection(SOURCE_NOT_ALLOWED, forged)))
+            else:
+                events.append((envelope, record))
         return events, poison
 
     async def process(self, records: Sequence[SourceRecord]) -> None:
@@ -123,7 +135,8 @@ class EventConsumer:
             )
             fresh = [envelope for index, (envelope, _) in enumerate(events) if index in claims.fresh]
             applied, stale = await self._judge(conn, fresh)
-            effects = await self.handler.apply(conn, EventBatch(applied, stale, claims.duplicates, now))
+            partitions = {envelope.ticket_id: record.partition for envelope, record in events}
+            effects = await self.handler.apply(conn, EventBatch(applied, stale, claims.duplicates, now, partitions))
             rejected = [
                 (record, rejection)
                 for index, (record, rejection) in enumerate(poison, start=len(events))

@@ -84,7 +84,15 @@ def classify(error: BaseException) -> Kind:
 
 def is_transient(error: BaseException) -> bool:
     if isinstance(
-        error, (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, KafkaConnectionError, KafkaTimeoutError)
+        error,
+        (
+            OSError,
+            asyncio.TimeoutError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,  # the driver's own state broke, e.g. a connection lost mid-protocol
+            KafkaConnectionError,
+            KafkaTimeoutError,
+        ),
     ):
         return True
     if isinstance(error, asyncpg.PostgresError):

@@ -54,7 +54,9 @@ from shared.delivery.failures import describe, is_transient
 from shared.delivery.locks import internal_key
 from shared.delivery.metrics import DeliveryMetrics
 from shared.delivery.outbox import decode_headers
+from shared.kafka import client_options
 from shared.partitioning import partition_for
+from shared.settings import KafkaSecurity
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,7 @@ class OutboxRelay:
         database_url: str,
         bootstrap_servers: str,
         metrics: DeliveryMetrics,
+        security: KafkaSecurity | None = None,
         batch_size: int = 2000,
         poll_interval: float = 0.25,
         linger: float = 0.01,
@@ -98,6 +101,7 @@ class OutboxRelay:
         self._schema = schema
         self._database_url = database_url
         self._bootstrap_servers = bootstrap_servers
+        self._kafka_options = client_options(security)  # the environment's when not given
         self._metrics = metrics
         self._batch_size = batch_size
         self._poll_interval = poll_interval
@@ -155,6 +159,7 @@ class OutboxRelay:
             acks="all",
             enable_idempotence=True,
             max_batch_size=self._max_batch_bytes,
+            **self._kafka_options,
         )
         await self._producer.start()
         self._partitions.clear()

@@ -36,6 +36,7 @@ class Faults:
     kafka_proxy: Proxy
     postgres_proxy: Proxy
     pg_env: dict[str, str]
+    cluster_env: dict[str, str]
     interval_s: float = 10.0
     broker_down_s: float = 15.0
     injected: Counter[str] = field(default_factory=Counter)
@@ -61,8 +62,8 @@ class Faults:
         if verb == "kill" and what in self.processes:
             process = self.processes[what]
             await asyncio.to_thread(process.kill)  # SIGKILL: no shutdown, no commit, no goodbye
-            await asyncio.to_thread(process.start, 120.0)
-            return ""
+            restarts = await supervise(process)
+            return f" (started again after {restarts} failed start(s))" if restarts else ""
         if fault == "cut kafka":
             return f" ({await self.kafka_proxy.refuse_for(2.0)} connections)"
         if fault == "cut postgres":
@@ -75,11 +76,26 @@ class Faults:
         if fault == "kill broker":
             node = self._broker % 3 + 1
             self._broker += 1
-            await script("cluster.sh", "kill-node", str(node))
+            await script("cluster.sh", "kill-node", str(node), env=self.cluster_env)
             await asyncio.sleep(self.broker_down_s)
-            await script("cluster.sh", "start-node", str(node))
+            await script("cluster.sh", "start-node", str(node), env=self.cluster_env)
             return f" {node} (down {self.broker_down_s:g}s)"
         raise ValueError(fault)
+
+
+async def supervise(process: ServiceProcess, attempts: int = 10) -> int:
+    """Start `process` as an orchestrator would: a service exits at start-up when what it
+    needs is unreachable (fail fast, e.g. during a PostgreSQL restart), and is started again
+    after a pause. Returns the failed starts."""
+    for failed in range(attempts):
+        try:
+            await asyncio.to_thread(process.start, 120.0)
+            return failed
+        except AssertionError as error:  # exited early or not ready in time
+            log.warning("%s did not start (%s); starting it again", process.service, str(error)[:200])
+            await asyncio.to_thread(process.kill)
+            await asyncio.sleep(2.0)
+    raise RuntimeError(f"{process.service} did not start in {attempts} attempts")
 
 
 async def script(name: str, *args: str, env: dict[str, str] | None = None) -> None:

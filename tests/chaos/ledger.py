@@ -25,7 +25,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from services.intake.core.tickets import command_id
 from shared.db import create_pool
-from shared.kafka import topic_partitions
+from shared.kafka import client_options, topic_partitions
 from shared.topics import Topics
 from simulator.compare import StreamCopy, check
 from simulator.driver import BAD_COMMANDS
@@ -72,7 +72,9 @@ class Ledger:
 
 async def read_all(bootstrap: str, topic: str) -> list[ConsumerRecord]:
     """Every record of `topic`, from the beginning to the end it had when asked."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_bytes=50 << 20)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_bytes=50 << 20, **client_options()
+    )
     await consumer.start()
     try:
         partitions = await topic_partitions(bootstrap, topic)
@@ -155,8 +157,8 @@ def _command_key(record: ConsumerRecord) -> str | None:
 async def lags(bootstrap: str, consumers: list[Consumer]) -> dict[str, int]:
     """Records each group has yet to commit, summed over its topic's partitions (a partition
     it never committed counts from its start)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
+    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client_options())
     await admin.start()
     await probe.start()
     try:

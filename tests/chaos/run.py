@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.charter import load_charter
 from shared.db import drop_schemas
-from shared.kafka import create_topics
+from shared.kafka import client_options, create_topics
 from shared.topics import Topics
 from simulator.driver import Run
 from simulator.plans import plan_tickets
@@ -34,12 +36,42 @@ API_KEY = "ladder-dev-helpdesk-key"
 SERVICES = ("metrics", "router", "escalation", "intake")
 TOPIC_OF = {"intake": "commands"}  # what each service's group reads; the others read the events
 
-# cluster.sh's defaults: the real client listeners, the proxy in front of them, the direct ones
-CLIENT_PORTS = (19092, 19093, 19094)
-ADVERTISED_PORTS = (19392, 19393, 19394)
-DIRECT = "127.0.0.1:19292,127.0.0.1:19293,127.0.0.1:19294"
-PG_PORT, PG_PROXY_PORT = 15432, 15433
-PG_ENV = {"DATABASE_URL": f"postgresql://ladder:ladder@localhost:{PG_PORT}/ladder", "PG_CLUSTER_NAME": "chaos"}
+# cluster.sh's ports: the real client listeners, the proxy in front of them, the direct ones.
+# CHAOS_PORT_OFFSET (0) moves every port of the run, so two runs can share a machine (a long
+# `make chaos` beside `make test`); cluster.sh and postgres.sh get the same numbers.
+OFFSET = int(os.environ.get("CHAOS_PORT_OFFSET", "0"))
+CLIENT_PORTS = tuple(19092 + OFFSET + n for n in range(3))
+ADVERTISED_PORTS = tuple(19392 + OFFSET + n for n in range(3))
+DIRECT = ",".join(f"127.0.0.1:{19292 + OFFSET + n}" for n in range(3))
+PG_PORT, PG_PROXY_PORT = 15432 + OFFSET, 15433 + OFFSET
+PG_ENV = {
+    "DATABASE_URL": f"postgresql://ladder:ladder@localhost:{PG_PORT}/ladder",
+    "PG_CLUSTER_NAME": f"chaos{OFFSET or ''}",
+}
+CLUSTER_ENV = {
+    "CLUSTER_CLIENT_PORT": str(19092 + OFFSET),
+    "CLUSTER_CONTROLLER_PORT": str(19192 + OFFSET),
+    "CLUSTER_INTERNAL_PORT": str(19292 + OFFSET),
+    "CLUSTER_ADVERTISED_PORT": str(19392 + OFFSET),
+}
+
+
+@contextlib.contextmanager
+def plaintext_kafka() -> Iterator[None]:
+    """The chaos cluster listens in plaintext (its faults are under test, not its security):
+    the secured local broker's client settings (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*,
+    KAFKA_SSL_*) must reach neither this process' clients nor the services it starts."""
+    saved = {name: os.environ.pop(name) for name in list(os.environ) if name.startswith(("KAFKA_SASL_", "KAFKA_SSL_"))}
+    saved_protocol = os.environ.get("KAFKA_SECURITY_PROTOCOL")
+    os.environ["KAFKA_SECURITY_PROTOCOL"] = "PLAINTEXT"
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+        if saved_protocol is None:
+            os.environ.pop("KAFKA_SECURITY_PROTOCOL", None)
+        else:
+            os.environ["KAFKA_SECURITY_PROTOCOL"] = saved_protocol
 
 
 @dataclass
@@ -112,14 +144,15 @@ async def run(options: Options) -> Report:
     run_id = uuid.uuid4().hex[:8]
     log_dir = options.log_dir / run_id
     log_dir.mkdir(parents=True, exist_ok=True)
-    await script("postgres.sh", "start", env=PG_ENV)
-    await script("cluster.sh", "start")
-    try:
-        return await _run(options, run_id, log_dir)
-    finally:
-        if not options.keep_platform:
-            await script("cluster.sh", "stop")
-            await script("postgres.sh", "stop", env=PG_ENV)
+    with plaintext_kafka():
+        await script("postgres.sh", "start", env=PG_ENV)
+        await script("cluster.sh", "start", env=CLUSTER_ENV)
+        try:
+            return await _run(options, run_id, log_dir)
+        finally:
+            if not options.keep_platform:
+                await script("cluster.sh", "stop", env=CLUSTER_ENV)
+                await script("postgres.sh", "stop", env=PG_ENV)
 
 
 async def _run(options: Options, run_id: str, log_dir: Path) -> Report:
@@ -168,7 +201,7 @@ async def _run(options: Options, run_id: str, log_dir: Path) -> Report:
         with contextlib.suppress(Exception):
             await drop_schemas(PG_ENV["DATABASE_URL"], *schemas.values())
         with contextlib.suppress(Exception):
-            admin = AIOKafkaAdminClient(bootstrap_servers=DIRECT)
+            admin = AIOKafkaAdminClient(bootstrap_servers=DIRECT, **client_options())
             await admin.start()
             try:
                 await admin.delete_topics(list(topics.all))
@@ -203,6 +236,7 @@ async def _drive(
         kafka_proxy,
         pg_proxy,
         PG_ENV,
+        CLUSTER_ENV,
         interval_s=options.fault_interval_s,
         broker_down_s=options.broker_down_s,
     )

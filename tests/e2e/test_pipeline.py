@@ -20,7 +20,7 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer
 
-from shared.kafka import topic_partitions
+from shared.kafka import client_options, topic_partitions
 from simulator.compare import StreamCopy, check
 from tests.e2e.conftest import API_KEY, CHARTER
 from tests.processes import ROOT, free_port
@@ -46,7 +46,9 @@ class Histories:
         self._changed = asyncio.Condition()
 
     async def __aenter__(self) -> Histories:
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False, **client_options()
+        )
         await self._consumer.start()
         partitions = await topic_partitions(self.bootstrap, self.topic)
         self._consumer.assign(partitions)
@@ -310,7 +312,9 @@ async def simulate_and_check(ladder, platform) -> None:
     assert summary["finished"] == 300 and summary["kpis_match"] and not summary["problems"]
     assert summary["commands"]["topic"] > 0 and summary["commands"]["http"] > 0
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=platform.kafka_bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=platform.kafka_bootstrap_servers, enable_auto_commit=False, **client_options()
+    )
     await consumer.start()
     try:
         partitions = await topic_partitions(platform.kafka_bootstrap_servers, ladder.topics.dead_letter)

@@ -9,6 +9,7 @@ from faststream.kafka.annotations import KafkaMessage
 
 from shared import envelope as ce
 from shared import topics
+from shared.emitters import emitter
 from shared.kafka import make_broker
 from tests.builders import ticket_created
 from tests.kafka_tools import TopicReader, kcat_read
@@ -25,7 +26,7 @@ def sample(ticket_id: str) -> ce.Envelope:
     return ce.Envelope(
         event=event,
         id=ce.new_id(),
-        source="tests",
+        source=emitter(event.TYPE),
         time=datetime.now(UTC),
         correlation_id="corr-" + ticket_id,
         causation_id="cause-" + ticket_id,
@@ -98,7 +99,7 @@ async def test_kcat_sees_the_same_headers(platform, unique):
     seen = dict(item.split("=", 1) for item in headers.split(","))
     assert seen["ce_id"] == original.id
     assert seen["ce_type"] == "ticket.created"
-    assert seen["ce_source"] == "tests"
+    assert seen["ce_source"] == "ladder/intake"
     assert seen["ce_specversion"] == "1.0"
     assert seen["ce_time"] == ce.format_time(original.time)
     assert value.encode() == record.value

@@ -34,7 +34,7 @@ from shared.events import (
     TicketSlaBreached,
     Tier,
 )
-from shared.kafka import topic_partitions
+from shared.kafka import client_options, topic_partitions
 from simulator.compare import StreamCopy, differences, exported_samples
 from simulator.truth import expected_samples
 from tests.apps import in_process
@@ -51,7 +51,10 @@ async def caught_up(bootstrap: str, topic: str, groups: list[str], timeout: floa
     that emits moves the end; the second look sees its answers consumed too)."""
     partitions = await topic_partitions(bootstrap, topic)
     deadline, settled = time.monotonic() + timeout, 0
-    consumers = [AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=g, enable_auto_commit=False) for g in groups]
+    consumers = [
+        AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=g, enable_auto_commit=False, **client_options())
+        for g in groups
+    ]
     for consumer in consumers:
         await consumer.start()
     try:
@@ -87,7 +90,7 @@ async def test_a_late_event_of_an_earlier_cycle_is_stale_everywhere(platform):
         for service in SERVICES:
             env[f"{service.upper()}_SCHEMA_NAME"] = schemas[service]
             env[f"{service.upper()}_CONSUMER_GROUP"] = groups[service]
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **client_options())
         await producer.start()
         try:
             async with (

@@ -8,6 +8,7 @@ import jsonschema_rs
 from aiokafka import AIOKafkaConsumer
 
 from services.intake.contracts import DOCS
+from shared.kafka import client_options
 from tests.conftest import SESSION_START
 
 DOCUMENT = json.loads((DOCS / "asyncapi" / "ladder.json").read_text())
@@ -18,7 +19,7 @@ def validator(schema):
 
 
 async def written_since_start(bootstrap):
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client_options())
     await consumer.start()
     try:
         consumer.assign(list(SESSION_START))

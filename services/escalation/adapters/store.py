@@ -9,11 +9,13 @@ Invariants (tests: tests/integration/escalation/test_timer_store.py):
    only a pending timer.
 3. A batch's changes are one statement; arming notifies every replica's timer loop, at
    commit, with the earliest new deadline.
+4. A timer carries its ticket's partition; the loop claims only timers of the partitions
+   it names, each due by that partition's stream time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -63,21 +65,27 @@ WITH tickets AS (
     FROM unnest($10::text[], $11::text[]) AS c(ticket_id, kind)
     WHERE timer.ticket_id = c.ticket_id AND timer.kind = c.kind AND timer.state = 'pending'
 ), armed AS (
-    INSERT INTO {s}.sla_timers (armed_by, kind, ticket_id, tier, due_at, state, cycle, settled_at)
+    INSERT INTO {s}.sla_timers (armed_by, kind, ticket_id, tier, due_at, state, partition, cycle, settled_at)
     SELECT a.*, CASE WHEN a.state = 'pending' THEN NULL ELSE now() END
-      FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::timestamptz[], $17::text[],
-                  $20::integer[])
-           AS a(armed_by, kind, ticket_id, tier, due_at, state, cycle)
+      FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::timestamptz[], $17::text[], $18::int[],
+                  $21::integer[])
+           AS a(armed_by, kind, ticket_id, tier, due_at, state, partition, cycle)
     ON CONFLICT (armed_by, kind) DO NOTHING
 )
-SELECT pg_notify($18::text, $19::text) WHERE $19::text IS NOT NULL"""
-        self._claim = (
-            f"SELECT ticket_id FROM {s}.sla_timers WHERE state = 'pending' AND due_at <= $1 "
-            "ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED"
-        )
+SELECT pg_notify($19::text, $20::text) WHERE $20::text IS NOT NULL"""
+        # Per partition this replica owns, what is due by that partition's stream time (at
+        # most $3 each, from the pending-deadline index), then the earliest $3 of those.
+        self._claim = f"""
+SELECT t.ticket_id FROM unnest($1::int[], $2::timestamptz[]) AS w(partition, until)
+CROSS JOIN LATERAL (
+    SELECT ticket_id, due_at FROM {s}.sla_timers
+     WHERE state = 'pending' AND partition = w.partition AND due_at <= w.until
+     ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED
+) AS t
+ORDER BY t.due_at LIMIT $3"""
         self._pending = (
             f"SELECT {', '.join('k.' + c for c in _TICKET.split(', '))}, "
-            "t.armed_by, t.kind, t.tier AS timer_tier, t.due_at, t.cycle "
+            "t.armed_by, t.kind, t.tier AS timer_tier, t.due_at, t.partition, t.cycle "
             f"FROM {s}.tickets k JOIN {s}.sla_timers t USING (ticket_id) "
             "WHERE k.ticket_id = ANY($1::text[]) AND t.state = 'pending'"
         )
@@ -89,7 +97,16 @@ WITH settled AS (
 )
 UPDATE {s}.tickets AS k SET owner = m.owner FROM unnest($4::text[], $5::text[]) AS m(ticket_id, owner)
  WHERE k.ticket_id = m.ticket_id"""
-        self._next_due = f"SELECT min(due_at) FROM {s}.sla_timers WHERE state = 'pending'"
+        self._next_due = (
+            f"SELECT w.partition, (SELECT min(due_at) FROM {s}.sla_timers "
+            "WHERE state = 'pending' AND partition = w.partition) FROM unnest($1::int[]) AS w(partition)"
+        )
+        self._unplaced = f"SELECT ticket_id FROM {s}.sla_timers WHERE state = 'pending' AND partition IS NULL LIMIT $1"
+        self._place = (
+            f"UPDATE {s}.sla_timers AS t SET partition = p.partition "
+            "FROM unnest($1::text[], $2::int[]) AS p(ticket_id, partition) "
+            "WHERE t.ticket_id = p.ticket_id AND t.partition IS NULL"
+        )
         self._count = f"SELECT count(*) FROM {s}.sla_timers WHERE state = 'pending'"
 
     # --- the event handler, inside the kit's batch (ticket locks held) ---------------------
@@ -97,7 +114,8 @@ UPDATE {s}.tickets AS k SET owner = m.owner FROM unnest($4::text[], $5::text[]) 
     async def load(self, conn: asyncpg.Connection, ticket_ids: Iterable[str]) -> dict[str, Ticket]:
         return {row["ticket_id"]: _ticket(row) for row in await conn.fetch(self._load, list(ticket_ids))}
 
-    async def save(self, conn: asyncpg.Connection, changes: Changes) -> None:
+    async def save(self, conn: asyncpg.Connection, changes: Changes, partitions: Mapping[str, int]) -> None:
+        """`partitions`: the partition of each ticket's records (its timers fire on its stream time)."""
         tickets = list(changes.tickets.values())
         cancels = sorted(changes.cancels)
         timers = list(changes.timers.values())
@@ -121,6 +139,7 @@ UPDATE {s}.tickets AS k SET owner = m.owner FROM unnest($4::text[], $5::text[]) 
             [t.tier.value for t in timers],
             [t.due_at for t in timers],
             [t.state.value for t in timers],
+            [partitions[t.ticket_id] for t in timers],
             self.channel,
             min(pending).isoformat() if pending else None,
             [t.cycle for t in timers],
@@ -128,10 +147,13 @@ UPDATE {s}.tickets AS k SET owner = m.owner FROM unnest($4::text[], $5::text[]) 
 
     # --- the timer loop --------------------------------------------------------------------
 
-    async def claim_due(self, conn: asyncpg.Connection, now: datetime, limit: int) -> list[str]:
-        """Tickets of up to `limit` due timers, in deadline order; the timers are row-locked
-        for this transaction and skipped by other replicas' loops (they share the work)."""
-        return list(dict.fromkeys(row[0] for row in await conn.fetch(self._claim, now, limit)))
+    async def claim_due(self, conn: asyncpg.Connection, stream_time: Mapping[int, datetime], limit: int) -> list[str]:
+        """Tickets of up to `limit` timers due by the stream time of their partition (only
+        the partitions in `stream_time`: this replica's), in deadline order; the timers are
+        row-locked for this transaction and skipped by other replicas' loops."""
+        partitions = sorted(stream_time)
+        rows = await conn.fetch(self._claim, partitions, [stream_time[p] for p in partitions], limit)
+        return list(dict.fromkeys(row[0] for row in rows))
 
     async def try_lock(self, conn: asyncpg.Connection, ticket_ids: Sequence[str]) -> list[str]:
         """The tickets whose lock this transaction could take without waiting (a batch in
@@ -142,11 +164,14 @@ UPDATE {s}.tickets AS k SET owner = m.owner FROM unnest($4::text[], $5::text[]) 
         )
         return [keys[row[0]] for row in locked]
 
-    async def pending(self, conn: asyncpg.Connection, ticket_ids: Sequence[str]) -> list[tuple[Ticket, list[SlaTimer]]]:
-        """Each ticket with all its pending timers (due or not), read after its lock was taken."""
-        found: dict[str, tuple[Ticket, list[SlaTimer]]] = {}
+    async def pending(
+        self, conn: asyncpg.Connection, ticket_ids: Sequence[str]
+    ) -> list[tuple[Ticket, int | None, list[SlaTimer]]]:
+        """Each ticket with its partition and all its pending timers (due or not), read
+        after its lock was taken. A ticket's timers all carry its partition."""
+        found: dict[str, tuple[Ticket, int | None, list[SlaTimer]]] = {}
         for row in await conn.fetch(self._pending, list(ticket_ids)):
-            ticket, timers = found.setdefault(row["ticket_id"], (_ticket(row), []))
+            ticket, _, timers = found.setdefault(row["ticket_id"], (_ticket(row), row["partition"], []))
             timers.append(
                 SlaTimer(
                     ticket.ticket_id,
@@ -172,9 +197,17 @@ UPDATE {s}.tickets AS k SET owner = m.owner FROM unnest($4::text[], $5::text[]) 
                 [owner.value for _, owner in moved],
             )
 
-    async def next_due(self, conn: asyncpg.Connection) -> datetime | None:
-        due: datetime | None = await conn.fetchval(self._next_due)
-        return due
+    async def next_due(self, conn: asyncpg.Connection, partitions: Iterable[int]) -> dict[int, datetime]:
+        """The earliest pending deadline of each of `partitions` that has one."""
+        rows = await conn.fetch(self._next_due, sorted(partitions))
+        return {row[0]: row[1] for row in rows if row[1] is not None}
+
+    async def unplaced(self, conn: asyncpg.Connection, limit: int) -> list[str]:
+        """Tickets with pending timers armed before timers carried a partition (0002)."""
+        return list(dict.fromkeys(row[0] for row in await conn.fetch(self._unplaced, limit)))
+
+    async def place(self, conn: asyncpg.Connection, partitions: Mapping[str, int]) -> None:
+        await conn.execute(self._place, list(partitions), list(partitions.values()))
 
     async def pending_count(self, conn: asyncpg.Connection) -> int:
         return int(await conn.fetchval(self._count))

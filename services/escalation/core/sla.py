@@ -11,7 +11,8 @@ tests/integration/escalation/test_timer_store.py):
 2. A timer is named by the routed event that armed it and its kind: arming it again is a
    no-op, so a timer that fired or was cancelled stays so (redelivery cannot revive it).
 3. A timer settles once: pending -> fired, or pending -> cancelled, never back.
-4. It fires only while pending, due, and its visit is the ticket's current visit with the
+4. It fires only while pending, due (by the stream time of its ticket's partition:
+   adapters/timers.py), and its visit is the ticket's current visit with the
    ticket still owned by T. Firing emits `ticket.sla_breached` (id derived from the
    arming event and the kind) and, when T's charter escalates that kind and a tier above
    exists, `ticket.escalated` (reason sla_breach, id derived from the breach); the ticket
@@ -96,9 +97,13 @@ class Firing:
     owner: Tier | None = None  # the tier the ticket now belongs to, when a breach escalated it
 
 
-def fire_due(charter: Charter, ticket: Ticket, pending: Sequence[SlaTimer], now: datetime) -> Firing:
-    """Settle the ticket's pending timers at `now`: the due ones of its current visit fire,
-    in deadline order; those of a visit it left are cancelled; the rest wait."""
+def fire_due(
+    charter: Charter, ticket: Ticket, pending: Sequence[SlaTimer], now: datetime, due_by: datetime | None = None
+) -> Firing:
+    """Settle the ticket's pending timers at `now`: the ones of its current visit due by
+    `due_by` (the stream time of the ticket's partition; default `now`) fire, in deadline
+    order; those of a visit it left are cancelled; the rest wait."""
+    due_by = now if due_by is None else due_by
     firing = Firing()
     owner = ticket.owner
     for timer in sorted(pending, key=lambda t: (t.due_at, t.kind)):
@@ -110,7 +115,7 @@ def fire_due(charter: Charter, ticket: Ticket, pending: Sequence[SlaTimer], now:
         )
         if not current:
             firing.settled.append(timer.settle(TimerState.CANCELLED))
-        elif timer.due_at <= now:
+        elif timer.due_at <= due_by:
             firing.settled.append(timer.settle(TimerState.FIRED))
             breach = _breach(ticket, timer, now)
             firing.emit.append(breach)

@@ -48,7 +48,7 @@ class EscalationHandler:
             return Effects()
         tickets = await self._store.load(conn, {event.ticket_id for event in batch.events})
         changes = apply_events(self._charter, tickets, batch.events, batch.now)
-        await self._store.save(conn, changes)
+        await self._store.save(conn, changes, batch.partitions)
         return Effects(
             records=outbox_records(self._topic, changes.emit),
             ignored=changes.ignored,

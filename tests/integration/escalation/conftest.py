@@ -26,6 +26,7 @@ from services.intake.settings import IntakeSettings
 from shared import envelope as ce
 from shared.db import drop_schemas
 from shared.events import RoutingReason, TicketRouted, Tier
+from shared.kafka import client_options
 from shared.topics import TICKET_EVENTS, Topics
 from tests.apps import in_process
 from tests.integration.intake.conftest import HELPDESK, intake_env
@@ -119,7 +120,9 @@ async def escalation(platform, ladder) -> AsyncIterator[Escalation]:
 
 @pytest.fixture(scope="package")
 async def producer(platform) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(bootstrap_servers=platform.kafka_bootstrap_servers, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=platform.kafka_bootstrap_servers, acks="all", linger_ms=5, **client_options()
+    )
     await producer.start()
     yield producer
     await producer.stop()

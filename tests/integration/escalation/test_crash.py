@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaProducer
 
 from shared import envelope as ce
 from shared.db import drop_schemas
+from shared.emitters import emitter
 from shared.events import (
     EscalationReason,
     HandoffChecklist,
@@ -21,6 +22,7 @@ from shared.events import (
     TicketRouted,
     Tier,
 )
+from shared.kafka import client_options
 from tests.builders import ticket_created
 from tests.integration.escalation.conftest import escalation_env
 from tests.kafka_tools import TopicReader, private_topics
@@ -55,7 +57,7 @@ def stream(ticket: str, handoff: bool) -> list[ce.Envelope]:
         ce.Envelope(
             event=event,
             id=created if i == 0 else ce.new_id(),
-            source="tests",
+            source=emitter(event.TYPE),
             time=now,
             correlation_id=created,
             causation_id=None if i == 0 else created,
@@ -84,7 +86,7 @@ async def test_killed_twice_every_due_timer_fires_once_and_no_escalation_is_lost
                 processes.append(ServiceProcess("escalation", env).start())
                 requests: dict[str, str] = {}
                 producer = AIOKafkaProducer(
-                    bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20
+                    bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20, **client_options()
                 )
                 await producer.start()
                 try:

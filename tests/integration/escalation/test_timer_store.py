@@ -22,15 +22,55 @@ from services.escalation.core.tickets import apply_events
 from services.escalation.metrics import EscalationMetrics
 from shared import envelope as ce
 from shared.db import drop_schemas
+from shared.delivery.failures import Outage
 from shared.delivery.locks import lock_tickets
+from shared.delivery.metrics import DeliveryMetrics
 from shared.delivery.outbox import decode_headers
+from shared.delivery.stream_time import Watermark
 from shared.events import SlaKind, Tier
+from shared.partitioning import partition_for
 from shared.service import migrate
 from tests.unit.escalation import builders as b
 from tests.unit.escalation.builders import ALWAYS
 from tests.unit.escalation.timeline import CANONICAL, Timeline, check, steps
 
 LIMIT = 3  # small passes, so a scenario needs several and racing passes meet
+
+
+class CaughtUp:
+    """A stream clock of `partitions` partitions, all owned and read to the end: their
+    stream time is now."""
+
+    def __init__(self, partitions: int = 1) -> None:
+        self.partitions = partitions
+
+    def on_advance(self, listener):
+        pass
+
+    def partition_count(self):
+        return self.partitions
+
+    async def read_until(self, now):
+        return {p: Watermark(now, caught_up=True) for p in range(self.partitions)}
+
+
+def timer_loop(pool, store, platform, stream, poll_s=60):
+    return SlaTimerLoop(
+        store=store,
+        charter=ALWAYS,
+        pool=lambda: pool,
+        database_url=platform.database_url,
+        events_topic="events",
+        clock=lambda: datetime.now(UTC),
+        committed=lambda: None,
+        stream=stream,
+        outage=Outage("loop sla_timers", DeliveryMetrics(CollectorRegistry()).stalled),
+        metrics=EscalationMetrics(CollectorRegistry()),
+        poll_s=poll_s,
+        batch=100,
+    )
+
+
 runs = itertools.count()
 
 
@@ -47,26 +87,28 @@ async def pg(platform):
 
 
 def pg_timeline(pool: asyncpg.Pool, store: EscalationStore) -> Timeline:
-    async def process(events, now):
+    async def process(events, now, partitions):
         async with pool.acquire() as conn, conn.transaction():
             await lock_tickets(conn, store.schema, {e.ticket_id for e in events})  # as the kit's consumer does
             changes = apply_events(ALWAYS, await store.load(conn, {e.ticket_id for e in events}), events, now)
-            await store.save(conn, changes)
+            await store.save(conn, changes, partitions)
         return changes
 
-    async def passes(now):
+    async def passes(now, stream_time):
         while True:
             async with pool.acquire() as conn, conn.transaction():
-                done = await fire_due_timers(conn, store, ALWAYS, now=now, limit=LIMIT, events_topic="events")
+                done = await fire_due_timers(
+                    conn, store, ALWAYS, now=now, stream_time=stream_time, limit=LIMIT, events_topic="events"
+                )
             if done.claimed < LIMIT and not done.busy:
                 return
             if done.busy:
                 await asyncio.sleep(0.01)
 
-    async def fire(now, twice):
+    async def fire(now, stream_time, twice):
         async with pool.acquire() as conn:
             start = await conn.fetchval(f"SELECT coalesce(max(seq), 0) FROM {store.schema}.outbox")
-        await asyncio.gather(*(passes(now) for _ in range(2 if twice else 1)))  # two replicas race
+        await asyncio.gather(*(passes(now, stream_time) for _ in range(2 if twice else 1)))  # two replicas race
         async with pool.acquire() as conn:
             rows = await conn.fetch(
                 f"SELECT key, value, headers FROM {store.schema}.outbox WHERE seq > $1 ORDER BY seq", start
@@ -114,7 +156,7 @@ async def test_a_pass_skips_a_ticket_a_batch_holds_and_never_waits(pg):
     ticket = f"held-{uuid.uuid4().hex[:6]}"
     changes = apply_events(ALWAYS, {}, [b.created(ticket), b.routed(Tier.L1, ticket)], b.T0)
     async with pool.acquire() as conn, conn.transaction():
-        await store.save(conn, changes)
+        await store.save(conn, changes, {ticket: 0})
     late = b.T0 + timedelta(hours=1)
     batch = await pool.acquire()
     holding = batch.transaction()
@@ -122,28 +164,36 @@ async def test_a_pass_skips_a_ticket_a_batch_holds_and_never_waits(pg):
     await lock_tickets(batch, store.schema, [ticket])  # a batch of the consumer is working on it
     try:
         async with asyncio.timeout(5), pool.acquire() as conn, conn.transaction():
-            skipped = await fire_due_timers(conn, store, ALWAYS, now=late, limit=10, events_topic="events")
+            skipped = await fire_due_timers(
+                conn, store, ALWAYS, now=late, stream_time={0: late}, limit=10, events_topic="events"
+            )
         assert skipped.busy and skipped.fired == []
     finally:
         await holding.commit()
         await pool.release(batch)
     async with pool.acquire() as conn, conn.transaction():
-        fired = await fire_due_timers(conn, store, ALWAYS, now=late, limit=10, events_topic="events")
+        fired = await fire_due_timers(
+            conn, store, ALWAYS, now=late, stream_time={0: late}, limit=10, events_topic="events"
+        )
     assert sorted(t.kind for t in fired.fired) == ["first_response", "time_in_tier"] and not fired.busy
 
 
 async def test_the_loop_asks_the_index_of_pending_deadlines(pg):
     pool, store = pg
     async with pool.acquire() as conn:
-        # 30,000 settled timers and a few pending ones: the questions must not read the settled ones
+        # 30,000 settled timers and a few pending ones over 6 partitions: the questions must
+        # not read the settled ones
         await conn.execute(
-            f"INSERT INTO {store.schema}.sla_timers (armed_by, kind, ticket_id, tier, due_at, state, settled_at) "
+            f"INSERT INTO {store.schema}.sla_timers "
+            "(armed_by, kind, ticket_id, tier, due_at, state, partition, settled_at) "
             "SELECT 'bulk-' || n, 'first_response', 'bulk-' || n, 'L1', now(), "
-            "CASE WHEN n % 10000 = 0 THEN 'pending' ELSE 'fired' END, NULL "
+            "CASE WHEN n % 10000 = 0 THEN 'pending' ELSE 'fired' END, n % 6, NULL "
             "FROM generate_series(1, 30000) AS n"
         )
         await conn.execute(f"ANALYZE {store.schema}.sla_timers")
-        for statement in (store._next_due, store._claim.replace("$1", "now()").replace("$2", "100")):
+        owned = "ARRAY[0, 2, 4]"
+        claim = store._claim.replace("$1", owned).replace("$2", "ARRAY[now(), now(), now()]").replace("$3", "100")
+        for statement in (store._next_due.replace("$1", owned), claim):
             plan = "\n".join(row[0] for row in await conn.fetch(f"EXPLAIN {statement}"))
             assert "sla_timers_pending_due" in plan and "Seq Scan" not in plan, plan
         await conn.execute(f"DELETE FROM {store.schema}.sla_timers WHERE armed_by LIKE 'bulk-%'")
@@ -153,25 +203,14 @@ async def test_arming_a_nearer_timer_wakes_a_sleeping_loop(pg, platform):
     """The NOTIFY at commit reaches a loop on another connection (as on another replica),
     which then fires the timer on time instead of at the end of its 60 s sleep."""
     pool, store = pg
-    loop = SlaTimerLoop(
-        store=store,
-        charter=ALWAYS,
-        pool=lambda: pool,
-        database_url=platform.database_url,
-        events_topic="events",
-        clock=lambda: datetime.now(UTC),
-        committed=lambda: None,
-        metrics=EscalationMetrics(CollectorRegistry()),
-        poll_s=60,
-        batch=100,
-    )
+    loop = timer_loop(pool, store, platform, CaughtUp())
     await loop.start()
     try:
         await asyncio.sleep(0.5)  # asleep now, for up to a minute
         ticket, now = f"near-{uuid.uuid4().hex[:6]}", datetime.now(UTC)
         routed = b.routed(Tier.L1, ticket, at=now - timedelta(minutes=5) + timedelta(seconds=1))  # due in 1 s
         async with pool.acquire() as conn, conn.transaction():
-            await store.save(conn, apply_events(ALWAYS, {}, [b.created(ticket), routed], now))
+            await store.save(conn, apply_events(ALWAYS, {}, [b.created(ticket), routed], now), {ticket: 0})
         query = f"SELECT state FROM {store.schema}.sla_timers WHERE ticket_id = $1 AND kind = 'first_response'"
         async with asyncio.timeout(10):
             while True:
@@ -180,5 +219,39 @@ async def test_arming_a_nearer_timer_wakes_a_sleeping_loop(pg, platform):
                 await asyncio.sleep(0.1)
         assert datetime.now(UTC) - now < timedelta(seconds=5)
         assert await loop.ready()
+    finally:
+        await loop.stop()
+
+
+async def test_timers_armed_before_they_carried_a_partition_are_placed_on_their_tickets_partition(pg, platform):
+    """Migration 0002 leaves earlier timers without a partition; the loop places them as
+    every producer places the ticket's records (murmur2 over the partition count), then
+    fires them on that partition's stream time."""
+    pool, store = pg
+    tickets = [f"old-{uuid.uuid4().hex[:6]}-{n}" for n in range(6)]
+    due = datetime.now(UTC) - timedelta(minutes=5)
+    async with pool.acquire() as conn, conn.transaction():
+        for ticket in tickets:
+            changes = apply_events(ALWAYS, {}, [b.created(ticket), b.routed(Tier.L1, ticket, at=due)], due)
+            await store.save(conn, changes, {ticket: 0})
+        await conn.execute(
+            f"UPDATE {store.schema}.sla_timers SET partition = NULL WHERE ticket_id = ANY($1::text[])", tickets
+        )
+    loop = timer_loop(pool, store, platform, CaughtUp(6), poll_s=0.2)
+    await loop.start()
+    try:
+        query = (
+            f"SELECT ticket_id, partition, state FROM {store.schema}.sla_timers "
+            "WHERE ticket_id = ANY($1::text[]) AND kind = 'first_response'"
+        )
+        async with asyncio.timeout(10):
+            while True:
+                rows = await pool.fetch(query, tickets)
+                if all(row["state"] == "fired" for row in rows):
+                    break
+                await asyncio.sleep(0.1)
+        assert {row["ticket_id"]: row["partition"] for row in rows} == {
+            ticket: partition_for(ticket.encode(), 6) for ticket in tickets
+        }
     finally:
         await loop.stop()

@@ -29,8 +29,14 @@ def dlq(record, name):
 async def test_odd_records_among_thousands_of_valid_commands(intake, events, dead_letters, platform, unique):
     from aiokafka import AIOKafkaProducer
 
+    from shared.kafka import client_options
+
     producer = AIOKafkaProducer(
-        bootstrap_servers=platform.kafka_bootstrap_servers, acks="all", linger_ms=5, max_request_size=5 * 1024 * 1024
+        bootstrap_servers=platform.kafka_bootstrap_servers,
+        acks="all",
+        linger_ms=5,
+        max_request_size=5 * 1024 * 1024,
+        **client_options(),
     )
     await producer.start()
     try:

@@ -21,6 +21,8 @@ from services.intake.main import create_app
 from services.intake.settings import IntakeSettings
 from shared import envelope as ce
 from shared.delivery.outbox import encode_headers
+from shared.emitters import emitter
+from shared.kafka import client_options
 from tests.apps import in_process
 from tests.builders import ticket_created
 from tests.integration.intake.conftest import HELPDESK, KEYS, intake_env, signed, ticket_body
@@ -64,7 +66,7 @@ async def test_a_command_for_a_ticket_that_did_not_exist_yet_takes_effect_once(
     ticket = new_ticket_id("helpdesk", CreateTicketRequest(**body), "unused: the external id names it")
     respond = {"type": "record_response", "ticket_id": ticket, "tier": "L1", "agent_id": "ann"}
     async with TopicReader(bootstrap, topics.events) as events, TopicReader(bootstrap, topics.dead_letter) as dlq:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **client_options())
         await producer.start()
         try:  # one with a command id, one identified by its record alone: both too early
             with_id = orjson.dumps({**respond, "command_id": f"r-{unique}"})
@@ -106,9 +108,8 @@ async def test_a_quarantined_record_goes_out_once_and_a_dry_run_changes_nothing(
 ):
     prefix, topics, _, schema = private_intake
     now = datetime.now(UTC)
-    envelope = ce.Envelope(
-        event=ticket_created(str(uuid.uuid4()), now), id=ce.new_id(), source="tests", time=now, correlation_id="c"
-    )
+    event = ticket_created(str(uuid.uuid4()), now)
+    envelope = ce.Envelope(event=event, id=ce.new_id(), source=emitter(event.TYPE), time=now, correlation_id="c")
     record = ce.encode(envelope)
     conn = await asyncpg.connect(platform.database_url)
     try:

@@ -2,6 +2,7 @@
 rest, and the consumer keeps flowing."""
 
 import asyncio
+import shlex
 import subprocess
 
 import orjson
@@ -10,12 +11,14 @@ from aiokafka import AIOKafkaProducer
 
 from shared import envelope as ce
 from shared import topics
+from shared.kafka import client_options
 from tests.integration.intake.conftest import KEYS, signed
+from tests.kafka_tools import kcat
 
 
 @pytest.fixture
 async def producer(platform):
-    producer = AIOKafkaProducer(bootstrap_servers=platform.kafka_bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=platform.kafka_bootstrap_servers, acks="all", **client_options())
     await producer.start()
     yield producer
     await producer.stop()
@@ -148,7 +151,9 @@ async def shell_send(platform, body: bytes, key: str, api_key: str = KEYS["helpd
         "BODY": body.decode(),
         "KAFKA": platform.kafka_bootstrap_servers,
     }
-    await asyncio.to_thread(subprocess.run, ["bash", "-ec", SIGN_AND_SEND], env=env, check=True, timeout=30)
+    # The README's lines, with kcat's connection options for the broker at hand (TLS, SASL).
+    script = SIGN_AND_SEND.replace('kcat -P -b "$KAFKA"', shlex.join(kcat(platform.kafka_bootstrap_servers, "-P")))
+    await asyncio.to_thread(subprocess.run, ["bash", "-ec", script], env=env, check=True, timeout=30)
 
 
 async def test_a_command_signed_in_shell_with_openssl_is_read(intake, events, platform, unique):

@@ -8,6 +8,7 @@ from aiokafka import AIOKafkaProducer
 
 from shared import topics
 from shared.db import drop_schemas
+from shared.kafka import client_options
 from tests.apps import in_process
 from tests.kafka_tools import TopicReader, private_topics
 from tests.kit.echo import EchoSettings, create_app
@@ -47,7 +48,11 @@ async def echo(platform, echo_topics, unique):
 @pytest.fixture
 async def producer(platform):
     producer = AIOKafkaProducer(
-        bootstrap_servers=platform.kafka_bootstrap_servers, acks="all", max_request_size=5 * 1024 * 1024, linger_ms=5
+        bootstrap_servers=platform.kafka_bootstrap_servers,
+        acks="all",
+        max_request_size=5 * 1024 * 1024,
+        linger_ms=5,
+        **client_options(),
     )
     await producer.start()
     yield producer

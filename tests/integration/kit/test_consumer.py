@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from shared import envelope as ce
+from shared.emitters import emitter
 from shared.events import TicketResolved, TicketResponded, Tier
 from tests.builders import ticket_created
 from tests.integration.kit.conftest import PARTITIONS
@@ -16,13 +17,25 @@ from tests.integration.kit.conftest import PARTITIONS
 def created(ticket_id: str, event_id: str | None = None) -> ce.KafkaRecord:
     event = ticket_created(ticket_id, datetime(2026, 11, 24, tzinfo=UTC))
     return ce.encode(
-        ce.Envelope(event=event, id=event_id or ce.new_id(), source="tests", time=datetime.now(UTC), correlation_id="c")
+        ce.Envelope(
+            event=event,
+            id=event_id or ce.new_id(),
+            source=emitter(event.TYPE),
+            time=datetime.now(UTC),
+            correlation_id="c",
+        )
     )
 
 
 def follow_up(event, event_id: str | None = None) -> ce.KafkaRecord:
     return ce.encode(
-        ce.Envelope(event=event, id=event_id or ce.new_id(), source="tests", time=datetime.now(UTC), correlation_id="c")
+        ce.Envelope(
+            event=event,
+            id=event_id or ce.new_id(),
+            source=emitter(event.TYPE),
+            time=datetime.now(UTC),
+            correlation_id="c",
+        )
     )
 
 

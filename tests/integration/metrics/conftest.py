@@ -17,7 +17,7 @@ from services.metrics.main import create_app
 from services.metrics.settings import MetricsSettings
 from shared import envelope as ce
 from shared.db import drop_schemas
-from shared.kafka import topic_partitions
+from shared.kafka import client_options, topic_partitions
 from tests.apps import in_process
 from tests.kafka_tools import private_topics
 
@@ -59,7 +59,10 @@ class Private:
         """Wait until `group` has committed the end of every partition (everything is applied)."""
         partitions = await topic_partitions(self.bootstrap, self.events)
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=f"{self.prefix}{group}", enable_auto_commit=False
+            bootstrap_servers=self.bootstrap,
+            group_id=f"{self.prefix}{group}",
+            enable_auto_commit=False,
+            **client_options(),
         )
         await consumer.start()
         try:
@@ -153,7 +156,9 @@ async def wait_until(probe: Callable[[], object], timeout: float = 60, pause: fl
 
 @pytest.fixture
 async def producer(platform):
-    producer = AIOKafkaProducer(bootstrap_servers=platform.kafka_bootstrap_servers, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=platform.kafka_bootstrap_servers, acks="all", linger_ms=5, **client_options()
+    )
     await producer.start()
     yield producer
     await producer.stop()

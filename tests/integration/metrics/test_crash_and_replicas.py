@@ -17,6 +17,7 @@ import pytest
 from shared import envelope as ce
 from tests.integration.metrics.conftest import kpi_lines, kpi_series, promtool_check, wait_until
 from tests.integration.metrics.test_oracle import labels, p1, p3
+from tests.kafka_tools import kcat
 from tests.processes import ROOT, ServiceProcess
 from tests.unit.metrics.stories import Story
 
@@ -79,11 +80,9 @@ def kcat_publish(bootstrap: str, topic: str, envelope: ce.Envelope) -> None:
     record = ce.encode(envelope)
     headers = [arg for name, value in record.headers for arg in ("-H", f"{name}={value.decode()}")]
     subprocess.run(
-        [
-            "kcat",
-            "-P",
-            "-b",
+        kcat(
             bootstrap,
+            "-P",
             "-t",
             topic,
             "-k",
@@ -91,7 +90,7 @@ def kcat_publish(bootstrap: str, topic: str, envelope: ce.Envelope) -> None:
             "-X",
             "partitioner=murmur2_random",
             *headers,
-        ],
+        ),
         input=record.value + b"\n",
         check=True,
         timeout=30,

@@ -17,8 +17,10 @@ from services.router.main import create_app as create_router
 from services.router.settings import RouterSettings
 from shared import envelope as ce
 from shared.db import drop_schemas
+from shared.emitters import emitter
 from shared.envelope import Envelope
 from shared.events import Event
+from shared.kafka import client_options
 from shared.topics import Topics
 from tests.apps import in_process
 from tests.integration.intake.conftest import HELPDESK, intake_env
@@ -83,13 +85,14 @@ class Stack:
         response = await self.intake.post(f"/v1/tickets/{ticket_id}/{path}", headers=HELPDESK, json=body)
         assert response.status_code in (201, 202), response.text
 
-    async def publish(self, event: Event, event_id: str | None = None) -> None:
-        """As escalation would: an event on the events topic, caused by the ticket's history."""
+    async def publish(self, event: Event, event_id: str | None = None, source: str | None = None) -> None:
+        """As its emitter would (or as `source`, forging it): an event on the events topic,
+        caused by the ticket's history."""
         record = ce.encode(
             Envelope(
                 event=event,
                 id=event_id or ce.new_id(),
-                source="ladder/escalation",
+                source=source or emitter(event.TYPE),
                 time=self.clock(),
                 correlation_id=self.correlation[event.ticket_id],
             )
@@ -113,7 +116,7 @@ async def stack(platform, charter: Path | None, clock: Clock):
     async with private_topics(platform.kafka_bootstrap_servers) as (prefix, topics):
         schema = f"router_{uuid.uuid4().hex[:10]}"
         env = {**intake_env(), **router_env(prefix, schema, charter)}
-        producer = AIOKafkaProducer(bootstrap_servers=platform.kafka_bootstrap_servers, acks="all")
+        producer = AIOKafkaProducer(bootstrap_servers=platform.kafka_bootstrap_servers, acks="all", **client_options())
         await producer.start()
         try:
             async with (

@@ -10,6 +10,7 @@ import pytest
 from shared import envelope as ce
 from shared.events import BounceReason, EscalationReason, TicketBounced, TicketEscalated, Tier
 from tests.integration.router.conftest import Clock, stack, summary
+from tests.kafka_tools import TopicReader
 
 # Tuesday 2026-11-24, 10:30 in Berlin: L1's early shift (ana, ben, chloe), L2's business
 # hours (ines and jonas wear the hat today) and L3's engineering hours; not L3's office hours.
@@ -131,3 +132,32 @@ async def test_l3_takes_ordinary_work_when_office_hours_open(floor):
     assert 'support_router_routed_total{reason="assignment",tier="L3"} 1.0' in metrics
     assert 'support_router_queued_tickets{queue="l3-suspected-bugs",tier="L3"} 1.0' in metrics
     assert (await floor.router.get("/readyz")).status_code == 200
+
+
+async def test_an_escalation_forged_by_another_source_is_dead_lettered_and_its_neighbours_applied(floor, platform):
+    ticket = await floor.create(intent="billing")
+    await floor.wait_routed(ticket)
+    up = TicketEscalated(ticket_id=ticket, from_tier=Tier.L1, to_tier=Tier.L2, reason=EscalationReason.HANDOFF)
+    jump = TicketEscalated(ticket_id=ticket, from_tier=Tier.L1, to_tier=Tier.L3, reason=EscalationReason.JUMP)
+    async with TopicReader(platform.kafka_bootstrap_servers, floor.topics.dead_letter) as dead_letters:
+        await floor.publish(jump, source="ladder/intake")  # intake may not escalate
+        await floor.publish(jump, source="mallory")  # nor may anyone outside Ladder
+        await floor.publish(up)  # escalation's own, after them on the ticket's partition
+        routed = await floor.wait_routed(ticket, 2)
+        dead = await dead_letters.wait_for(lambda _: len(dead_letters.with_key(ticket)) >= 2)
+        await floor.events.settle(1.0)
+    assert summary(floor.routed(ticket)[1])[:2] == ("L2", "l2-investigations") and len(floor.routed(ticket)) == 2
+    assert routed[1].causation_id not in {ce.decode(r.key, r.value, r.headers).id for r in dead}
+    headers = [{k: v.decode() for k, v in r.headers if k.startswith("dlq_")} for r in dead]
+    assert [(h["dlq_code"], h["dlq_service"], h["dlq_reason"]) for h in headers] == [
+        (
+            "source_not_allowed",
+            "router",
+            "ticket.escalated is emitted by ladder/escalation only; ce_source is ladder/intake",
+        ),
+        (
+            "source_not_allowed",
+            "router",
+            "ticket.escalated is emitted by ladder/escalation only; ce_source is not a Ladder service",
+        ),
+    ]

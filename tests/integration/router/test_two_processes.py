@@ -15,7 +15,9 @@ from aiokafka import AIOKafkaProducer
 from shared import envelope as ce
 from shared.charter import load_charter
 from shared.db import drop_schemas
+from shared.emitters import emitter
 from shared.events import Priority, RoutingReason, TicketResolved, Tier
+from shared.kafka import client_options
 from tests.builders import ticket_created
 from tests.integration.router.conftest import ROUTED, router_env
 from tests.kafka_tools import TopicReader, private_topics
@@ -32,7 +34,11 @@ def created(ticket_id: str, i: int) -> ce.KafkaRecord:
     )
     return ce.encode(
         ce.Envelope(
-            event=event, id=ce.new_id(), source="tests", time=datetime.now(UTC), correlation_id=f"corr-{ticket_id}"
+            event=event,
+            id=ce.new_id(),
+            source=emitter(event.TYPE),
+            time=datetime.now(UTC),
+            correlation_id=f"corr-{ticket_id}",
         )
     )
 
@@ -41,7 +47,11 @@ def resolved(ticket_id: str) -> ce.KafkaRecord:
     event = TicketResolved(ticket_id=ticket_id, tier=Tier.L1, agent_id="someone", resolution_code="done")
     return ce.encode(
         ce.Envelope(
-            event=event, id=ce.new_id(), source="tests", time=datetime.now(UTC), correlation_id=f"corr-{ticket_id}"
+            event=event,
+            id=ce.new_id(),
+            source=emitter(event.TYPE),
+            time=datetime.now(UTC),
+            correlation_id=f"corr-{ticket_id}",
         )
     )
 
@@ -59,7 +69,9 @@ async def test_two_processes_and_a_kill_lose_nothing_and_never_over_assign(platf
     ids = [f"burst-{uuid.uuid4().hex[:6]}-{i}" for i in range(TICKETS)]
     async with private_topics(platform.kafka_bootstrap_servers) as (prefix, topics):
         env = router_env(prefix, schema, BURST, LOG_LEVEL="WARNING", ROUTER_ASSIGN_INTERVAL_S="1")
-        producer = AIOKafkaProducer(bootstrap_servers=platform.kafka_bootstrap_servers, acks="all", linger_ms=5)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=platform.kafka_bootstrap_servers, acks="all", linger_ms=5, **client_options()
+        )
         await producer.start()
         first, second = ServiceProcess("router", env), ServiceProcess("router", env)
         restarted = ServiceProcess("router", env)

@@ -7,6 +7,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from shared.charter import Charter, load_charter
+from shared.emitters import emitter
 from shared.envelope import Envelope, new_id
 from shared.events import (
     Event,
@@ -42,7 +43,9 @@ def berlin(*args: int) -> datetime:
 
 
 def envelope(event: Event, at: datetime = T0, event_id: str | None = None, correlation_id: str = "corr") -> Envelope:
-    return Envelope(event=event, id=event_id or new_id(), source="tests", time=at, correlation_id=correlation_id)
+    return Envelope(
+        event=event, id=event_id or new_id(), source=emitter(event.TYPE), time=at, correlation_id=correlation_id
+    )
 
 
 def created(

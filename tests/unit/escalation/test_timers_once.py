@@ -1,5 +1,7 @@
 """A timer fires at most once whatever the order of cancel, re-arm, expiry and
-redelivery, and every timer that comes due while current fires exactly once: the core and
+redelivery, every timer that comes due (by its partition's stream time) while current
+fires exactly once, and none that the stream answered before its deadline, read or
+unread when the deadline passed, fires: the core and
 the firing pass over a store with the SQL store's guards (services/escalation/core/sla.py
 invariants 2-4; the same scenarios on PostgreSQL: tests/integration/escalation/test_timer_store.py)."""
 
@@ -19,15 +21,19 @@ runs = itertools.count()
 
 
 def memory_timeline(store: MemoryStore) -> Timeline:
-    async def process(events: list[Envelope], now) -> Changes:
+    async def process(events: list[Envelope], now, partitions) -> Changes:
         changes = apply_events(ALWAYS, await store.load(None, {e.ticket_id for e in events}), events, now)
-        await store.save(None, changes)
+        await store.save(None, changes, partitions)
         return changes
 
-    async def fire(now, twice: bool) -> list[Envelope]:
+    async def fire(now, stream_time, twice: bool) -> list[Envelope]:
         conn = StagingConnection()
         for _ in range(2 if twice else 1):
-            while (await fire_due_timers(conn, store, ALWAYS, now=now, limit=3, events_topic="events")).claimed == 3:
+            while (
+                await fire_due_timers(
+                    conn, store, ALWAYS, now=now, stream_time=stream_time, limit=3, events_topic="events"
+                )
+            ).claimed == 3:
                 pass  # a full pass: the loop goes on at once
         return decoded(conn.staged)
 

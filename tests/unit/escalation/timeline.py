@@ -2,16 +2,21 @@
 and redelivery", and the checks every store must pass (in memory: test_timers_once.py; on
 PostgreSQL with racing firing passes: tests/integration/escalation/test_timer_store.py).
 
-A scenario is a list of steps on two tickets: events (routings, responses, handoff and
-return requests, resolutions, reopens), clock moves, firing passes (twice in a row: a
-second replica), batch cuts, and redeliveries of an earlier event that skip the inbox (so
-only the store's own guards stand between a re-armed timer and a second firing).
+A scenario is a list of steps on two tickets, each on a partition of its own: events
+(routings, responses, handoff and return requests, resolutions, reopens), clock moves
+(after what was sent is read, or not: a lapse), firing passes (twice in a row: a second
+replica), batch cuts, and redeliveries of an earlier event that skip the inbox (so only
+the store's own guards stand between a re-armed timer and a second firing). Passes run on
+stream time: a plain pass after everything sent was read (each partition caught up: its
+stream time is now); a pass *behind* before the events sent since the last batch were
+read, on the partitions one replica owns (a partition with unread events has the time of
+the last event read on it).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -80,6 +85,24 @@ CANONICAL = {
         ("advance", 90),
         ("fire", False),
     ],
+    "answered while unread, due before it was read": [
+        (0, ("routed", L1)),
+        (1, ("routed", L1)),
+        ("advance", 4),
+        (0, ("responded", L1)),  # in time (first response is due at 5 min)...
+        ("lapse", 3),  # ...but not read when the deadline passes (the service was down)
+        ("fire_behind", (0, 1)),  # ticket 1 breaches; ticket 0's partition was not read past its deadline
+        ("fire", False),  # the response is read: ticket 0 never breaches
+    ],
+    "one timer due by the stream time, the other only by the clock": [
+        (0, ("routed", L1)),
+        ("advance", 6),
+        (0, ("reopened", None)),  # stale, but read: the partition is read until 6 min
+        ("cut", None),
+        (0, ("reopened", None)),  # not read yet
+        ("lapse", 5),  # 11 min: past time in tier (10 min) by the clock, not by the stream
+        ("fire_behind", (0,)),  # first response fires, time in tier waits
+    ],
     "reopen starts a new cycle": [
         (0, ("routed", L1)),
         (0, ("resolved", L1)),
@@ -94,7 +117,9 @@ steps = st.lists(
     st.one_of(
         st.tuples(st.sampled_from([0, 1]), event_step),
         st.tuples(st.just("advance"), st.integers(1, 90)),  # minutes (targets are 5 min to 4 h)
+        st.tuples(st.just("lapse"), st.integers(1, 90)),  # the clock moves while nothing is read
         st.tuples(st.just("fire"), st.booleans()),  # True: a second pass right after (another replica)
+        st.tuples(st.just("fire_behind"), st.sampled_from([(0, 1), (0,), (1,)])),  # the partitions owned
         st.tuples(st.just("redeliver"), st.integers(0, 40)),
         st.tuples(st.just("cut"), st.none()),
     ),
@@ -104,21 +129,23 @@ steps = st.lists(
 
 @dataclass
 class Timeline:
-    """Runs a scenario; `process` decides and stores one batch and returns its changes,
-    `fire` runs firing passes at a time and returns the records they staged (as encoded events)."""
+    """Runs a scenario; `process` decides and stores one batch (with each ticket's
+    partition) and returns its changes, `fire` runs firing passes at a time on the given
+    stream time per partition and returns the records they staged (as encoded events)."""
 
     prefix: str
-    process: Callable[[list[Envelope], datetime], Awaitable[Changes]]
-    fire: Callable[[datetime, bool], Awaitable[list[Envelope]]]
+    process: Callable[[list[Envelope], datetime, Mapping[str, int]], Awaitable[Changes]]
+    fire: Callable[[datetime, Mapping[int, datetime], bool], Awaitable[list[Envelope]]]
     now: datetime = b.T0
+    read: dict[int, datetime] = field(default_factory=dict)  # per partition: the latest record time read
     seen: set[str] = field(default_factory=set)  # the inbox
     lifecycles: dict[str, Lifecycle] = field(default_factory=dict)
     applied: list[Envelope] = field(default_factory=list)
     pending: list[Envelope] = field(default_factory=list)
     emitted: list[tuple[Envelope, datetime]] = field(default_factory=list)  # (event, when it was emitted)
     # In order: ("event", applied envelope), then ("armed", its id) if it armed timers and
-    # ("emitted", envelope) for what it caused; ("fire", the pass's time) followed by what
-    # the pass emitted.
+    # ("emitted", envelope) for what it caused; ("fire", the pass's stream time per
+    # partition) followed by what the pass emitted.
     log: list[tuple[str, object]] = field(default_factory=list)
     serial: int = 0
 
@@ -129,9 +156,13 @@ class Timeline:
             if what == "advance":
                 await self._flush()
                 self.now += timedelta(minutes=detail)
+            elif what == "lapse":
+                self.now += timedelta(minutes=detail)
             elif what == "fire":
                 await self._flush()
                 await self._fire(detail)
+            elif what == "fire_behind":
+                await self._fire(False, detail)
             elif what == "redeliver":  # an event that can change timers (a second created is always stale)
                 # In a later batch than its first delivery, as Kafka redelivers: an id twice in
                 # one batch would leave the log unable to tell which copy caused what.
@@ -146,13 +177,21 @@ class Timeline:
         self.now += timedelta(days=30)  # every armed timer is due by now: the last pass settles all
         await self._fire(False)
 
-    async def _fire(self, twice: bool) -> None:
-        emitted = await self.fire(self.now, twice)
-        self.log += [("fire", self.now), *(("emitted", e) for e in emitted)]
-        self.emitted += [(e, self.now) for e in emitted]
+    async def _fire(self, twice: bool, owned: tuple[int, ...] = (0, 1)) -> None:
+        unread = {self.partition(e.ticket_id) for e in self.pending}
+        stream_time = {
+            p: self.now if p not in unread else self.read[p] for p in owned if p not in unread or p in self.read
+        }
+        emitted = await self.fire(self.now, stream_time, twice)
+        self.log += [("fire", stream_time), *(("emitted", e) for e in emitted)]
+        self.emitted += [(e, stream_time[self.partition(e.ticket_id)]) for e in emitted]
 
     def _ticket(self, index: object) -> str:
         return f"{self.prefix}-{index}"
+
+    def partition(self, ticket: str) -> int:
+        """Ticket n's records are on partition n."""
+        return int(ticket.rsplit("-", 1)[1])
 
     def _event(self, ticket: str, kind: str, detail: object) -> Envelope:
         self.serial += 1
@@ -177,6 +216,8 @@ class Timeline:
         """The kit's part: inbox (a redelivery skips it on purpose), staleness, handled types."""
         batch, redelivered = [], {e.id for e in self.applied}
         for event in self.pending:
+            partition = self.partition(event.ticket_id)
+            self.read[partition] = max(self.read.get(partition, event.time), event.time)
             if event.id in self.seen and event.id not in redelivered:
                 continue
             verdict = advance(self.lifecycles.get(event.ticket_id), event.type)
@@ -190,7 +231,7 @@ class Timeline:
                 batch.append(event)
         self.pending = []
         if batch:
-            changes = await self.process(batch, self.now)
+            changes = await self.process(batch, self.now, {e.ticket_id: self.partition(e.ticket_id) for e in batch})
             emitted, arming = changes.emit, {t.armed_by for t in changes.timers.values()}
             self.emitted += [(e, self.now) for e in emitted]
             for event in batch:
@@ -218,14 +259,20 @@ def decoded(records: list[tuple[object, ...]]) -> list[Envelope]:
 
 
 def expected(timeline: Timeline, timer: SlaTimer) -> TimerState:
-    """The oracle, from the log alone: a timer fires at the first pass at or after its
-    deadline unless, between its arming and that pass, its ticket was resolved, routed to
-    another tier, escalated or returned with a fix, or (first response) answered by its tier.
+    """The oracle, from the log alone: a timer fires at the first pass whose stream time of
+    the timer's partition is at or after its deadline unless, between its arming and that
+    pass, its ticket was resolved, routed to another tier, escalated or returned with a fix,
+    or (first response) answered by its tier.
     Its arming is the first delivery of its cause that armed (a redelivery can arm what the
     first delivery did not; the store keeps the first timer of a key)."""
     log = timeline.log
     armed = log.index(("armed", timer.armed_by))
-    fired = next(i for i, (kind, at) in enumerate(log) if i > armed and kind == "fire" and at >= timer.due_at)
+    partition = timeline.partition(timer.ticket_id)
+    fired = next(
+        i
+        for i, (kind, at) in enumerate(log)
+        if i > armed and kind == "fire" and partition in at and at[partition] >= timer.due_at  # type: ignore[operator]
+    )
     for kind, e in log[armed + 1 : fired]:
         if kind in ("fire", "armed") or e.ticket_id != timer.ticket_id:
             continue
@@ -243,13 +290,18 @@ def expected(timeline: Timeline, timer: SlaTimer) -> TimerState:
 
 
 def check(timeline: Timeline, timers: list[SlaTimer]) -> None:
-    """At most once, and exactly once for every timer that came due while current."""
+    """At most once, exactly once for every timer that came due while current, and never
+    for a timer the stream answered before its deadline (read before or after the pass)."""
     breaches = [(e, at) for e, at in timeline.emitted if e.type == "ticket.sla_breached"]
     by_id = Counter(e.id for e, _ in breaches)
     assert all(n == 1 for n in by_id.values()), "a breach was emitted twice"
     by_timer = Counter((e.causation_id, e.event.kind) for e, _ in breaches)
     assert all(n == 1 for n in by_timer.values()), "a timer fired twice"
-    assert all(e.event.deadline <= at for e, at in breaches), "a timer fired before its deadline"
+    assert all(e.event.deadline <= at for e, at in breaches), "a timer fired before its stream was read past it"
+    for breach, _ in breaches:
+        assert not any(_answers(breach, e) for e in timeline.applied[_arming(timeline, breach) + 1 :]), (
+            "a breach of a timer the stream answered in time"
+        )
     sla_escalations = Counter(
         e.causation_id
         for e, _ in timeline.emitted
@@ -261,3 +313,21 @@ def check(timeline: Timeline, timers: list[SlaTimer]) -> None:
     assert {k for k, s in state.items() if s is TimerState.FIRED} == set(by_timer), "fired timers and breaches differ"
     for timer in timers:
         assert timer.state is expected(timeline, timer), f"{timer.kind} armed by {timer.armed_by}"
+
+
+def _arming(timeline: Timeline, breach: Envelope) -> int:
+    return next(i for i, e in enumerate(timeline.applied) if e.id == breach.causation_id)
+
+
+def _answers(breach: Envelope, event: Envelope) -> bool:
+    """`event`, read after the arming, stamped before the deadline, cancels the breached timer."""
+    b = breach.event
+    return (
+        event.ticket_id == b.ticket_id
+        and event.time < b.deadline
+        and (
+            event.type == "ticket.resolved"
+            or (event.type == "ticket.routed" and event.event.tier is not b.tier)
+            or (event.type == "ticket.responded" and b.kind == "first_response" and event.event.tier is b.tier)
+        )
+    )

@@ -75,6 +75,7 @@ def test_what_heals_by_waiting(error, transient):
         (Systemic("KeyError"), Kind.SYSTEMIC),
         (asyncpg.exceptions.AdminShutdownError("restart"), Kind.TRANSIENT),
         (ConnectionRefusedError(), Kind.TRANSIENT),
+        (asyncpg.InternalClientError("connection lost mid-protocol"), Kind.TRANSIENT),
         (asyncpg.exceptions.CheckViolationError("check"), Kind.POISON),
         (asyncpg.exceptions.StringDataRightTruncationError("too long"), Kind.POISON),
         (KeyError("x"), Kind.POISON),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from shared import envelope as ce
+from shared.emitters import emitter
 from shared.events import (
     BounceReason,
     EscalationReason,
@@ -41,7 +42,7 @@ class Story:
             ce.Envelope(
                 event=event,
                 id=event_id or f"{self.ticket_id}/{len(self.events)}",
-                source="tests",
+                source=emitter(event.TYPE),
                 time=self.start + timedelta(minutes=minutes),
                 correlation_id=f"{self.ticket_id}/0",
             )

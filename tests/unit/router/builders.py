@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 from pathlib import Path
 
+from shared.emitters import emitter
 from shared.envelope import Envelope, derive_id
 from shared.events import (
     BounceReason,
@@ -40,7 +41,7 @@ class Events:
         return Envelope(
             event=event,
             id=event_id,
-            source="tests",
+            source=emitter(event.TYPE),
             time=self.now,
             correlation_id=correlation_id or derive_id(event.ticket_id, "first"),
         )
