@@ -215,7 +215,7 @@ class Driver:
         run.commands["topic"] += 1
 
     async def _send_bad_commands(self, run: Run, producer: AIOKafkaProducer) -> None:
-        """Publish the bad commands; wait (up to a minute) for each one's dead letter."""
+        """Publish the bad commands; wait (up to 90 s) for each one's dead letter."""
         dead = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, **client_options())
         await dead.start()
         try:
@@ -230,7 +230,9 @@ class Driver:
                 meta = await producer.send_and_wait(self.topics.commands, value, key=bad_key, headers=headers)
                 sent[(meta.partition, meta.offset)] = label
                 run.dead_letters[label] = None
-            deadline = time.monotonic() + 60
+            deadline = (
+                time.monotonic() + 90
+            )  # the unknown ticket is dead-lettered after INTAKE_UNKNOWN_TICKET_WAIT_S (60)
             while any(v is None for v in run.dead_letters.values()) and time.monotonic() < deadline:
                 for records in (await dead.getmany(timeout_ms=500)).values():
                     for record in records:
