@@ -1,14 +1,17 @@
 """The HTTP API (`/v1`): parse, authenticate, hand the command to the core, map the decision.
 
 Status codes: 201/202 accepted (a retry with the same Idempotency-Key gets the original
-answer and `Idempotent-Replayed: true`), 401/403 authentication, 409 the command does not
+answer and `Idempotent-Replayed: true`), 401/403 authentication, 404 no such ticket for this
+client (missing, or another client's: indistinguishable), 409 the command does not
 fit the ticket's state, 413 body too large, 422 invalid body (every invalid field named),
 503 storage unavailable (retry with the same Idempotency-Key).
 """
 
 import json
 import logging
+import math
 import re
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -37,6 +40,7 @@ from services.intake.core.commands import (
 from services.intake.core.commands import (
     Request as Command,
 )
+from services.intake.core.limits import RateLimits
 from services.intake.core.tickets import (
     Accepted,
     Decision,
@@ -47,6 +51,7 @@ from services.intake.core.tickets import (
     command_id,
     new_ticket_id,
 )
+from services.intake.service import QueueFull
 from shared.delivery.failures import Kind, classify, describe
 from shared.events import TicketId
 
@@ -83,21 +88,32 @@ class InvalidField(BaseModel):
 ERROR_CODES = {
     401: ["unauthenticated"],
     403: ["forbidden"],
-    409: [code.value for code in RejectCode if code not in (RejectCode.MALFORMED, RejectCode.REUSED_KEY)],
+    404: [RejectCode.UNKNOWN_TICKET.value],
+    409: [
+        code.value
+        for code in RejectCode
+        if code not in (RejectCode.MALFORMED, RejectCode.REUSED_KEY, RejectCode.UNKNOWN_TICKET)
+    ],
     413: ["too_large"],
     422: ["invalid_request", RejectCode.REUSED_KEY.value],
+    429: ["rate_limited"],
     500: ["internal_error"],
-    503: ["unavailable"],
+    503: ["unavailable", "overloaded"],
 }
 _MEANING = {
     401: "No valid API key (`Authorization: Bearer <key>`).",
     403: "The API key may not take this action.",
-    409: "The command does not fit the ticket's state (e.g. unknown_ticket, ticket_resolved).",
+    404: "No such ticket for this client: it does not exist, or another client created it and this key is not "
+    "granted every ticket (the two are indistinguishable on purpose).",
+    409: "The command does not fit the ticket's state (e.g. ticket_resolved).",
     413: "The body is larger than the server accepts.",
     422: "Invalid body or headers (every field named in `fields`), or an Idempotency-Key already used "
     "for another request (idempotency_key_reused).",
+    429: "The client is over its rate limit (a token bucket per client: INTAKE_RATE_PER_SECOND and INTAKE_BURST, "
+    "or its key's rate_per_second and burst); nothing was applied. Retry after `Retry-After` seconds.",
     500: "The command could not be stored because of a fault of ours; it was not applied.",
-    503: "Storage is unavailable for now: retry with the same Idempotency-Key.",
+    503: "Storage is unavailable (unavailable), or too many commands are queued (overloaded, INTAKE_HTTP_QUEUE); "
+    "nothing was applied: retry after `Retry-After` seconds with the same Idempotency-Key.",
 }
 
 
@@ -109,8 +125,13 @@ class Problem(BaseModel):
     fields: list[InvalidField] = Field(default_factory=list, description="Invalid fields (422 only).")
 
 
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}}
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "description": f"{_MEANING[status]} Codes: {', '.join(codes)}."}
+    status: {
+        "model": Problem,
+        "description": f"{_MEANING[status]} Codes: {', '.join(codes)}.",
+        **({"headers": _RETRY_AFTER} if status in (429, 503) else {}),
+    }
     for status, codes in ERROR_CODES.items()
 }
 
@@ -172,7 +193,12 @@ class _TextRoute(APIRoute):
         return route
 
 
-def api_router(keys: KeyRing, submit: Callable[[Submission], Awaitable[Decision]]) -> APIRouter:
+def api_router(
+    keys: Callable[[], KeyRing],
+    submit: Callable[[Submission], Awaitable[Decision]],
+    limits: RateLimits,
+    clock: Callable[[], float] = time.monotonic,
+) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["tickets"], responses=_ERRORS, route_class=_TextRoute)
 
     bearer = HTTPBearer(auto_error=False, description="An API key allowed to take this action.")
@@ -180,7 +206,9 @@ def api_router(keys: KeyRing, submit: Callable[[Submission], Awaitable[Decision]
     def writer(action: Action) -> Callable[..., Awaitable[ApiKey]]:
         # async: a plain `def` dependency would cost a thread-pool round trip per request
         async def authorize(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> ApiKey:
-            outcome = keys.authorize(f"{credentials.scheme} {credentials.credentials}" if credentials else None, action)
+            outcome = keys().authorize(
+                f"{credentials.scheme} {credentials.credentials}" if credentials else None, action
+            )
             if isinstance(outcome, Denied):
                 error = "unauthenticated" if outcome.status == 401 else "forbidden"
                 raise _Refused(
@@ -189,6 +217,16 @@ def api_router(keys: KeyRing, submit: Callable[[Submission], Awaitable[Decision]
                         error,
                         outcome.reason,
                         headers={"WWW-Authenticate": "Bearer"} if outcome.status == 401 else None,
+                    )
+                )
+            wait = limits.take(outcome.name, clock(), outcome.rate_per_second, outcome.burst)
+            if wait is not None:
+                raise _Refused(
+                    _problem(
+                        429,
+                        "rate_limited",
+                        f"client {outcome.name!r} is over its rate limit; retry after the Retry-After seconds",
+                        headers={"Retry-After": str(max(1, math.ceil(wait)))},
                     )
                 )
             return outcome
@@ -203,10 +241,18 @@ def api_router(keys: KeyRing, submit: Callable[[Submission], Awaitable[Decision]
             assert isinstance(command, CreateTicketRequest)
             ticket_id = new_ticket_id(key.name, command, command_key)
         submission = Submission(
-            command, ticket_id, command_key, key.name, datetime.now(UTC), repeatable=idempotency_key is not None
+            command,
+            ticket_id,
+            command_key,
+            key.name,
+            datetime.now(UTC),
+            repeatable=idempotency_key is not None,
+            all_tickets=key.tickets == "all",
         )
         try:
             decision = await submit(submission)
+        except QueueFull:
+            return _problem(503, "overloaded", "too many commands queued; retry later", headers={"Retry-After": "1"})
         except Exception as error:
             if classify(error) is not Kind.POISON:  # an outage, logged once per backoff step (main._Http)
                 return _problem(
@@ -235,6 +281,8 @@ def api_router(keys: KeyRing, submit: Callable[[Submission], Awaitable[Decision]
                     f"Idempotency-Key {idempotency_key!r}: {reason}",
                     [{"field": "Idempotency-Key", "message": reason}],
                 )
+            case Rejected(code=RejectCode.UNKNOWN_TICKET, reason=reason):
+                return _problem(404, RejectCode.UNKNOWN_TICKET.value, reason)  # another client's: the same answer
             case Rejected(code=code, reason=reason):
                 return _problem(409, code.value, reason)
         raise AssertionError(decision)
