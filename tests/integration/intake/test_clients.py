@@ -8,6 +8,7 @@ from aiokafka import AIOKafkaProducer
 
 from shared import envelope as ce
 from shared import topics
+from shared.kafka import client_options
 from tests.integration.intake.conftest import CHATBOT, DESKOPS, HELPDESK, signed, ticket_body
 
 RESPOND = {"tier": "L2", "agent_id": "bot-7"}
@@ -15,7 +16,7 @@ RESPOND = {"tier": "L2", "agent_id": "bot-7"}
 
 @pytest.fixture
 async def producer(platform):
-    producer = AIOKafkaProducer(bootstrap_servers=platform.kafka_bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=platform.kafka_bootstrap_servers, acks="all", **client_options())
     await producer.start()
     yield producer
     await producer.stop()

@@ -12,6 +12,7 @@ from services.intake.core.commands import CreateTicketRequest
 from services.intake.core.tickets import new_ticket_id
 from services.intake.main import create_app
 from services.intake.settings import IntakeSettings
+from shared.kafka import client_options
 from tests.apps import in_process
 from tests.integration.intake.conftest import intake_env, signed, ticket_body
 from tests.kafka_tools import TopicReader, private_topics
@@ -40,7 +41,7 @@ async def test_follow_ups_read_before_the_create_wait_and_keep_their_order(platf
             TopicReader(bootstrap, topics.events) as events,
             TopicReader(bootstrap, topics.dead_letter) as dead,
         ):
-            producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+            producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **client_options())
             await producer.start()
             try:
                 for command in follow_ups:  # keyed by the ticket: one partition, in this order
