@@ -15,21 +15,23 @@ from shared.kafka import commit_group_at_end
 from tests.apps import in_process, private_schema
 from tests.kafka_tools import TopicReader
 
-KEYS = {"helpdesk": "it-helpdesk-key", "chatbot": "it-chatbot-key"}
+KEYS = {"helpdesk": "it-helpdesk-key", "chatbot": "it-chatbot-key", "lead": "it-lead-key"}
 KEY_CONFIG = json.dumps(
     {
         "keys": [
             {
                 "name": "helpdesk",
                 "sha256": hash_key(KEYS["helpdesk"]),
-                "actions": ["create", "respond", "escalate", "return", "resolve", "reopen", "rate"],
+                "actions": ["create", "respond", "escalate", "return", "resolve", "reopen", "rate", "claim"],
             },
             {"name": "chatbot", "sha256": hash_key(KEYS["chatbot"]), "actions": ["create", "respond"]},
+            {"name": "lead", "sha256": hash_key(KEYS["lead"]), "actions": ["read"]},
         ]
     }
 )
 HELPDESK = {"Authorization": f"Bearer {KEYS['helpdesk']}"}
 CHATBOT = {"Authorization": f"Bearer {KEYS['chatbot']}"}
+LEAD = {"Authorization": f"Bearer {KEYS['lead']}"}
 
 
 async def intake_env_at_tail(bootstrap: str, **overrides: str) -> dict[str, str]:
