@@ -28,6 +28,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from services.intake.core.commands import (
+    ClaimTicketRequest,
     CreateTicketRequest,
     RateTicketRequest,
     RecordResponseRequest,
@@ -40,6 +41,7 @@ from services.intake.core.commands import (
 from shared.envelope import Envelope, derive_id, name_based_id
 from shared.events import (
     Event,
+    TicketClaimRequested,
     TicketCreated,
     TicketEscalationRequested,
     TicketRated,
@@ -220,6 +222,11 @@ def decide(ticket: Ticket | None, prior: PriorCommand | None, submission: Submis
                     fix_summary=request.fix_summary,
                 ),
             )
+        case ClaimTicketRequest():
+            claim = TicketClaimRequested(
+                ticket_id=ticket.ticket_id, tier=request.tier, agent_id=request.agent_id, batch_id=request.batch_id
+            )
+            return _when_open(ticket, submission, claim)
         case ResolveTicketRequest():
             decision = _when_open(
                 ticket,

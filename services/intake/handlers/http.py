@@ -12,6 +12,7 @@ import logging
 import math
 import re
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -22,13 +23,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.intake.core.auth import ApiKey, Denied, KeyRing
 from services.intake.core.commands import (
     Action,
+    ClaimTicketRequest,
     CreateTicketRequest,
     RateTicketRequest,
     RecordResponseRequest,
@@ -53,7 +55,7 @@ from services.intake.core.tickets import (
 )
 from services.intake.service import QueueFull
 from shared.delivery.failures import Kind, classify, describe
-from shared.events import TicketId
+from shared.events import AgentId, TicketId, Tier
 
 log = logging.getLogger(__name__)
 
@@ -294,6 +296,7 @@ def api_router(
         "resolution": ("resolveTicket", ResolveTicketRequest, "Resolve the ticket"),
         "reopen": ("reopenTicket", ReopenTicketRequest, "Reopen a resolved ticket"),
         "rating": ("rateTicket", RateTicketRequest, "Record the customer's satisfaction rating (1-5)"),
+        "claim": ("claimTicket", ClaimTicketRequest, "Claim the ticket out of its tier's shadow queue"),
     }
     # OpenAPI links: what a client (or a stateful tester) can do with a created ticket's id.
     links = {
@@ -339,7 +342,51 @@ def api_router(
 
     for path, (operation, body, summary) in follow_ups.items():
         ticket_command(path, operation, body, summary)
+
+    @router.post(
+        "/claims",
+        status_code=202,
+        response_model=ClaimBatchAccepted,
+        summary="Claim a batch of tickets out of a shadow queue",
+        operation_id="claimBatch",
+        description="One `ticket.claim_requested` per ticket, all naming one batch (the Idempotency-Key, "
+        "or a new id). Router takes each ticket out of its shadow queue once: a ticket already claimed "
+        "(by this batch or another) stays with its first claimer.",
+    )
+    async def claim_batch(
+        batch: ClaimBatchRequest,
+        idempotency_key: IdempotencyKey = None,
+        key: ApiKey = Depends(writer(Action.CLAIM)),
+    ) -> JSONResponse:
+        batch_id = idempotency_key or str(uuid.uuid4())
+        claims = []
+        for ticket_id in batch.ticket_ids:
+            command = ClaimTicketRequest(tier=batch.tier, agent_id=batch.agent_id, batch_id=batch_id)
+            answer = await handle(key, command, ticket_id, f"{batch_id}/{ticket_id}", 202)
+            claims.append({"ticket_id": ticket_id, "status": answer.status_code, **orjson.loads(bytes(answer.body))})
+        return JSONResponse({"batch_id": batch_id, "claims": claims}, status_code=202)
+
     return router
+
+
+class ClaimBatchRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    tier: Tier
+    agent_id: AgentId
+    ticket_ids: list[TicketId] = Field(min_length=1, max_length=500, description="Tickets to claim (distinct).")
+
+    @field_validator("ticket_ids")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("a ticket is listed twice")
+        return value
+
+
+class ClaimBatchAccepted(BaseModel):
+    batch_id: str
+    claims: list[dict[str, Any]] = Field(description="Per ticket: its status (202 or 409) and answer.")
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -15,14 +15,14 @@ from shared.kafka import commit_group_at_end
 from tests.apps import in_process, private_schema
 from tests.kafka_tools import TopicReader
 
-KEYS = {"helpdesk": "it-helpdesk-key", "chatbot": "it-chatbot-key", "deskops": "it-deskops-key"}
+KEYS = {"helpdesk": "it-helpdesk-key", "chatbot": "it-chatbot-key", "deskops": "it-deskops-key", "lead": "it-lead-key"}
 KEY_CONFIG = json.dumps(
     {
         "keys": [
             {
                 "name": "helpdesk",
                 "sha256": hash_key(KEYS["helpdesk"]),
-                "actions": ["create", "respond", "escalate", "return", "resolve", "reopen", "rate"],
+                "actions": ["create", "respond", "escalate", "return", "resolve", "reopen", "rate", "claim"],
             },
             {"name": "chatbot", "sha256": hash_key(KEYS["chatbot"]), "actions": ["create", "respond"]},
             {  # a help desk's operations key: granted every ticket
@@ -31,6 +31,7 @@ KEY_CONFIG = json.dumps(
                 "actions": ["respond", "resolve"],
                 "tickets": "all",
             },
+            {"name": "lead", "sha256": hash_key(KEYS["lead"]), "actions": ["read"]},
         ]
     }
 )
@@ -44,6 +45,7 @@ def signed(key: bytes | None, value: bytes, client: str = "helpdesk") -> list[tu
 
 CHATBOT = {"Authorization": f"Bearer {KEYS['chatbot']}"}
 DESKOPS = {"Authorization": f"Bearer {KEYS['deskops']}"}
+LEAD = {"Authorization": f"Bearer {KEYS['lead']}"}
 
 
 async def intake_env_at_tail(bootstrap: str, **overrides: str) -> dict[str, str]:

@@ -42,6 +42,7 @@ def test_asyncapi_names_every_event_and_command():
         "resolve_ticket",
         "reopen_ticket",
         "rate_ticket",
+        "claim_ticket",
         "dead_letter",
     } <= names
 
@@ -56,11 +57,11 @@ def test_every_event_validates_against_its_json_schema(event):
 
 def test_every_write_is_documented_with_its_errors():
     paths = document()["paths"]
-    expected = {"/v1/tickets"} | {
+    expected = {"/v1/tickets", "/v1/claims"} | {
         f"/v1/tickets/{{ticket_id}}/{p}"
-        for p in ("responses", "escalations", "returns", "resolution", "reopen", "rating")
+        for p in ("responses", "escalations", "returns", "resolution", "reopen", "rating", "claim")
     }
-    assert {path for path in paths if path.startswith("/v1/tickets")} == expected
+    assert {path for path in paths if path.startswith(("/v1/tickets", "/v1/claims"))} == expected
     webhooks = {f"/v1/webhooks/{vendor}/{{connection}}" for vendor in ("zendesk", "jira", "zammad", "freshdesk")}
     assert {path for path in paths if path.startswith("/v1/webhooks")} == webhooks
     assert set(paths) == expected | webhooks
