@@ -51,6 +51,9 @@ rc=0
 (cd "$LADDER_ROOT" && "$PY" -m cli.main simulate --tickets "$DEMO_TICKETS" --seed "$DEMO_SEED" "${rate[@]}" \
   --topic-prefix "$LADDER_TOPIC_PREFIX" --charter "$LADDER_CHARTER") || rc=$?
 
+# This week's report (ladder report: HTML and Markdown), read with the local lead key.
+(cd "$LADDER_ROOT" && LADDER_READ_KEY=ladder-dev-lead-key "$PY" -m cli.main report --out "$VAR_DIR/reports") || rc=$?
+
 cat <<TXT
 
 Ladder is running (demo namespace: topics ${LADDER_TOPIC_PREFIX}support.*, charter deploy/charter/demo.yaml):
@@ -59,6 +62,8 @@ Ladder is running (demo namespace: topics ${LADDER_TOPIC_PREFIX}support.*, chart
   router          http://127.0.0.1:8002/metrics
   escalation      http://127.0.0.1:8003/metrics
   metrics         http://127.0.0.1:8004/v1/kpis  (or: .venv/bin/ladder kpis)
+  ladder page     http://127.0.0.1:8004/ladder    (ticket search: key ladder-dev-lead-key)
+  weekly report   var/reports/ (.venv/bin/ladder report --week YYYY-Www)
   Prometheus      http://127.0.0.1:9090           (rules and alerts of deploy/prometheus)
   Grafana         deploy/grafana/ (provisioned by docker-compose.yml)
 Stop everything with: make down
