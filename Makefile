@@ -13,7 +13,7 @@ export INTAKE_API_KEYS_FILE ?= $(CURDIR)/deploy/local/api-keys.json
 # deploy/local/kafka-secrets.sh when the broker starts; README "Security").
 KAFKA_ENV := set -a; [ ! -f var/secrets/kafka-client.env ] || . var/secrets/kafka-client.env; set +a;
 
-.PHONY: help install up down status test lint unit bench soak demo contracts chaos
+.PHONY: help install up down status test lint unit bench soak demo contracts chaos screenshots
 
 help:
 	@echo "make up | down | status   local platform (Kafka, PostgreSQL) and every service"
@@ -23,6 +23,7 @@ help:
 	@echo "make soak [SOAK_TICKETS=1000000]   a long run; table rows and sizes before, after, after retention"
 	@echo "make contracts             regenerate docs/openapi, docs/asyncapi and docs/schemas from the code"
 	@echo "make demo                  the main job: everything running, simulated traffic, KPIs checked"
+	@echo "make screenshots           README's pictures of the ladder page and a weekly report (docs/images)"
 	@echo "make chaos [CHAOS_TICKETS=100000]   the chaos suite (tests/chaos): faults, then the ledger"
 
 $(VENV)/.installed: pyproject.toml
@@ -72,6 +73,14 @@ soak: install
 
 contracts: install
 	$(PY) -m services.intake.contracts
+
+# The README's pictures (docs/images/*.png): realistic tickets projected into a fresh schema,
+# the real metrics service on it, the ladder page and last week's report in Debian's Chromium
+# (bench/ladder_page.py; the schema is dropped afterwards).
+screenshots: install
+	$(PLATFORM) up-test --no-services || { $(PLATFORM) down-test; exit 1; }
+	@rc=0; $(KAFKA_ENV) $(PY) -m bench ladder_page --tickets 3000 --days 35 --rounds 1 --screenshots docs/images \
+	  --out var/bench/screenshots.json || rc=$$?; $(PLATFORM) down-test; exit $$rc
 
 # The main job: the platform, the four services and simulated traffic, checked (deploy/local/demo.sh).
 demo: install
