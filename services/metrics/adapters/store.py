@@ -219,11 +219,15 @@ class ProjectionStore:
 
 
 def retention_rules(keep: timedelta) -> list[Rule]:
-    """The kit's tables, then counted samples and daily sums no window reads any more
-    (services/metrics/core/retention.py); duration samples stay for `all`'s quantiles."""
+    """The kit's tables, then counted samples and daily sums no window or report week reads
+    any more (services/metrics/core/retention.py); duration samples stay for `all`'s quantiles."""
     counted = ", ".join(f"'{kind}'" for kind in retention.COUNTED_KINDS)  # our enum's values, not client data
     old = retention.keep(keep)
-    return [*kit_rules(keep), Rule("sample", "at", old, where=f"kind IN ({counted})"), Rule("daily", "day", old)]
+    return [
+        *kit_rules(keep),
+        Rule("sample", "at", old, where=f"kind IN ({counted})"),
+        Rule("daily", "day", retention.keep_daily(keep)),  # the weekly report reads further back
+    ]
 
 
 def _columns(rows: Iterable[Sequence[object]]) -> list[tuple[object, ...]]:

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from services.metrics.adapters.exporter import Refresher
 from services.metrics.adapters.store import ProjectionStore
 from services.metrics.core.kpis import Snapshot
+from services.metrics.core.retention import REPORT_WEEKS
 from services.metrics.core.weekly import week_bounds, weeks_before
 from shared.envelope import format_time
 
@@ -57,7 +58,7 @@ def weeks_router(store: ProjectionStore, pool: Callable[[], asyncpg.Pool]) -> AP
     )
     async def weeks(
         week: Annotated[str, Query(pattern=r"^\d{4}-W\d{2}$", examples=["2026-W49"])],
-        previous: Annotated[int, Query(ge=0, le=12)] = 4,
+        previous: Annotated[int, Query(ge=0, le=REPORT_WEEKS)] = 4,
     ) -> JSONResponse:
         try:
             week_bounds(week)
