@@ -26,12 +26,19 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.common import BOOTSTRAP, DATABASE_URL, ROOT
 from services.intake.core.auth import hash_key
-from shared import topics
+from shared import signing, topics
 from shared.db import drop_schemas
 from shared.kafka import client_options, commit_group_at_end, topic_partitions
 
 KEY = "bench-" + uuid.uuid4().hex
-KEYS = json.dumps({"keys": [{"name": "bench", "sha256": hash_key(KEY), "actions": ["create"]}]})
+# Its own rate limit far above what it sends: the bench measures throughput, not the limiter.
+KEYS = json.dumps(
+    {
+        "keys": [
+            {"name": "bench", "sha256": hash_key(KEY), "actions": ["create"], "rate_per_second": 1e6, "burst": 10**6}
+        ]
+    }
+)
 
 
 class Intake:
@@ -179,7 +186,6 @@ async def kafka_run(count: int, rate: int | None) -> dict:
         bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=5, max_batch_size=256 * 1024, **client_options()
     )
     await producer.start()
-    headers = [("authorization", f"Bearer {KEY}".encode())]
     sent_at: dict[int, float] = {}
     started = time.time()
     pending = []
@@ -194,7 +200,14 @@ async def kafka_run(count: int, rate: int | None) -> dict:
             }
         )
         sent_at[i] = time.time()
-        pending.append(await producer.send(topics.TICKET_COMMANDS, value, key=str(i).encode(), headers=headers))
+        pending.append(
+            await producer.send(
+                topics.TICKET_COMMANDS,
+                value,
+                key=str(i).encode(),
+                headers=signing.sign("bench", KEY, str(i).encode(), value),
+            )
+        )
         if rate and i % 100 == 99:
             ahead = started + (i + 1) / rate - time.time()
             if ahead > 0:

@@ -35,6 +35,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from bench.common import BOOTSTRAP, OUT, ROOT, Namespace, Service, platform_cpu
 from services.intake.core.commands import CreateTicketRequest
 from services.intake.core.tickets import command_id, new_ticket_id
+from shared import signing
 from shared.kafka import client_options, create_topics, topic_partitions
 
 KEY, CLIENT = "ladder-dev-helpdesk-key", "helpdesk"  # deploy/local/api-keys.json
@@ -113,7 +114,8 @@ class Kpis:
         return next((at for at, count in self.samples if count >= n), None)
 
 
-HEADERS = [("authorization", f"Bearer {KEY}".encode())]
+def signed(key: bytes | None, value: bytes) -> list[tuple[str, bytes | None]]:
+    return signing.sign(CLIENT, KEY, key, value)
 
 
 async def send_creates(producer: AIOKafkaProducer, topic: str, run: str, indexes: range, rate: float | None) -> None:
@@ -125,7 +127,7 @@ async def send_creates(producer: AIOKafkaProducer, topic: str, run: str, indexes
             if ahead > 0:
                 await asyncio.sleep(ahead)
         ticket, value = create(run, i)
-        pending.append(await producer.send(topic, value, key=ticket.encode(), headers=HEADERS))
+        pending.append(await producer.send(topic, value, key=ticket.encode(), headers=signed(ticket.encode(), value)))
         if len(pending) > 5000:
             await asyncio.gather(*pending)
             pending.clear()
@@ -159,8 +161,10 @@ async def l1_agents(
                         continue
                     resolved_at[ticket] = 0.0
                     respond, resolve = agent_commands(ticket)
-                    await producer.send(topics.commands, respond, key=record.key, headers=HEADERS)
-                    done = await producer.send(topics.commands, resolve, key=record.key, headers=HEADERS)
+                    await producer.send(topics.commands, respond, key=record.key, headers=signed(record.key, respond))
+                    done = await producer.send(
+                        topics.commands, resolve, key=record.key, headers=signed(record.key, resolve)
+                    )
                     done.add_done_callback(lambda _, t=ticket: resolved_at.__setitem__(t, time.time()))
     finally:
         await consumer.stop()

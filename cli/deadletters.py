@@ -23,6 +23,7 @@ from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from shared import signing
 from shared.delivery.records import REDRIVE_OF
 from shared.envelope import Headers
 from shared.kafka import client_options, topic_partitions
@@ -67,14 +68,18 @@ class DeadLetter:
             f"@{self.dlq('source_timestamp')}"
         )
 
-    def redriven(self, authorization: str | None) -> tuple[str, bytes | None, bytes | None, Headers]:
-        """(topic, key, value, headers) of the copy sent back. Pure."""
+    def redriven(
+        self, signer: tuple[str, str] | None, now: float | None = None
+    ) -> tuple[str, bytes | None, bytes | None, Headers]:
+        """(topic, key, value, headers) of the copy sent back, signed anew by `signer` (client,
+        API key) when given (commands: intake reads only signed ones). Pure but for the clock."""
         # A redrive dead-lettered again names the first original still: that is what intake dedups by.
         first = next((v for n, v in self.headers if n == REDRIVE_OF and v is not None), None)
-        headers: Headers = [(n, v) for n, v in self.headers if not n.startswith(DLQ_PREFIX) and n != REDRIVE_OF]
+        dropped = {REDRIVE_OF, signing.CLIENT, signing.TIMESTAMP, signing.SIGNATURE}
+        headers: Headers = [(n, v) for n, v in self.headers if not n.startswith(DLQ_PREFIX) and n not in dropped]
         headers.append((REDRIVE_OF, first or self.source_identity.encode()))
-        if authorization is not None:
-            headers.append(("authorization", f"Bearer {authorization}".encode()))
+        if signer is not None:
+            headers += signing.sign(*signer, self.key, self.value, now=now)
         return self.dlq("source_topic"), self.key, self.value, headers
 
 
@@ -134,7 +139,7 @@ async def read_all(bootstrap: str, topic: str) -> list[DeadLetter]:
     return sorted(letters, key=lambda letter: (letter.time is None, letter.time, letter.partition, letter.offset))
 
 
-async def redrive(bootstrap: str, letters: Sequence[DeadLetter], authorization: str | None) -> int:
+async def redrive(bootstrap: str, letters: Sequence[DeadLetter], signer: tuple[str, str] | None) -> int:
     """Send `letters` back to their source topics (keyed records to the key's partition, as
     every Ladder producer does); returns how many the broker acknowledged."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **client_options())
@@ -142,7 +147,7 @@ async def redrive(bootstrap: str, letters: Sequence[DeadLetter], authorization: 
     partitions: dict[str, int] = {}
     try:
         for letter in letters:
-            topic, key, value, headers = letter.redriven(authorization)
+            topic, key, value, headers = letter.redriven(signer)
             if topic not in partitions:
                 partitions[topic] = len(await topic_partitions(bootstrap, topic))
             partition = partition_for(key, partitions[topic]) if key is not None else None
@@ -171,7 +176,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             action.add_argument(
                 "--api-key-env",
                 default="LADDER_REDRIVE_API_KEY",
-                help="variable holding the API key commands are sent with (default LADDER_REDRIVE_API_KEY)",
+                help="variable holding the API key commands are signed with (default LADDER_REDRIVE_API_KEY)",
+            )
+            action.add_argument(
+                "--client-env",
+                default="LADDER_REDRIVE_CLIENT",
+                help="variable holding that key's client name (default LADDER_REDRIVE_CLIENT)",
             )
 
 
@@ -204,9 +214,11 @@ def run(args: argparse.Namespace) -> int:
     if not letters:
         print("nothing to redrive", file=sys.stderr)
         return 1
-    key = os.environ.get(args.api_key_env)
-    if needs_key(letters, topics.commands) and not key:
-        print(f"commands need an API key to be read again: set {args.api_key_env}", file=sys.stderr)
+    key, client = os.environ.get(args.api_key_env), os.environ.get(args.client_env)
+    if needs_key(letters, topics.commands) and not (key and client):
+        print(
+            f"commands are read again only when signed: set {args.api_key_env} and {args.client_env}", file=sys.stderr
+        )
         return 2
     by_topic: dict[str, int] = {}
     for letter in letters:
@@ -220,7 +232,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.yes and input(f"redrive {len(letters)} dead letter(s): {summary}? [y/N] ").strip().lower() != "y":
         print("nothing sent")
         return 1
-    sent = asyncio.run(redrive(settings.kafka_bootstrap_servers, letters, key))
+    signer = (client, key) if key and client else None
+    sent = asyncio.run(redrive(settings.kafka_bootstrap_servers, letters, signer))
     print(f"redriven: {sent} ({summary})")
     return 0
 

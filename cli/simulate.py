@@ -47,6 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=env("LADDER_API_KEY", "ladder-dev-helpdesk-key"),
         help="an intake key allowed every action (default: the local development key)",
     )
+    parser.add_argument(
+        "--client",
+        default=env("LADDER_CLIENT", "helpdesk"),
+        help="the name of that key (topic commands are signed as this client)",
+    )
     parser.add_argument("--charter", default=env("LADDER_CHARTER"), help="the charter router and escalation run")
     parser.add_argument("--no-check", action="store_true", help="drive only; do not compare the KPIs")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -71,6 +76,7 @@ async def _simulate(args: argparse.Namespace) -> int:
     driver = Driver(
         intake_url=args.intake_url,
         api_key=args.api_key,
+        client=args.client,
         bootstrap=args.bootstrap,
         topics=topics,
         concurrency=args.concurrency,

@@ -166,6 +166,13 @@ class Roster(_Strict):
         return list(dict.fromkeys(agent for agents in self.shifts.values() for agent in agents))
 
 
+class ShadowClaims(_Strict):
+    """Who takes suspected bugs out of a tier's shadow queue, in batches of at most `max_batch`."""
+
+    by: list[Tier] = Field(default_factory=list, description="Tiers whose agents may claim (default: the tier).")
+    max_batch: int = Field(50, ge=1, le=500)
+
+
 class TierCharter(_Strict):
     name: str = Field(min_length=1, max_length=100)
     queue: Name = Field(description="Where tickets of this tier wait when no intent queue applies.")
@@ -176,6 +183,11 @@ class TierCharter(_Strict):
     roster: Roster
     office_hours: Name | None = Field(None, description="Calendar of the live window (L3 after standup).")
     shadow_queue: Name | None = Field(None, description="Where suspected bugs wait for this tier to batch them.")
+    shadow_claims: ShadowClaims = ShadowClaims()
+
+    def may_claim(self, tier: Tier, own: Tier) -> bool:
+        """May an agent of `tier` claim from the shadow queue of this tier (`own`)?"""
+        return tier in (self.shadow_claims.by or [own])
 
     @field_validator("sla")
     @classmethod
@@ -184,6 +196,12 @@ class TierCharter(_Strict):
         if missing:
             raise ValueError(f"a target for every priority is required (missing {', '.join(missing)})")
         return value
+
+
+_COMMUNICATION_SLA = (
+    "The communication owner gets its own first-response timer on each visit of the owning tier, "
+    "from its own tier's target and calendar; its breach alerts (it owns no ticket to escalate)."
+)
 
 
 class Placement(_Strict):
@@ -198,6 +216,7 @@ class Jump(_Strict):
     intents: list[Intent] = Field(min_length=1, description="Intents whose diagnostics take time.")
     to: Tier = Tier.L3
     communication_owner: Tier = Tier.L1
+    communication_sla: bool = Field(True, description=_COMMUNICATION_SLA)
 
 
 class ParallelOwn(_Strict):
@@ -207,6 +226,7 @@ class ParallelOwn(_Strict):
     intents: list[Intent] = Field(min_length=1)
     owner: Tier = Tier.L2
     communication_owner: Tier = Tier.L1
+    communication_sla: bool = Field(True, description=_COMMUNICATION_SLA)
 
 
 class Routing(_Strict):
@@ -249,6 +269,16 @@ class Charter(_Strict):
     def calendar(self, name: str) -> WorkingHours:
         return self.calendars[name]
 
+    def communication_rule(self, intent: str, customer_blocked: bool) -> Jump | ParallelOwn | None:
+        """The rule that gave a ticket its communication owner: the jump for a blocked
+        customer with a jump intent, else parallel-own for its intents."""
+        jump, parallel = self.routing.jump, self.routing.parallel_own
+        if jump is not None and customer_blocked and intent in jump.intents:
+            return jump
+        if parallel is not None and intent in parallel.intents:
+            return parallel
+        return None
+
     def problems(self) -> list[str]:
         """What the schema alone cannot see: references, uniqueness, the ladder's shape."""
         found: list[str] = []
@@ -271,6 +301,9 @@ class Charter(_Strict):
                     found.append(f"{at}.roster.shifts.{name}: an agent is listed twice")
             if spec.roster.rotation and spec.roster.rotation.on_duty > len(spec.roster.agents):
                 found.append(f"{at}.roster.rotation.on_duty: more agents on duty than on the roster")
+            for index, claimer in enumerate(spec.shadow_claims.by):
+                if claimer not in in_use:
+                    found.append(f"{at}.shadow_claims.by.{index}: {claimer} is not in use")
             if self.above(tier) is not None and spec.handoff is None:
                 found.append(f"{at}.handoff: required (the checklist before {tier} hands a ticket up)")
         agents = [a for spec in self.tiers.values() for a in spec.roster.agents]

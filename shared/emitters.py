@@ -30,6 +30,7 @@ EMITTED_BY: Mapping[str, str] = MappingProxyType(
         events.TicketResolved.TYPE: INTAKE,
         events.TicketReopened.TYPE: INTAKE,
         events.TicketRated.TYPE: INTAKE,
+        events.TicketClaimRequested.TYPE: INTAKE,
         events.TicketRouted.TYPE: ROUTER,
         events.TicketEscalated.TYPE: ESCALATION,
         events.TicketBounced.TYPE: ESCALATION,

@@ -49,6 +49,8 @@ class Envelope:
     correlation_id: str
     causation_id: str | None = None
     cycle: int | None = None  # None: unknown (no ce_cycle header)
+    client: str | None = None  # the upstream client that acted (ce_client)
+    agent: str | None = None  # the agent the command named (ce_agent)
 
     @property
     def type(self) -> str:
@@ -104,6 +106,10 @@ def encode(envelope: Envelope) -> KafkaRecord:
         headers.append(("ce_causationid", envelope.causation_id.encode()))
     if envelope.cycle is not None:
         headers.append(("ce_cycle", str(envelope.cycle).encode()))
+    if envelope.client is not None:
+        headers.append(("ce_client", envelope.client.encode()))
+    if envelope.agent is not None:
+        headers.append(("ce_agent", envelope.agent.encode()))
     return KafkaRecord(envelope.ticket_id.encode(), envelope.event.model_dump_json().encode(), headers)
 
 
@@ -118,6 +124,8 @@ _ATTRIBUTES = frozenset(
         "ce_correlationid",
         "ce_causationid",
         "ce_cycle",
+        "ce_client",
+        "ce_agent",
     }
 )
 
@@ -174,6 +182,8 @@ def decode(key: bytes | None, value: bytes | None, headers: Iterable[tuple[str, 
         correlation_id=attrs["ce_correlationid"],
         causation_id=attrs.get("ce_causationid") or None,
         cycle=None if cycle is None else int(cycle),
+        client=attrs.get("ce_client") or None,
+        agent=attrs.get("ce_agent") or None,
     )
 
 

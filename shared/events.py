@@ -67,6 +67,7 @@ class RoutingReason(StrEnum):
     BOUNCE = "bounce"
     REOPEN = "reopen"  # the customer came back: to the tier the charter names (by default the resolver)
     ASSIGNMENT = "assignment"  # same tier, an agent now has it (it waited for capacity, or was reassigned)
+    CLAIM = "claim"  # same tier, out of its shadow queue: an agent of the tier claimed it in a batch
 
 
 class EscalationReason(StrEnum):
@@ -192,6 +193,19 @@ class TicketBounced(Event):
     )
 
 
+class TicketClaimRequested(Event):
+    """An agent takes the ticket out of a shadow queue, as one of a batch (`batch_id`).
+
+    Intake records the request; router moves the ticket out of the shadow queue once
+    (`ticket.routed` reason `claim`) and ignores the request when it is no longer there."""
+
+    TYPE: ClassVar[str] = "ticket.claim_requested"
+
+    tier: Tier = Field(description="Tier of the claiming agent.")
+    agent_id: AgentId
+    batch_id: Annotated[str, Field(min_length=1, max_length=128, description="The batch the claim belongs to.")]
+
+
 class TicketSlaBreached(Event):
     TYPE: ClassVar[str] = "ticket.sla_breached"
 
@@ -228,6 +242,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         TicketEscalated,
         TicketReturnRequested,
         TicketBounced,
+        TicketClaimRequested,
         TicketSlaBreached,
         TicketResolved,
         TicketReopened,

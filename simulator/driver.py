@@ -19,6 +19,7 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from shared import signing
 from shared.kafka import client_options, topic_partitions
 from shared.topics import Topics
 from simulator.agents import Seen, react
@@ -36,7 +37,7 @@ BAD_COMMANDS: list[tuple[str, bytes, bool, str]] = [  # label, value, authentica
         True,
         "invalid_command",
     ),
-    ("no API key", orjson.dumps({"type": "reopen_ticket", "ticket_id": "t"}), False, "unauthenticated"),
+    ("not signed", orjson.dumps({"type": "reopen_ticket", "ticket_id": "t"}), False, "unauthenticated"),
     (
         "unknown ticket",
         orjson.dumps(
@@ -71,6 +72,7 @@ class Driver:
         *,
         intake_url: str,
         api_key: str,
+        client: str = "helpdesk",
         bootstrap: str,
         topics: Topics,
         concurrency: int = 200,
@@ -78,6 +80,7 @@ class Driver:
         stall_s: float = 60.0,
     ) -> None:
         self.intake_url, self.api_key, self.bootstrap, self.topics = intake_url, api_key, bootstrap, topics
+        self.client = client  # the key's name: topic commands are signed by it (shared.signing)
         self.concurrency, self.rate, self.stall_s = concurrency, rate, stall_s
         self._inboxes: dict[str, asyncio.Queue[tuple[str, dict[str, Any]]]] = {}
         self._by_external: dict[str, asyncio.Future[str]] = {}
@@ -202,17 +205,17 @@ class Driver:
     async def _publish(
         self, run: Run, producer: AIOKafkaProducer, command: dict[str, Any], key: str, partition_key: str
     ) -> None:
-        command = {**command, "command_id": key}
+        value = orjson.dumps({**command, "command_id": key})
         await producer.send_and_wait(
             self.topics.commands,
-            orjson.dumps(command),
+            value,
             key=partition_key.encode(),
-            headers=[("authorization", f"Bearer {self.api_key}".encode())],
+            headers=signing.sign(self.client, self.api_key, partition_key.encode(), value),
         )
         run.commands["topic"] += 1
 
     async def _send_bad_commands(self, run: Run, producer: AIOKafkaProducer) -> None:
-        """Publish the bad commands; wait (up to a minute) for each one's dead letter."""
+        """Publish the bad commands; wait (up to 90 s) for each one's dead letter."""
         dead = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, **client_options())
         await dead.start()
         try:
@@ -222,13 +225,14 @@ class Driver:
                 dead.seek(tp, offset)
             sent: dict[tuple[int, int], str] = {}
             for label, value, authenticated, _ in BAD_COMMANDS:
-                headers = [("authorization", f"Bearer {self.api_key}".encode())] if authenticated else []
-                meta = await producer.send_and_wait(
-                    self.topics.commands, value, key=f"bad-{uuid.uuid4()}".encode(), headers=headers
-                )
+                bad_key = f"bad-{uuid.uuid4()}".encode()
+                headers = signing.sign(self.client, self.api_key, bad_key, value) if authenticated else []
+                meta = await producer.send_and_wait(self.topics.commands, value, key=bad_key, headers=headers)
                 sent[(meta.partition, meta.offset)] = label
                 run.dead_letters[label] = None
-            deadline = time.monotonic() + 60
+            deadline = (
+                time.monotonic() + 90
+            )  # the unknown ticket is dead-lettered after INTAKE_UNKNOWN_TICKET_WAIT_S (60)
             while any(v is None for v in run.dead_letters.values()) and time.monotonic() < deadline:
                 for records in (await dead.getmany(timeout_ms=500)).values():
                     for record in records:

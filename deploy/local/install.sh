@@ -30,6 +30,8 @@ command -v ss >/dev/null 2>&1 || missing+=(iproute2)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl) # the local CA and broker certificate
 command -v flock >/dev/null 2>&1 || missing+=(util-linux)
+# The ladder page's browser test drives Debian's Chromium (Playwright with executable_path).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # Tests validate docker-compose.yml with a real Compose parser (no Docker engine needed).
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 if [[ "${LADDER_BENCH_TOOLS:-0}" == 1 ]]; then

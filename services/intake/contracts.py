@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from services.intake.core.commands import _ON_TOPIC
-from shared import topics
+from shared import signing, topics
 from shared.events import EVENT_TYPES
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -38,8 +38,35 @@ _CE_DESCRIPTIONS = {
         "a record without it (written before cycles existed) belongs to the ticket's current cycle. An event of "
         "an earlier cycle than the ticket's current one is stale for every consumer (ignored and counted)."
     ),
+    "ce_client": (
+        "Audit: the upstream client (API key name) on whose command intake emitted this event. Set on every "
+        "event intake emits; optional for consumers (a record without it is valid)."
+    ),
+    "ce_agent": "Audit: the agent the command named (its agent_id), on events of commands that name one.",
     "content-type": "application/json",
 }
+_COMMAND_HEADERS = {
+    signing.CLIENT: "The writing client: its API key's name.",
+    signing.TIMESTAMP: (
+        "When the record was signed, whole seconds since the Unix epoch. A record signed more than "
+        f"{signing.WINDOW_S} s (INTAKE_SIGNATURE_WINDOW_S) before or after intake reads it is dead-lettered "
+        "`unauthenticated`: a copy of an old record is useless. Inside the window a copy of a record without a "
+        "command_id is the same command (it is identified by its signature), so it takes effect once."
+    ),
+    signing.SIGNATURE: (
+        "`v1=` and the lowercase hex HMAC-SHA256 of the bytes `v1` LF timestamp LF client LF record-key LF value, "
+        "keyed by the 32-byte SHA-256 digest of the client's API key. The record key must not contain a line feed. "
+        "Compared in constant time; either key of a client in rotation signs. Missing, wrong or stale: dead-lettered "
+        "`unauthenticated`. No secret is ever put in a record (the broker's ACLs come on top of this)."
+    ),
+}
+_COMMAND_KEY = (
+    "Key every command on a ticket by its ticket id, and a create by the id the client will use for the ticket's "
+    "follow-ups (its external_id, or the command_id): one key, one partition, so a ticket's commands are read in the "
+    "order they were written. A follow-up read before its create (written with another key, so on another "
+    "partition) is not final: intake waits for the create and retries it for a bounded time "
+    "(INTAKE_UNKNOWN_TICKET_WAIT_S) before dead-lettering it `unknown_ticket`, and never remembers that as its outcome."
+)
 _DLQ_HEADERS = {
     "dlq_reason": "Why, in one line (never client text).",
     "dlq_code": "Short reason code (the support_dead_letters_total label), e.g. not_json, invalid_event.",
@@ -93,9 +120,9 @@ def asyncapi() -> dict[str, Any]:
             "summary": f"The {command} command; intake answers with an event or a dead letter.",
             "headers": {
                 "type": "object",
-                "required": ["authorization"],
+                "required": list(_COMMAND_HEADERS),
                 "properties": {
-                    "authorization": {"type": "string", "description": "Bearer <API key> allowed to take this action."},
+                    **{name: {"type": "string", "description": text} for name, text in _COMMAND_HEADERS.items()},
                     "ladder_redrive_of": {
                         "type": "string",
                         "description": "Set by `ladder dead-letters redrive` only: the identity of the dead-lettered "
@@ -105,6 +132,7 @@ def asyncapi() -> dict[str, Any]:
                 },
             },
             "payload": {"$ref": SCHEMAS.format(model=command_model.__name__)},
+            "bindings": {"kafka": {"key": {"type": "string", "description": _COMMAND_KEY}}},
         }
     messages["DeadLetter"] = {
         "name": "dead_letter",

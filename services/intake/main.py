@@ -8,21 +8,26 @@ to Kafka, then connections close.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import time
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import timedelta
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import Counter, Histogram
 
-from services.intake.adapters.store import MIGRATIONS, PostgresStore, retention_rules
+from services.intake.adapters.store import MIGRATIONS, PostgresStore, retention_rules, waiting_commands
 from services.intake.contracts import asyncapi, asyncapi_html
-from services.intake.core.tickets import Accepted, Decision, Rejected, Replayed, Submission
-from services.intake.handlers.commands import batch_processor
+from services.intake.core.limits import RateLimits
+from services.intake.core.tickets import Accepted, Decision, Rejected, Replayed
+from services.intake.handlers.commands import batch_processor, read_command
 from services.intake.handlers.http import BodySizeLimit, api_router, install_error_handlers
-from services.intake.service import Batcher, Entry, process
-from services.intake.settings import IntakeSettings, load_key_ring
+from services.intake.handlers.webhooks import webhook_router
+from services.intake.service import Batcher, Entry, QueueFull, process
+from services.intake.settings import IntakeSettings, KeySource, load_helpdesks
 from shared import retention
 from shared.delivery.failures import Kind, Outage, classify, retrying
 from shared.ops import RequestMetrics
@@ -34,10 +39,17 @@ _OUTCOME = {Accepted: "accepted", Replayed: "replayed", Rejected: "rejected"}
 
 def create_app(settings: IntakeSettings) -> FastAPI:
     """The ASGI app; connections open in its lifespan, so tests can run it in-process."""
-    keys = load_key_ring(settings)
+    keys = KeySource(settings)
+    helpdesks = load_helpdesks(settings)  # help desks connected by webhook (each a client of its own: issue 16)
     schema = settings.schema_name
     runtime = ServiceRuntime(name="intake", schema=schema, settings=settings, migrations=MIGRATIONS)
     registry = runtime.registry
+    wait = timedelta(seconds=settings.unknown_ticket_wait_s)
+    waiting = Counter(
+        "support_intake_commands_waited_total",
+        "Topic commands that waited for their ticket (read before its create, or behind one that did).",
+        registry=registry,
+    )
     outcomes = Counter(
         "support_intake_commands_total", "Commands decided by intake.", ["transport", "outcome"], registry=registry
     )
@@ -58,7 +70,9 @@ def create_app(settings: IntakeSettings) -> FastAPI:
 
     async def run(entries: Sequence[Entry], transport: str) -> list[Decision]:
         started = time.perf_counter()
-        outcome = await process(PostgresStore(runtime.pool, schema), entries, now=runtime.clock, topics=runtime.topics)
+        outcome = await process(
+            PostgresStore(runtime.pool, schema), entries, now=runtime.clock, topics=runtime.topics, wait=wait
+        )
         runtime.committed()
         batch_seconds.labels(transport).observe(time.perf_counter() - started)
         batch_size.labels(transport).observe(len(entries))
@@ -66,12 +80,26 @@ def create_app(settings: IntakeSettings) -> FastAPI:
             outcomes.labels(transport, name).inc(count)
         for code in outcome.dead_letters:
             runtime.metrics.dead_letters.labels(code).inc()
+        waiting.inc(outcome.waiting)
         return outcome.decisions
+
+    async def retry_waiting() -> None:
+        """Read the waiting topic commands again, oldest first (service invariant 5)."""
+        parked = await waiting_commands(runtime.pool, schema, settings.http_batch)
+        if parked:
+            entries = [
+                replace(
+                    read_command(w.source, keys.ring, max_bytes=settings.max_command_bytes, now=w.first_seen),
+                    waiting=w.seq,
+                )
+                for w in parked
+            ]
+            await run(entries, "kafka")
 
     runtime.consume(
         runtime.topics.commands,
         batch_processor(
-            keys,
+            lambda: keys.ring,
             process=lambda entries: run(entries, "kafka"),
             clock=runtime.clock,
             max_bytes=settings.max_command_bytes,
@@ -85,6 +113,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         http.batcher = Batcher(
             lambda entries: retrying(lambda: run(entries, "http"), what="http batch", attempts=3),
             max_batch=settings.http_batch,
+            max_queue=settings.http_queue,
         )
 
     async def stop_http() -> None:
@@ -93,10 +122,16 @@ def create_app(settings: IntakeSettings) -> FastAPI:
             http.batcher = None
 
     runtime.on_start(start_http, stop_http)
+    runtime.every("waiting", 1.0, retry_waiting)
+    runtime.every("keys", 1.0, lambda: asyncio.to_thread(keys.refresh))
     retention.schedule(runtime, retention_rules(settings.retention))
     app = runtime.app(
         title="Ladder intake",
-        routers=[api_router(keys, http.submit), contracts_router()],
+        routers=[
+            api_router(lambda: keys.ring, http.submit, RateLimits(settings.rate_per_second, settings.burst)),
+            webhook_router(helpdesks, http.submit),
+            contracts_router(),
+        ],
         description="Authenticated gateway that turns upstream ticket commands into ticket events. "
         "Every write needs `Authorization: Bearer <API key>`. Types are strict: a boolean is `true` or `false` "
         '(never 0 or 1), an integer has no fraction (5 and 5.0 are the same JSON number; 5.5 and "5" are '
@@ -134,11 +169,13 @@ class _Http:
         self.outage = outage
         self.batcher: Batcher | None = None
 
-    async def submit(self, submission: Submission) -> Decision:
+    async def submit(self, submission: Entry) -> Decision:
         if self.batcher is None:
             raise ConnectionError("intake is not started")
         try:
             decision = await self.batcher.submit(submission)
+        except QueueFull:
+            raise  # load, not a fault: answered 503 by the handler, no outage
         except Exception as error:
             if classify(error) is not Kind.POISON:
                 self.outage.failed(error)

@@ -12,6 +12,12 @@ Read state, decide (pure core), store state + outbox together. Invariants:
 4. A redriven dead letter (`Submission.redrive`) is decided again when its remembered
    outcome is a dead letter, and takes effect at most once: its acceptance replaces the
    remembered dead letter, so a second redrive replays it (no second event).
+5. Order across partitions: a topic command for a ticket intake does not know (its create
+   may sit unread on another partition) is not final while it is younger than `wait`: it
+   waits (the `waiting` table) and is retried in arrival order; a later topic command for a
+   ticket with a waiting command waits behind it. Past `wait` it is dead-lettered
+   `unknown_ticket`. An `unknown_ticket` outcome is never remembered, so the same command
+   id sent again (or redriven) is decided again.
 """
 
 from __future__ import annotations
@@ -21,10 +27,11 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from services.intake.core.commands import CreateTicketRequest
 from services.intake.core.tickets import (
     Accepted,
     Decision,
@@ -42,6 +49,7 @@ from shared.topics import Topics
 
 log = logging.getLogger(__name__)
 SERVICE = "intake"
+_LAST = 2**62  # the place in line of a command parked in this batch: after every stored one
 DEAD_LETTERED = "dead_letter"
 
 
@@ -52,6 +60,7 @@ class Poison:
     command_id: str
     source: SourceRecord
     rejection: Rejection
+    waiting: int | None = None  # its row in `waiting`, when it is a waiting command read again
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +69,7 @@ class FromTopic:
 
     submission: Submission
     source: SourceRecord
+    waiting: int | None = None  # its row in `waiting`, when it is a waiting command read again
 
 
 Entry = Submission | FromTopic | Poison
@@ -69,6 +79,26 @@ Entry = Submission | FromTopic | Poison
 class Outcome:
     decisions: list[Decision]
     dead_letters: list[str]  # reason codes of the dead letters staged
+    waiting: int = 0  # topic commands that wait for their ticket (new ones)
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """A topic command parked until its ticket is known (service invariant 5)."""
+
+    command_id: str
+    ticket_id: str
+    first_seen: datetime
+    source: SourceRecord
+    seq: int | None = None  # None until stored
+
+
+@dataclass(slots=True)
+class Parking:
+    """What a transaction changes in `waiting`."""
+
+    add: list[Waiting] = field(default_factory=list)
+    done: list[int] = field(default_factory=list)  # seqs decided (accepted, rejected or dead-lettered)
 
 
 class Transaction(Protocol):
@@ -76,8 +106,13 @@ class Transaction(Protocol):
     async def load(
         self, ticket_ids: Sequence[str], command_ids: Sequence[str]
     ) -> tuple[dict[str, Ticket], dict[str, PriorCommand]]: ...
+    async def waiting(self, ticket_ids: Sequence[str]) -> list[Waiting]: ...
     async def save(
-        self, tickets: Sequence[Ticket], commands: dict[str, PriorCommand], outbox: Sequence[OutboxRecord]
+        self,
+        tickets: Sequence[Ticket],
+        commands: dict[str, PriorCommand],
+        outbox: Sequence[OutboxRecord],
+        parking: Parking | None = None,
     ) -> None: ...
 
 
@@ -91,8 +126,10 @@ async def process(
     *,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     topics: Topics = Topics(),
+    wait: timedelta = timedelta(0),
 ) -> Outcome:
-    """Decide and store `entries` in order; one decision per entry."""
+    """Decide and store `entries` in order; one decision per entry. A topic command for an
+    unknown ticket waits up to `wait` for it (invariant 5)."""
     submissions = [_submission(entry) for entry in entries]
     ticket_ids = sorted({sub.ticket_id for sub in submissions if sub is not None})
     command_ids = [_command_id(entry) for entry in entries]
@@ -108,6 +145,15 @@ async def process(
     async with store.transaction() as tx:
         await tx.lock(ticket_ids, client_chosen)
         tickets, priors = await tx.load(ticket_ids, repeatable)
+        from_topic = [e for e in entries if isinstance(e, FromTopic)]
+        # Per ticket, the seqs of its waiting commands not decided yet; command ids already waiting.
+        queued: dict[str, list[int]] = {}
+        parked_ids: set[str] = set()
+        if from_topic:
+            for row in await tx.waiting(sorted({e.submission.ticket_id for e in from_topic})):
+                queued.setdefault(row.ticket_id, []).append(row.seq or 0)
+                parked_ids.add(row.command_id)
+        parking = Parking()
         changed: dict[str, Ticket] = {}
         remembered: dict[str, PriorCommand] = {}
         outbox: list[OutboxRecord] = []
@@ -116,6 +162,8 @@ async def process(
         for entry, submission, command in zip(entries, submissions, command_ids, strict=True):
             prior = priors.get(command)
             if isinstance(entry, Poison):
+                if entry.waiting is not None:  # e.g. its key was revoked while it waited
+                    parking.done.append(entry.waiting)
                 decision: Decision = Rejected(RejectCode.MALFORMED, entry.rejection.detail)
                 if prior is None:
                     remembered[command] = priors[command] = _dead_letter(
@@ -131,6 +179,9 @@ async def process(
                 decisions.append(decision)
                 continue
             assert submission is not None
+            if isinstance(entry, FromTopic) and not _decide_now(entry, queued, parked_ids, parking):
+                decisions.append(Rejected(RejectCode.UNKNOWN_TICKET, "waiting for the ticket"))
+                continue
             if submission.redrive and prior is not None and prior.event_type == DEAD_LETTERED:
                 prior = None  # the cause may be fixed: decide again; an acceptance replaces the dead letter
             decision = decide(tickets.get(submission.ticket_id), prior, submission)
@@ -142,6 +193,19 @@ async def process(
                     remembered[command] = priors[command] = PriorCommand(
                         submission.fingerprint, submission.ticket_id, decision.envelope.id, decision.envelope.type
                     )
+            elif (
+                isinstance(decision, Rejected)
+                and isinstance(entry, FromTopic)
+                and decision.code is RejectCode.UNKNOWN_TICKET
+                and now() - submission.received_at < wait
+            ):  # its create may be unread on another partition: wait, and later commands for it wait behind
+                if entry.waiting is None:
+                    parking.add.append(Waiting(command, submission.ticket_id, submission.received_at, entry.source))
+                    parked_ids.add(command)
+                    queued.setdefault(submission.ticket_id, []).append(_LAST)
+                else:  # still waits, still first in line
+                    parking.done.remove(entry.waiting)
+                    queued.setdefault(submission.ticket_id, []).insert(0, entry.waiting)
             elif isinstance(decision, Rejected) and isinstance(entry, FromTopic):
                 rejection = Rejection(decision.code.value, f"{decision.code.value}: {decision.reason}")
                 first = _dead_letter(
@@ -155,11 +219,38 @@ async def process(
                     ticket_id=submission.ticket_id,
                 )
                 dead.append(rejection.code)
-                if prior is None:  # a reused id keeps its first outcome; the clash is dead-lettered each time
+                # A reused id keeps its first outcome; the clash is dead-lettered each time. An unknown
+                # ticket is no final outcome: the same command may come again once the ticket exists.
+                if prior is None and decision.code is not RejectCode.UNKNOWN_TICKET:
                     remembered[command] = priors[command] = first
             decisions.append(decision)
-        await tx.save(list(changed.values()), remembered, outbox)
-    return Outcome(decisions, dead)
+        await tx.save(list(changed.values()), remembered, outbox, parking)
+    return Outcome(decisions, dead, len(parking.add))
+
+
+def _decide_now(entry: FromTopic, queued: dict[str, list[int]], parked: set[str], parking: Parking) -> bool:
+    """May this topic command be decided now, or must it wait behind its ticket's waiting
+    commands (invariant 5)? A waiting command read again is decided when it heads its
+    ticket's queue; a new one only when nothing waits for its ticket."""
+    ticket = entry.submission.ticket_id
+    ahead = queued.setdefault(ticket, [])
+    if entry.waiting is not None:
+        if entry.waiting not in ahead:
+            return False  # decided meanwhile (another replica): nothing to do
+        if min(ahead) != entry.waiting:
+            return False  # an older command for the ticket still waits
+        ahead.remove(entry.waiting)
+        parking.done.append(entry.waiting)
+        return True
+    if isinstance(entry.submission.request, CreateTicketRequest):
+        return True  # what they wait for never waits
+    if ahead or entry.submission.command_id in parked:
+        if entry.submission.command_id not in parked:  # behind the others, in arrival order
+            parking.add.append(Waiting(entry.submission.command_id, ticket, entry.submission.received_at, entry.source))
+            parked.add(entry.submission.command_id)
+            ahead.append(_LAST)
+        return False
+    return True
 
 
 def _command_id(entry: Entry) -> str:
@@ -195,6 +286,10 @@ def _dead_letter(
     return PriorCommand(fingerprint, ticket_id, derive_id(command, DEAD_LETTERED), DEAD_LETTERED)
 
 
+class QueueFull(Exception):
+    """The HTTP path has `max_queue` commands waiting already: the caller answers 503."""
+
+
 class Batcher:
     """Group commit for the HTTP path: concurrent requests share one transaction.
 
@@ -203,17 +298,21 @@ class Batcher:
 
     def __init__(
         self,
-        run_batch: Callable[[list[Submission]], Awaitable[list[Decision]]],
+        run_batch: Callable[[list[Entry]], Awaitable[list[Decision]]],
         *,
         max_batch: int = 256,
         workers: int = 2,
+        max_queue: int = 4096,
     ) -> None:
         self._run_batch = run_batch
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[Submission, asyncio.Future[Decision]] | None] = asyncio.Queue()
+        self._max_queue = max_queue
+        self._queue: asyncio.Queue[tuple[Entry, asyncio.Future[Decision]] | None] = asyncio.Queue()
         self._workers = [asyncio.create_task(self._work(), name=f"intake-batcher-{i}") for i in range(workers)]
 
-    async def submit(self, submission: Submission) -> Decision:
+    async def submit(self, submission: Entry) -> Decision:
+        if self._queue.qsize() >= self._max_queue:  # bounded: memory and latency stay bounded under overload
+            raise QueueFull(f"{self._max_queue} commands queued")
         future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((submission, future))
         return await future
@@ -230,7 +329,7 @@ class Batcher:
             if live:
                 await self._settle(live)
 
-    async def _settle(self, live: list[tuple[Submission, asyncio.Future[Decision]]]) -> None:
+    async def _settle(self, live: list[tuple[Entry, asyncio.Future[Decision]]]) -> None:
         """Run one batch. A request's own failure would fail again: the batch is split until
         the request that fails is alone, so it never takes a neighbour with it. A transient or
         systemic failure is everyone's: every waiter learns it at once."""

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from pydantic import Field, ValidationError
 from pydantic_settings import SettingsConfigDict
 
 from services.intake.core.auth import KeyRing, KeyRingConfig
-from shared.settings import ConfigError, SchemaName, ServiceSettings
+from services.intake.core.helpdesks.mapping import Connection, HelpdeskError, load_connections
+from shared import signing
+from shared.settings import ConfigError, SchemaName, ServiceSettings, StartupError
 
 
 class IntakeSettings(ServiceSettings):
@@ -25,6 +28,63 @@ class IntakeSettings(ServiceSettings):
     max_body_bytes: int = Field(1024 * 1024, ge=1024)  # above the largest valid body, escapes and all
     max_command_bytes: int = Field(64 * 1024, ge=1024)  # a topic record: key, value and headers
     http_batch: int = Field(256, ge=1, le=10_000)
+    helpdesks_dir: Path | None = None  # one YAML mapping per connected help desk (docs/helpdesks)
+    signature_window_s: float = Field(signing.WINDOW_S, gt=0, le=3600)  # a topic record's signature is this fresh
+    rate_per_second: float = Field(1000, gt=0)  # per client, unless its key says otherwise
+    burst: int = Field(2000, ge=1)
+    http_queue: int = Field(4096, ge=1, le=1_000_000)  # HTTP commands waiting for a batch; more: 503
+    unknown_ticket_wait_s: float = Field(60, ge=0, le=3600)  # how long a follow-up waits for its ticket's create
+
+
+def load_helpdesks(settings: IntakeSettings) -> dict[str, Connection]:
+    """The connected help desks, each mapping validated (a bad one stops start-up, naming it)."""
+    if settings.helpdesks_dir is None:
+        return {}
+    if not settings.helpdesks_dir.is_dir():
+        raise ConfigError("invalid environment variable INTAKE_HELPDESKS_DIR: not a directory")
+    try:
+        return load_connections(settings.helpdesks_dir)
+    except HelpdeskError as error:
+        raise StartupError(f"INTAKE_HELPDESKS_DIR={settings.helpdesks_dir}: {error}") from None
+
+
+log = logging.getLogger(__name__)
+
+
+class KeySource:
+    """The key ring in force. `refresh` (every second) reloads the key file when it changed
+    (mtime, size or inode: `ladder keys` renames a new file over the old), so keys change
+    without a restart; the swap is one assignment, so no request sees half a ring. A file
+    that does not load keeps the ring in force (and says why in the log)."""
+
+    def __init__(self, settings: IntakeSettings) -> None:
+        self._settings = settings
+        self.ring = load_key_ring(settings)
+        self._stamp = self._stat()
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        path = self._settings.api_keys_file
+        if self._settings.api_keys or path is None:
+            return None
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size, stat.st_ino
+
+    def refresh(self) -> bool:
+        stamp = self._stat()
+        if stamp is None or stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        try:
+            ring = load_key_ring(self._settings)
+        except ConfigError as error:
+            log.error("API key file not reloaded; the keys in force stay", extra={"error": str(error)})
+            return False
+        self.ring = ring
+        log.info("API key file reloaded", extra={"keys": len(ring.keys)})
+        return True
 
 
 def load_key_ring(settings: IntakeSettings) -> KeyRing:
@@ -42,7 +102,7 @@ def load_key_ring(settings: IntakeSettings) -> KeyRing:
             "intake refuses to run without API keys"
         )
     try:
-        return KeyRing(KeyRingConfig.model_validate_json(text))
+        return KeyRing(KeyRingConfig.model_validate_json(text), window_s=settings.signature_window_s)
     except (ValidationError, ValueError) as error:
         detail = error.errors(include_url=False, include_input=False)[0] if isinstance(error, ValidationError) else None
         reason = f"{'.'.join(map(str, detail['loc']))}: {detail['msg']}" if detail else str(error)

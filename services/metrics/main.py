@@ -8,21 +8,39 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.intake.core.auth import KeyRing, KeyRingConfig
 from services.metrics.adapters.exporter import KpiCollector, Refresher
+from services.metrics.adapters.read_store import ReadStore
 from services.metrics.adapters.store import MIGRATIONS, ProjectionStore, retention_rules
 from services.metrics.handlers.events import KpiProjection
 from services.metrics.handlers.http import kpis_router
+from services.metrics.handlers.read_api import read_router
 from services.metrics.settings import MetricsSettings
 from shared import retention
+from shared.charter import charter_for_service
 from shared.service import ServiceRuntime
 from shared.service import main as run_service
+from shared.settings import ConfigError
+
+
+def read_keys(settings: MetricsSettings) -> KeyRing | None:
+    """The keys the read API accepts (action `read`); None: none configured (per-ticket reads refused)."""
+    if not (settings.api_keys or settings.api_keys_file):
+        return None
+    try:
+        text = settings.api_keys or settings.api_keys_file.read_text()  # type: ignore[union-attr]
+        return KeyRing(KeyRingConfig.model_validate_json(text))
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"invalid environment variable METRICS_API_KEYS_FILE: {type(error).__name__}") from None
 
 
 def create_app(settings: MetricsSettings) -> FastAPI:
     """The ASGI app; connections open in its lifespan, so tests can run it in-process."""
     runtime = ServiceRuntime(name="metrics", schema=settings.schema_name, settings=settings, migrations=MIGRATIONS)
-    store = ProjectionStore(runtime.schema)
-    runtime.consume_events(KpiProjection(store))
+    store, read = ProjectionStore(runtime.schema), ReadStore(runtime.schema)
+    runtime.consume_events(KpiProjection(store, read))
+    charter = charter_for_service(settings.charter)
+    keys = read_keys(settings)
     refresher = Refresher(store, lambda: runtime.pool, clock=runtime.clock)
     runtime.registry.register(KpiCollector(refresher, clock=runtime.clock))
     runtime.on_start(refresher.refresh)  # before the consumers: a scrape never waits
@@ -30,7 +48,7 @@ def create_app(settings: MetricsSettings) -> FastAPI:
     retention.schedule(runtime, retention_rules(settings.retention))
     app = runtime.app(
         title="Ladder metrics",
-        routers=[kpis_router(refresher)],
+        routers=[kpis_router(refresher), read_router(read, lambda: runtime.pool, charter, keys, runtime.clock)],
         description="Exact tier KPIs projected from support.ticket-events: `/metrics` for "
         "Prometheus, `/v1/kpis` as JSON.",
     )

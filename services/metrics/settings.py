@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import SchemaName, ServiceSettings
@@ -18,3 +20,10 @@ class MetricsSettings(ServiceSettings):
     schema_name: SchemaName = "metrics"
     # KPIs are recomputed from PostgreSQL this often (and at start); scrapes read the result.
     refresh_interval_s: float = Field(5.0, gt=0, le=300)
+    # The read API's keys (action `read`): the same key file as intake's unless told otherwise.
+    # Without keys, every per-ticket read is refused (401); aggregates stay public.
+    api_keys_file: Path | None = Field(
+        None, validation_alias=AliasChoices("METRICS_API_KEYS_FILE", "INTAKE_API_KEYS_FILE")
+    )
+    api_keys: str | None = Field(None, validation_alias=AliasChoices("METRICS_API_KEYS", "INTAKE_API_KEYS"))
+    charter: Path | None = Field(None, validation_alias="LADDER_CHARTER")  # default: deploy/charter/default.yaml

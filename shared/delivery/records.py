@@ -5,7 +5,7 @@ Invariants:
    null and binary header values), so a dead letter is the original, verbatim.
 2. A dead letter carries why in `dlq_*` headers: `dlq_reason` (one line, never client
    text), `dlq_code` (a short code, also the metrics label), the service and the source
-   position. Original headers are kept except credentials (`authorization`).
+   position. Original headers are kept except credentials (`authorization`, `ladder_signature`).
 3. A record's `identity` is stable across redeliveries and replays of the same log, and
    differs for a record that reuses a position after the topic was recreated.
 4. A dead letter names its source record's identity (`dlq_source_*`, timestamp included),
@@ -24,7 +24,9 @@ from typing import Any
 from shared.envelope import Headers, format_time, name_based_id
 
 REASON_MAX = 1000
-SECRET_HEADERS = frozenset({"authorization"})
+# Credentials: a bearer key (refused on the commands topic, but a writer may still send one) and a
+# command's signature, which a copy could replay within its window (shared.signing).
+SECRET_HEADERS = frozenset({"authorization", "ladder_signature"})
 _IDENTITY_NAMESPACE = uuid.UUID("0e7c6a63-5d8e-4a5b-9d0c-4f6b0a1d2e33")
 REDRIVE_OF = "ladder_redrive_of"  # header of a redriven dead letter: the original record's identity
 

@@ -60,8 +60,13 @@ CLUSTER_ENV = {
 def plaintext_kafka() -> Iterator[None]:
     """The chaos cluster listens in plaintext (its faults are under test, not its security):
     the secured local broker's client settings (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*,
-    KAFKA_SSL_*) must reach neither this process' clients nor the services it starts."""
-    saved = {name: os.environ.pop(name) for name in list(os.environ) if name.startswith(("KAFKA_SASL_", "KAFKA_SSL_"))}
+    KAFKA_SSL_*, KCAT_*) must reach neither this process' clients, the scripts, nor the
+    services it starts."""
+    saved = {
+        name: os.environ.pop(name)
+        for name in list(os.environ)
+        if name.startswith(("KAFKA_SASL_", "KAFKA_SSL_", "KCAT_"))  # kcat reads KCAT_CONFIG itself
+    }
     saved_protocol = os.environ.get("KAFKA_SECURITY_PROTOCOL")
     os.environ["KAFKA_SECURITY_PROTOCOL"] = "PLAINTEXT"
     try:

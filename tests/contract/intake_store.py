@@ -4,7 +4,8 @@
 A test module that imports `IntakeStoreContract` provides a `probe` fixture: a store, a way
 to read its outbox and its remembered commands, and a prefix that keeps ids unique."""
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import orjson
 
@@ -90,11 +91,13 @@ class IntakeStoreContract:
         assert [dict(r.headers)["ce_cycle"] for r in await probe.outbox()] == [b"1", b"1", b"2", b"2"]
 
     async def test_topic_rejections_and_poison_are_dead_lettered_once(self, probe):
-        rejected = FromTopic(self.sub(probe, RESOLVE, ticket="nope", command="c-9"), self.source(probe, 5))
+        await decide_batch(probe.store, [self.sub(probe, CREATE, ticket="open", command="c-0")])
+        rate = RateTicketRequest(score=5)
+        rejected = FromTopic(self.sub(probe, rate, ticket="open", command="c-9"), self.source(probe, 5))
         poison = Poison(probe.id("p-1"), self.source(probe, 6, b"garbage"), Rejection("not_json", "not JSON"))
         decisions = await decide_batch(probe.store, [rejected, poison])
-        assert [d.code for d in decisions] == [RejectCode.UNKNOWN_TICKET, RejectCode.MALFORMED]
-        outbox = await probe.outbox()
+        assert [d.code for d in decisions] == [RejectCode.TICKET_OPEN, RejectCode.MALFORMED]
+        outbox = (await probe.outbox())[1:]
         assert [r.topic for r in outbox] == [topics.DEAD_LETTER] * 2
         headers = dict(outbox[1].headers)
         assert outbox[1].value == b"garbage"
@@ -103,7 +106,52 @@ class IntakeStoreContract:
         assert "authorization" not in headers  # credentials never reach the dead-letter topic
         # Redelivery of the same records (crash before the offset commit): nothing new.
         await decide_batch(probe.store, [rejected, poison])
-        assert len(await probe.outbox()) == 2
+        assert len(await probe.outbox()) == 3
+
+    async def waiting(self, probe, ticket):
+        async with probe.store.transaction() as tx:
+            await tx.lock([probe.id(ticket)], [])
+            return await tx.waiting([probe.id(ticket)])
+
+    async def test_a_follow_up_before_its_create_waits_and_keeps_its_order(self, probe):
+        """Invariant 5: read before the create (another partition), a follow-up waits; a later
+        command for the ticket waits behind it; once the create is in, both are decided in order."""
+        wait = timedelta(minutes=1)
+        respond = FromTopic(
+            self.sub(probe, RecordResponseRequest(tier=Tier.L1, agent_id="ann"), ticket="w", command="c-r"),
+            self.source(probe, 1),
+        )
+        resolve = FromTopic(self.sub(probe, RESOLVE, ticket="w", command="c-s"), self.source(probe, 2))
+        first = await process(probe.store, [respond], wait=wait, now=lambda: NOW)
+        assert first.dead_letters == [] and first.waiting == 1
+        await process(
+            probe.store, [resolve], wait=wait, now=lambda: NOW
+        )  # would overtake the response: waits behind it
+        await process(probe.store, [respond], wait=wait, now=lambda: NOW)  # a redelivery waits once
+        assert [w.command_id for w in await self.waiting(probe, "w")] == [probe.id("c-r"), probe.id("c-s")]
+        assert await probe.remembered("c-r") is None
+        (created,) = await decide_batch(probe.store, [self.sub(probe, CREATE, ticket="w", command="c-c")])
+        assert isinstance(created, Accepted)
+        # The retry reads the waiting ones again, oldest first; the resolve cannot go before the response.
+        rows = await self.waiting(probe, "w")
+        retried = [replace(e, waiting=row.seq) for e, row in zip([resolve, respond], reversed(rows), strict=True)]
+        decisions = (await process(probe.store, retried, wait=wait, now=lambda: NOW)).decisions
+        # Out of order on purpose: the resolve still waits (the response heads the line), the response goes.
+        assert [type(d) for d in decisions] == [Rejected, Accepted]
+        decisions = (await process(probe.store, retried, wait=wait, now=lambda: NOW)).decisions
+        assert [type(d) for d in decisions] == [Accepted, Rejected]  # the response is done: not decided twice
+        assert await self.waiting(probe, "w") == []
+        types = [dict(r.headers).get("ce_type") for r in await probe.outbox()]
+        assert types == [b"ticket.created", b"ticket.responded", b"ticket.resolved"]
+
+    async def test_past_the_wait_unknown_ticket_is_dead_lettered_but_never_final(self, probe):
+        late = FromTopic(self.sub(probe, RESOLVE, ticket="late", command="c-l"), self.source(probe, 3))
+        outcome = await process(probe.store, [late], now=lambda: NOW + timedelta(minutes=2), wait=timedelta(minutes=1))
+        assert outcome.dead_letters == ["unknown_ticket"] and outcome.waiting == 0
+        assert await probe.remembered("c-l") is None  # the same command may come again
+        await decide_batch(probe.store, [self.sub(probe, CREATE, ticket="late", command="c-c")])
+        (decision,) = await decide_batch(probe.store, [late])
+        assert isinstance(decision, Accepted)
 
     async def test_unrepeatable_commands_and_http_rejections_are_not_remembered(self, probe):
         (rejected,) = await decide_batch(probe.store, [self.sub(probe, RESOLVE, ticket="nope", command="c-1")])

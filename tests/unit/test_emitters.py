@@ -21,6 +21,7 @@ DESIGN = {  # DESIGN.md §2, by hand
     "ticket.reopened": INTAKE,
     "ticket.rated": INTAKE,
     "ticket.sla_breached": ESCALATION,
+    "ticket.claim_requested": INTAKE,  # issue 18: an agent claims from a shadow queue
 }
 
 

@@ -17,6 +17,7 @@ from shared.events import (
     RoutingReason,
     SlaKind,
     TicketBounced,
+    TicketClaimRequested,
     TicketCreated,
     TicketEscalated,
     TicketEscalationRequested,
@@ -66,6 +67,7 @@ SAMPLES = [
     TicketResolved(ticket_id="t-1", tier=Tier.L1, agent_id="a-1", resolution_code="config_fix"),
     TicketReopened(ticket_id="t-1"),
     TicketRated(ticket_id="t-1", score=5),
+    TicketClaimRequested(ticket_id="t-1", tier=Tier.L3, agent_id="kofi", batch_id="b-1"),
 ]
 
 

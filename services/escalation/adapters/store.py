@@ -70,7 +70,7 @@ WITH tickets AS (
       FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::timestamptz[], $17::text[], $18::int[],
                   $21::integer[])
            AS a(armed_by, kind, ticket_id, tier, due_at, state, partition, cycle)
-    ON CONFLICT (armed_by, kind) DO NOTHING
+    ON CONFLICT (armed_by, kind, tier) DO NOTHING
 )
 SELECT pg_notify($19::text, $20::text) WHERE $20::text IS NOT NULL"""
         # Per partition this replica owns, what is due by that partition's stream time (at
@@ -92,8 +92,8 @@ ORDER BY t.due_at LIMIT $3"""
         self._settle = f"""
 WITH settled AS (
     UPDATE {s}.sla_timers AS timer SET state = s.state, settled_at = now()
-    FROM unnest($1::text[], $2::text[], $3::text[]) AS s(armed_by, kind, state)
-    WHERE timer.armed_by = s.armed_by AND timer.kind = s.kind AND timer.state = 'pending'
+    FROM unnest($1::text[], $2::text[], $3::text[], $6::text[]) AS s(armed_by, kind, state, tier)
+    WHERE timer.armed_by = s.armed_by AND timer.kind = s.kind AND timer.tier = s.tier AND timer.state = 'pending'
 )
 UPDATE {s}.tickets AS k SET owner = m.owner FROM unnest($4::text[], $5::text[]) AS m(ticket_id, owner)
  WHERE k.ticket_id = m.ticket_id"""
@@ -195,6 +195,7 @@ UPDATE {s}.tickets AS k SET owner = m.owner FROM unnest($4::text[], $5::text[]) 
                 [t.state.value for t in timers],
                 [ticket for ticket, _ in moved],
                 [owner.value for _, owner in moved],
+                [t.tier.value for t in timers],
             )
 
     async def next_due(self, conn: asyncpg.Connection, partitions: Iterable[int]) -> dict[int, datetime]:

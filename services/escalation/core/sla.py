@@ -17,7 +17,13 @@ tests/integration/escalation/test_timer_store.py):
    arming event and the kind) and, when T's charter escalates that kind and a tier above
    exists, `ticket.escalated` (reason sla_breach, id derived from the breach); the ticket
    then belongs to the tier above, so its other pending timer is cancelled.
-5. A timer remembers the cycle of the routed event that armed it; what its firing emits
+5. The communication owner (a jump's or parallel-own's, when the charter gives it
+   `communication_sla`) gets its own `first_response` timer on each visit of the owning
+   tier, from its own tier's target and calendar: a Saturday P1 jump to L3 is due at L1's
+   15 minutes, not at L3's Monday. It fires while that visit is current and the tier still
+   keeps the customer updated; its breach (tier = the communication owner) alerts only.
+   A timer is named by its arming event, kind and tier.
+6. A timer remembers the cycle of the routed event that armed it; what its firing emits
    carries that cycle (`ce_cycle`), so a breach that lands after a reopen is stale everywhere.
 """
 
@@ -57,8 +63,8 @@ class SlaTimer:
     cycle: int | None = None  # of the arming event (None: armed before cycles existed)
 
     @property
-    def key(self) -> tuple[str, SlaKind]:
-        return self.armed_by, self.kind
+    def key(self) -> tuple[str, SlaKind, Tier]:
+        return self.armed_by, self.kind, self.tier
 
     def settle(self, state: TimerState) -> SlaTimer:
         """This timer moved to `state`, if it is still pending (a settled timer stays settled)."""
@@ -75,7 +81,7 @@ def arm_visit(
         return []
     target = spec.sla[ticket.priority]
     hours = charter.calendar(spec.working_hours)
-    return [
+    timers = [
         SlaTimer(
             ticket.ticket_id,
             kind,
@@ -86,6 +92,15 @@ def arm_visit(
         )
         for kind in SlaKind
     ]
+    speaker = ticket.communication_owner
+    rule = charter.communication_rule(ticket.intent, ticket.customer_blocked)
+    talks = charter.tiers.get(speaker) if speaker is not None and speaker is not tier else None
+    if talks is not None and rule is not None and rule.communication_sla:
+        due = add_working_time(
+            started_at, talks.sla[ticket.priority].first_response, charter.calendar(talks.working_hours)
+        )
+        timers.append(SlaTimer(ticket.ticket_id, SlaKind.FIRST_RESPONSE, speaker, due, started_by, cycle=cycle))  # type: ignore[arg-type]
+    return timers
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,19 +121,23 @@ def fire_due(
     due_by = now if due_by is None else due_by
     firing = Firing()
     owner = ticket.owner
-    for timer in sorted(pending, key=lambda t: (t.due_at, t.kind)):
+    for timer in sorted(pending, key=lambda t: (t.due_at, t.kind, t.tier)):
+        visit = ticket.visit
+        speaks = visit is not None and timer.tier is not visit.tier  # the communication owner's timer
         current = (
-            ticket.visit is not None
-            and ticket.visit.started_by == timer.armed_by
-            and ticket.visit.tier is timer.tier
-            and owner is timer.tier
+            visit is not None
+            and visit.started_by == timer.armed_by
+            and owner is visit.tier
+            and (ticket.communication_owner is timer.tier if speaks else visit.tier is timer.tier)
         )
         if not current:
             firing.settled.append(timer.settle(TimerState.CANCELLED))
         elif timer.due_at <= due_by:
             firing.settled.append(timer.settle(TimerState.FIRED))
-            breach = _breach(ticket, timer, now)
+            breach = _breach(ticket, timer, now, speaks)
             firing.emit.append(breach)
+            if speaks:
+                continue  # the communication owner owns nothing to escalate
             spec, above = charter.tiers.get(timer.tier), charter.above(timer.tier)  # the charter may have changed
             if spec is not None and getattr(spec.on_breach, timer.kind) == BreachAction.ESCALATE and above is not None:
                 escalated = TicketEscalated(
@@ -129,15 +148,17 @@ def fire_due(
     return replace(firing, owner=owner) if owner is not ticket.owner else firing
 
 
-def breach_id(timer: SlaTimer) -> str:
-    return derive_id(timer.armed_by, f"{TicketSlaBreached.TYPE}/{timer.kind}")
+def breach_id(timer: SlaTimer, communication: bool = False) -> str:
+    """The owner's breach keeps the id it always had; the communication owner's names its tier."""
+    suffix = f"/{timer.tier}" if communication else ""
+    return derive_id(timer.armed_by, f"{TicketSlaBreached.TYPE}/{timer.kind}{suffix}")
 
 
-def _breach(ticket: Ticket, timer: SlaTimer, now: datetime) -> Envelope:
+def _breach(ticket: Ticket, timer: SlaTimer, now: datetime, communication: bool) -> Envelope:
     event = TicketSlaBreached(ticket_id=ticket.ticket_id, tier=timer.tier, kind=timer.kind, deadline=timer.due_at)
     return Envelope(
         event=event,
-        id=breach_id(timer),
+        id=breach_id(timer, communication),
         source=SOURCE,
         time=now,
         correlation_id=ticket.correlation_id,

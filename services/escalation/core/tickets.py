@@ -9,7 +9,8 @@ Invariants (tests: tests/unit/escalation/test_tickets.py):
    resolution every routing does: a reopen starts a new cycle): the old visit's pending
    timers are cancelled, the new visit's armed. A routing to the same tier (reassignment)
    changes no timer.
-3. A response by the visit's tier or by the communication owner cancels `first_response`;
+3. A response by the visit's tier or by the communication owner cancels `first_response`
+   (the owner's and the communication owner's: the customer heard from the ticket);
    a move (escalation, return with a fix, or a routing elsewhere) and a resolution cancel
    both.
 4. A handoff request is judged by `judge_handoff` and always answered: `ticket.escalated`
@@ -165,7 +166,7 @@ class Changes:
 
     tickets: dict[str, Ticket] = field(default_factory=dict)  # changed tickets, final state
     cancels: set[tuple[str, SlaKind]] = field(default_factory=set)  # (ticket, kind) of timers pending before the batch
-    timers: dict[tuple[str, SlaKind], SlaTimer] = field(default_factory=dict)  # armed in the batch, final state
+    timers: dict[tuple[str, SlaKind, Tier], SlaTimer] = field(default_factory=dict)  # armed in the batch, final state
     emit: list[Envelope] = field(default_factory=list)
     verdicts: Counter[str] = field(default_factory=Counter)
     ignored: Counter[str] = field(default_factory=Counter)
@@ -180,7 +181,7 @@ def apply_events(charter: Charter, tickets: Mapping[str, Ticket], events: Sequen
     is kept although the store writes each kind of change in one statement."""
     changes = Changes()
     state = dict(tickets)
-    live: dict[tuple[str, SlaKind], tuple[str, SlaKind]] = {}  # (ticket, kind) -> key of a timer armed in the batch
+    live: dict[tuple[str, SlaKind], list[tuple[str, SlaKind, Tier]]] = {}  # (ticket, kind) -> timers armed in the batch
     for cause in events:
         ticket_id = cause.ticket_id
         decision = decide(charter, state.get(ticket_id), cause, now)
@@ -188,11 +189,11 @@ def apply_events(charter: Charter, tickets: Mapping[str, Ticket], events: Sequen
             state[ticket_id] = changes.tickets[ticket_id] = decision.ticket
         for kind in decision.cancel:
             changes.cancels.add((ticket_id, kind))
-            if (armed := live.pop((ticket_id, kind), None)) is not None:
+            for armed in live.pop((ticket_id, kind), []):
                 changes.timers[armed] = changes.timers[armed].settle(TimerState.CANCELLED)
         for timer in decision.arm:
             changes.timers[timer.key] = timer
-            live[(ticket_id, timer.kind)] = timer.key
+            live.setdefault((ticket_id, timer.kind), []).append(timer.key)
         changes.emit.extend(decision.emit)
         if decision.verdict is not None:
             changes.verdicts[decision.verdict] += 1

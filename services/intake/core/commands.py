@@ -57,6 +57,8 @@ class Action(StrEnum):
     RESOLVE = "resolve"
     REOPEN = "reopen"
     RATE = "rate"
+    CLAIM = "claim"
+    READ = "read"  # the read API and the ladder page's ticket views (services/metrics)
 
 
 class _Body(BaseModel):
@@ -139,6 +141,14 @@ class RateTicketRequest(_Body):
     score: Annotated[int, Field(strict=True, ge=1, le=5), BeforeValidator(_whole_number)]
 
 
+class ClaimTicketRequest(_Body):
+    ACTION: ClassVar[Action] = Action.CLAIM
+
+    tier: Tier = Field(description="Tier of the claiming agent.")
+    agent_id: AgentId
+    batch_id: ExternalRef = Field(description="Names the batch; the claims of one batch share it.")
+
+
 Request = (
     CreateTicketRequest
     | RecordResponseRequest
@@ -147,6 +157,7 @@ Request = (
     | ResolveTicketRequest
     | ReopenTicketRequest
     | RateTicketRequest
+    | ClaimTicketRequest
 )
 
 
@@ -193,6 +204,10 @@ class RateTicketCommand(RateTicketRequest, _ForTicket):
     type: Literal["rate_ticket"]
 
 
+class ClaimTicketCommand(ClaimTicketRequest, _ForTicket):
+    type: Literal["claim_ticket"]
+
+
 _ON_TOPIC = (
     CreateTicketCommand,
     RecordResponseCommand,
@@ -201,6 +216,7 @@ _ON_TOPIC = (
     ResolveTicketCommand,
     ReopenTicketCommand,
     RateTicketCommand,
+    ClaimTicketCommand,
 )
 KafkaCommand = Annotated[
     CreateTicketCommand
@@ -209,7 +225,8 @@ KafkaCommand = Annotated[
     | ReturnWithFixCommand
     | ResolveTicketCommand
     | ReopenTicketCommand
-    | RateTicketCommand,
+    | RateTicketCommand
+    | ClaimTicketCommand,
     Field(discriminator="type"),
 ]
 KAFKA_COMMAND = TypeAdapter(KafkaCommand)

@@ -12,6 +12,11 @@ Invariants:
    an open ticket, reopening and rating a resolved one; one rating per resolution.
 4. Cycles: a ticket is created in cycle 1 and each reopen starts the next; every event
    carries the cycle it belongs to (`ce_cycle`), the reopen the one it starts.
+5. Scope: a ticket remembers the client that created it. A client whose key is not granted
+   every ticket acts only on its own: another client's ticket is `unknown_ticket`, exactly
+   like a ticket that does not exist (its existence does not leak), and yields no event.
+6. Audit: every event names the acting client (`ce_client`) and the agent its command
+   named, if any (`ce_agent`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from services.intake.core.commands import (
+    ClaimTicketRequest,
     CreateTicketRequest,
     RateTicketRequest,
     RecordResponseRequest,
@@ -35,6 +41,7 @@ from services.intake.core.commands import (
 from shared.envelope import Envelope, derive_id, name_based_id
 from shared.events import (
     Event,
+    TicketClaimRequested,
     TicketCreated,
     TicketEscalationRequested,
     TicketRated,
@@ -73,6 +80,7 @@ class Ticket:
     status: Status = Status.OPEN
     rated: bool = False  # rated since the last resolution
     cycle: int = 1  # the current cycle: 1, and one more per reopen
+    client: str | None = None  # the client that created it (None: created before clients were remembered)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +99,7 @@ class Submission:
     # A dead letter sent back by an operator once its cause was fixed: its first outcome (the
     # dead letter) does not stand; its first acceptance does (service.process).
     redrive: bool = False
+    all_tickets: bool = False  # the client's key is granted every ticket, not only its own
 
     @property
     def fingerprint(self) -> str:
@@ -152,8 +161,13 @@ def new_ticket_id(client: str, request: CreateTicketRequest, command: str) -> st
     """An upstream `external_id` *is* the ticket's identity for that client; otherwise the
     ticket id derives from the command id, so a retried create names the same ticket."""
     if request.external_id is not None:
-        return name_based_id(_NAMESPACE, f"external/{client}/{request.external_id}")
+        return external_ticket_id(client, request.external_id)
     return name_based_id(_NAMESPACE, f"ticket/{command}")
+
+
+def external_ticket_id(client: str, external_id: str) -> str:
+    """The Ladder ticket a client's upstream id names (help-desk webhooks address tickets so)."""
+    return name_based_id(_NAMESPACE, f"external/{client}/{external_id}")
 
 
 def decide(ticket: Ticket | None, prior: PriorCommand | None, submission: Submission) -> Decision:
@@ -174,7 +188,7 @@ def decide(ticket: Ticket | None, prior: PriorCommand | None, submission: Submis
             return Rejected(RejectCode.TICKET_EXISTS, "a ticket with this external_id exists with different content")
         return _create(submission, request)
 
-    if ticket is None:
+    if ticket is None or not (submission.all_tickets or ticket.client == submission.client):
         return Rejected(RejectCode.UNKNOWN_TICKET, f"ticket {submission.ticket_id} does not exist")
     match request:
         case RecordResponseRequest():
@@ -208,6 +222,11 @@ def decide(ticket: Ticket | None, prior: PriorCommand | None, submission: Submis
                     fix_summary=request.fix_summary,
                 ),
             )
+        case ClaimTicketRequest():
+            claim = TicketClaimRequested(
+                ticket_id=ticket.ticket_id, tier=request.tier, agent_id=request.agent_id, batch_id=request.batch_id
+            )
+            return _when_open(ticket, submission, claim)
         case ResolveTicketRequest():
             decision = _when_open(
                 ticket,
@@ -251,7 +270,12 @@ def _create(submission: Submission, request: CreateTicketRequest) -> Accepted:
         created_at=request.created_at or submission.received_at,
         external_id=request.external_id,
     )
-    ticket = Ticket(submission.ticket_id, correlation_id=event_id, created_fingerprint=submission.fingerprint)
+    ticket = Ticket(
+        submission.ticket_id,
+        correlation_id=event_id,
+        created_fingerprint=submission.fingerprint,
+        client=submission.client,
+    )
     return Accepted(_envelope(event, event_id, ticket, submission), ticket)
 
 
@@ -283,4 +307,6 @@ def _envelope(event: Event, event_id: str, ticket: Ticket, submission: Submissio
         correlation_id=ticket.correlation_id,
         causation_id=submission.command_id,
         cycle=ticket.cycle,
+        client=submission.client,
+        agent=getattr(submission.request, "agent_id", None),
     )

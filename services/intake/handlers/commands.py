@@ -6,8 +6,9 @@ offset committed (`AckPolicy.NACK_ON_ERROR`, see `shared.kafka`), so a crash re-
 the batch and the command ids make the re-run a no-op. A bad record never stops the
 partition: it becomes a dead-letter record in the same transaction.
 
-Writers authenticate on the topic too: an `authorization: Bearer <key>` header with a key
-allowed to take the command's action (the same keys as the HTTP API).
+Writers authenticate on the topic by signing each record (`shared.signing`: client,
+timestamp and HMAC-SHA256 headers), with a key allowed to take the command's action (the
+same keys as the HTTP API); no secret is ever in a record.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from services.intake.core.auth import Denied, KeyRing, permit
 from services.intake.core.commands import COMMAND_FIELDS, KAFKA_COMMAND, KAFKA_COMMAND_TYPES, CreateTicketRequest
 from services.intake.core.tickets import Submission, command_id, new_ticket_id
 from services.intake.service import Entry, FromTopic, Poison, record_fingerprint
+from shared import signing
 from shared.delivery.records import REDRIVE_OF, Rejection, SourceRecord, identity_id
 from shared.envelope import describe_validation_error
 
 
-def read_command(record: SourceRecord, keys: KeyRing, *, max_bytes: int, now: datetime) -> Entry:
+def read_command(record: SourceRecord, keys: KeyRing, *, max_bytes: int, now: datetime) -> FromTopic | Poison:
     """Turn one record into a command, or into `Poison` with the reason. Pure."""
     position_id = record.identity_id
 
@@ -37,7 +39,7 @@ def read_command(record: SourceRecord, keys: KeyRing, *, max_bytes: int, now: da
     if record.size > max_bytes:  # key and headers count too: a 2 MB key is no command
         return poison("too_large", f"too large: {record.size} bytes > {max_bytes}")
     # Authenticate before reading the body: strangers learn nothing about the schema.
-    key = keys.authenticate((record.header("authorization") or b"").decode(errors="replace"))
+    key = keys.verify(record.headers, record.key, record.value, now)
     if isinstance(key, Denied):
         return poison("unauthenticated", f"unauthenticated: {key.reason}")
     try:
@@ -63,20 +65,28 @@ def read_command(record: SourceRecord, keys: KeyRing, *, max_bytes: int, now: da
         command_key, same_record = command_id(key.name, idempotency_key=command.command_id), None
     elif redrive_of is not None:  # a redriven dead letter is the record it copies (same bytes, checked)
         command_key, same_record = identity_id(redrive_of.decode(errors="replace")), record_fingerprint(record)
-    else:  # the record's position is stable across redeliveries
-        command_key, same_record = position_id, record_fingerprint(record)
+    else:  # the signature is stable across redeliveries, and a replayed copy is the same command
+        signed = (record.header(signing.SIGNATURE) or b"").decode(errors="replace")
+        command_key, same_record = identity_id(f"signed/{key.name}/{signed}"), record_fingerprint(record)
     if isinstance(command, CreateTicketRequest):
         ticket_id = new_ticket_id(key.name, command, command_key)
     else:
         ticket_id = command.ticket_id
     submission = Submission(
-        command, ticket_id, command_key, key.name, now, record_fingerprint=same_record, redrive=redrive_of is not None
+        command,
+        ticket_id,
+        command_key,
+        key.name,
+        now,
+        record_fingerprint=same_record,
+        redrive=redrive_of is not None,
+        all_tickets=key.tickets == "all",
     )
     return FromTopic(submission, record)
 
 
 def batch_processor(
-    keys: KeyRing,
+    keys: Callable[[], KeyRing],
     *,
     process: Callable[[Sequence[Entry]], Awaitable[Any]],
     clock: Callable[[], datetime],
@@ -86,6 +96,7 @@ def batch_processor(
 
     async def on_commands(records: Sequence[SourceRecord]) -> None:
         now = clock()
-        await process([read_command(record, keys, max_bytes=max_bytes, now=now) for record in records])
+        ring = keys()  # the ring in force for this batch (it may be reloaded between batches)
+        await process([read_command(record, ring, max_bytes=max_bytes, now=now) for record in records])
 
     return on_commands

@@ -1,14 +1,18 @@
 """The HTTP API (`/v1`): parse, authenticate, hand the command to the core, map the decision.
 
 Status codes: 201/202 accepted (a retry with the same Idempotency-Key gets the original
-answer and `Idempotent-Replayed: true`), 401/403 authentication, 409 the command does not
+answer and `Idempotent-Replayed: true`), 401/403 authentication, 404 no such ticket for this
+client (missing, or another client's: indistinguishable), 409 the command does not
 fit the ticket's state, 413 body too large, 422 invalid body (every invalid field named),
 503 storage unavailable (retry with the same Idempotency-Key).
 """
 
 import json
 import logging
+import math
 import re
+import time
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -19,13 +23,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.intake.core.auth import ApiKey, Denied, KeyRing
 from services.intake.core.commands import (
     Action,
+    ClaimTicketRequest,
     CreateTicketRequest,
     RateTicketRequest,
     RecordResponseRequest,
@@ -37,6 +42,7 @@ from services.intake.core.commands import (
 from services.intake.core.commands import (
     Request as Command,
 )
+from services.intake.core.limits import RateLimits
 from services.intake.core.tickets import (
     Accepted,
     Decision,
@@ -47,8 +53,9 @@ from services.intake.core.tickets import (
     command_id,
     new_ticket_id,
 )
+from services.intake.service import QueueFull
 from shared.delivery.failures import Kind, classify, describe
-from shared.events import TicketId
+from shared.events import AgentId, TicketId, Tier
 
 log = logging.getLogger(__name__)
 
@@ -83,21 +90,32 @@ class InvalidField(BaseModel):
 ERROR_CODES = {
     401: ["unauthenticated"],
     403: ["forbidden"],
-    409: [code.value for code in RejectCode if code not in (RejectCode.MALFORMED, RejectCode.REUSED_KEY)],
+    404: [RejectCode.UNKNOWN_TICKET.value],
+    409: [
+        code.value
+        for code in RejectCode
+        if code not in (RejectCode.MALFORMED, RejectCode.REUSED_KEY, RejectCode.UNKNOWN_TICKET)
+    ],
     413: ["too_large"],
     422: ["invalid_request", RejectCode.REUSED_KEY.value],
+    429: ["rate_limited"],
     500: ["internal_error"],
-    503: ["unavailable"],
+    503: ["unavailable", "overloaded"],
 }
 _MEANING = {
     401: "No valid API key (`Authorization: Bearer <key>`).",
     403: "The API key may not take this action.",
-    409: "The command does not fit the ticket's state (e.g. unknown_ticket, ticket_resolved).",
+    404: "No such ticket for this client: it does not exist, or another client created it and this key is not "
+    "granted every ticket (the two are indistinguishable on purpose).",
+    409: "The command does not fit the ticket's state (e.g. ticket_resolved).",
     413: "The body is larger than the server accepts.",
     422: "Invalid body or headers (every field named in `fields`), or an Idempotency-Key already used "
     "for another request (idempotency_key_reused).",
+    429: "The client is over its rate limit (a token bucket per client: INTAKE_RATE_PER_SECOND and INTAKE_BURST, "
+    "or its key's rate_per_second and burst); nothing was applied. Retry after `Retry-After` seconds.",
     500: "The command could not be stored because of a fault of ours; it was not applied.",
-    503: "Storage is unavailable for now: retry with the same Idempotency-Key.",
+    503: "Storage is unavailable (unavailable), or too many commands are queued (overloaded, INTAKE_HTTP_QUEUE); "
+    "nothing was applied: retry after `Retry-After` seconds with the same Idempotency-Key.",
 }
 
 
@@ -109,8 +127,13 @@ class Problem(BaseModel):
     fields: list[InvalidField] = Field(default_factory=list, description="Invalid fields (422 only).")
 
 
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}}
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "description": f"{_MEANING[status]} Codes: {', '.join(codes)}."}
+    status: {
+        "model": Problem,
+        "description": f"{_MEANING[status]} Codes: {', '.join(codes)}.",
+        **({"headers": _RETRY_AFTER} if status in (429, 503) else {}),
+    }
     for status, codes in ERROR_CODES.items()
 }
 
@@ -172,7 +195,12 @@ class _TextRoute(APIRoute):
         return route
 
 
-def api_router(keys: KeyRing, submit: Callable[[Submission], Awaitable[Decision]]) -> APIRouter:
+def api_router(
+    keys: Callable[[], KeyRing],
+    submit: Callable[[Submission], Awaitable[Decision]],
+    limits: RateLimits,
+    clock: Callable[[], float] = time.monotonic,
+) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["tickets"], responses=_ERRORS, route_class=_TextRoute)
 
     bearer = HTTPBearer(auto_error=False, description="An API key allowed to take this action.")
@@ -180,7 +208,9 @@ def api_router(keys: KeyRing, submit: Callable[[Submission], Awaitable[Decision]
     def writer(action: Action) -> Callable[..., Awaitable[ApiKey]]:
         # async: a plain `def` dependency would cost a thread-pool round trip per request
         async def authorize(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> ApiKey:
-            outcome = keys.authorize(f"{credentials.scheme} {credentials.credentials}" if credentials else None, action)
+            outcome = keys().authorize(
+                f"{credentials.scheme} {credentials.credentials}" if credentials else None, action
+            )
             if isinstance(outcome, Denied):
                 error = "unauthenticated" if outcome.status == 401 else "forbidden"
                 raise _Refused(
@@ -189,6 +219,16 @@ def api_router(keys: KeyRing, submit: Callable[[Submission], Awaitable[Decision]
                         error,
                         outcome.reason,
                         headers={"WWW-Authenticate": "Bearer"} if outcome.status == 401 else None,
+                    )
+                )
+            wait = limits.take(outcome.name, clock(), outcome.rate_per_second, outcome.burst)
+            if wait is not None:
+                raise _Refused(
+                    _problem(
+                        429,
+                        "rate_limited",
+                        f"client {outcome.name!r} is over its rate limit; retry after the Retry-After seconds",
+                        headers={"Retry-After": str(max(1, math.ceil(wait)))},
                     )
                 )
             return outcome
@@ -203,10 +243,18 @@ def api_router(keys: KeyRing, submit: Callable[[Submission], Awaitable[Decision]
             assert isinstance(command, CreateTicketRequest)
             ticket_id = new_ticket_id(key.name, command, command_key)
         submission = Submission(
-            command, ticket_id, command_key, key.name, datetime.now(UTC), repeatable=idempotency_key is not None
+            command,
+            ticket_id,
+            command_key,
+            key.name,
+            datetime.now(UTC),
+            repeatable=idempotency_key is not None,
+            all_tickets=key.tickets == "all",
         )
         try:
             decision = await submit(submission)
+        except QueueFull:
+            return _problem(503, "overloaded", "too many commands queued; retry later", headers={"Retry-After": "1"})
         except Exception as error:
             if classify(error) is not Kind.POISON:  # an outage, logged once per backoff step (main._Http)
                 return _problem(
@@ -235,6 +283,8 @@ def api_router(keys: KeyRing, submit: Callable[[Submission], Awaitable[Decision]
                     f"Idempotency-Key {idempotency_key!r}: {reason}",
                     [{"field": "Idempotency-Key", "message": reason}],
                 )
+            case Rejected(code=RejectCode.UNKNOWN_TICKET, reason=reason):
+                return _problem(404, RejectCode.UNKNOWN_TICKET.value, reason)  # another client's: the same answer
             case Rejected(code=code, reason=reason):
                 return _problem(409, code.value, reason)
         raise AssertionError(decision)
@@ -246,6 +296,7 @@ def api_router(keys: KeyRing, submit: Callable[[Submission], Awaitable[Decision]
         "resolution": ("resolveTicket", ResolveTicketRequest, "Resolve the ticket"),
         "reopen": ("reopenTicket", ReopenTicketRequest, "Reopen a resolved ticket"),
         "rating": ("rateTicket", RateTicketRequest, "Record the customer's satisfaction rating (1-5)"),
+        "claim": ("claimTicket", ClaimTicketRequest, "Claim the ticket out of its tier's shadow queue"),
     }
     # OpenAPI links: what a client (or a stateful tester) can do with a created ticket's id.
     links = {
@@ -291,7 +342,51 @@ def api_router(keys: KeyRing, submit: Callable[[Submission], Awaitable[Decision]
 
     for path, (operation, body, summary) in follow_ups.items():
         ticket_command(path, operation, body, summary)
+
+    @router.post(
+        "/claims",
+        status_code=202,
+        response_model=ClaimBatchAccepted,
+        summary="Claim a batch of tickets out of a shadow queue",
+        operation_id="claimBatch",
+        description="One `ticket.claim_requested` per ticket, all naming one batch (the Idempotency-Key, "
+        "or a new id). Router takes each ticket out of its shadow queue once: a ticket already claimed "
+        "(by this batch or another) stays with its first claimer.",
+    )
+    async def claim_batch(
+        batch: ClaimBatchRequest,
+        idempotency_key: IdempotencyKey = None,
+        key: ApiKey = Depends(writer(Action.CLAIM)),
+    ) -> JSONResponse:
+        batch_id = idempotency_key or str(uuid.uuid4())
+        claims = []
+        for ticket_id in batch.ticket_ids:
+            command = ClaimTicketRequest(tier=batch.tier, agent_id=batch.agent_id, batch_id=batch_id)
+            answer = await handle(key, command, ticket_id, f"{batch_id}/{ticket_id}", 202)
+            claims.append({"ticket_id": ticket_id, "status": answer.status_code, **orjson.loads(bytes(answer.body))})
+        return JSONResponse({"batch_id": batch_id, "claims": claims}, status_code=202)
+
     return router
+
+
+class ClaimBatchRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    tier: Tier
+    agent_id: AgentId
+    ticket_ids: list[TicketId] = Field(min_length=1, max_length=500, description="Tickets to claim (distinct).")
+
+    @field_validator("ticket_ids")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("a ticket is listed twice")
+        return value
+
+
+class ClaimBatchAccepted(BaseModel):
+    batch_id: str
+    claims: list[dict[str, Any]] = Field(description="Per ticket: its status (202 or 409) and answer.")
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from services.metrics.adapters.read_store import ReadStore
 from services.metrics.adapters.store import ProjectionStore
 from services.metrics.core.visits import ignored, project_batch
 from shared.delivery.events import Effects, EventBatch
@@ -21,12 +22,14 @@ from shared.events import EVENT_TYPES
 class KpiProjection:
     types = frozenset(EVENT_TYPES)
 
-    def __init__(self, store: ProjectionStore) -> None:
-        self.store = store
+    def __init__(self, store: ProjectionStore, read: ReadStore | None = None) -> None:
+        self.store, self.read = store, read
 
     async def apply(self, conn: asyncpg.Connection, batch: EventBatch) -> Effects:
         states = await self.store.load(conn, {envelope.ticket_id for envelope in batch.events})
         changed, samples = project_batch(states, batch.events)
         samples += ignored("duplicate", batch.duplicates, batch.now) + ignored("stale", len(batch.stale), batch.now)
         await self.store.save(conn, changed, samples)
+        if self.read is not None:
+            await self.read.save(conn, batch.events)
         return Effects()

@@ -18,6 +18,11 @@ Invariants (tests: tests/unit/router/test_dispatch.py, test_properties.py):
    that left the ticket waiting, so whoever assigns it (a batch, the periodic pass, another
    replica) emits the same id, once. A routed event carries the cycle of the event that
    placed the ticket (`ce_cycle`).
+7. A claim (`ticket.claim_requested`) takes a ticket out of its tier's shadow queue once,
+   into the tier's queue, to the claiming agent when that agent is on the tier's roster
+   with room (else it waits in line, urgent: claimed work is not batched again); routed
+   reason `claim`. A claim of a ticket not (any more) in a shadow queue, or by a tier the
+   charter does not let claim there, moves nothing (counted as ignored).
 6. An event that moves nothing emits nothing: a bounce with `handoff_incomplete` (the
    handoff never happened), an escalation or bounce to the tier the ticket is at, or to a
    tier not in use (those two counted as ignored).
@@ -42,6 +47,7 @@ from shared.events import (
     Priority,
     RoutingReason,
     TicketBounced,
+    TicketClaimRequested,
     TicketCreated,
     TicketEscalated,
     TicketReopened,
@@ -49,12 +55,13 @@ from shared.events import (
     Tier,
 )
 
-CREATED, ESCALATED, BOUNCED, RESOLVED, REOPENED = (
+CREATED, ESCALATED, BOUNCED, RESOLVED, REOPENED, CLAIMED = (
     TicketCreated.TYPE,
     TicketEscalated.TYPE,
     TicketBounced.TYPE,
     TicketResolved.TYPE,
     TicketReopened.TYPE,
+    TicketClaimRequested.TYPE,
 )
 
 
@@ -162,6 +169,9 @@ class _Floor:
             self._arrive(ticket, placement, envelope)
             return
         ticket = self.tickets[event.ticket_id]
+        if kind == CLAIMED:
+            self._claim(ticket, cast(TicketClaimRequested, event), envelope)
+            return
         if kind == RESOLVED:
             freed = self._leave(ticket)
             ticket.resolved = True
@@ -257,6 +267,40 @@ class _Floor:
                 ticket.queue,
                 ticket.assignee,
                 placement.reason,
+                ticket.communication_owner,
+                ticket.routed_id,
+                cause.id,
+                ticket.correlation_id,
+                ticket.cycle,
+            )
+        )
+
+    def _claim(self, ticket: Ticket, claim: TicketClaimRequested, cause: Envelope) -> None:
+        spec = self.charter.tiers.get(ticket.tier)
+        if not ticket.shadow or ticket.resolved:
+            self.outcome.ignored["not_in_shadow_queue"] += 1
+            return
+        if spec is None or not spec.may_claim(claim.tier, ticket.tier):
+            self.outcome.ignored["claim_not_allowed"] += 1
+            return
+        ticket.queue, ticket.shadow, ticket.urgent, ticket.queued_at = spec.queue, False, True, cause.time
+        ticket.routed_id = derive_id(cause.id, "routed")
+        self.changed[ticket.ticket_id] = ticket
+        desk = self.desks[ticket.tier]
+        seat = desk.seats.get(claim.agent_id)
+        if claim.tier == ticket.tier and seat is not None and seat.open < desk.cap:
+            desk.take(claim.agent_id)
+            ticket.assignee = claim.agent_id
+        else:
+            self._queue(ticket)
+            self.fill(desk, placing=ticket)
+        self.outcome.routed.append(
+            Routed(
+                ticket.ticket_id,
+                ticket.tier,
+                ticket.queue,
+                ticket.assignee,
+                RoutingReason.CLAIM,
                 ticket.communication_owner,
                 ticket.routed_id,
                 cause.id,

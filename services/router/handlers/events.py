@@ -77,7 +77,16 @@ def routed_records(routed: Sequence[Routed], at: datetime, topic: str) -> list[O
 class Routing:
     """The `EventHandler` for the ticket events router acts on."""
 
-    types = frozenset({"ticket.created", "ticket.escalated", "ticket.bounced", "ticket.resolved", "ticket.reopened"})
+    types = frozenset(
+        {
+            "ticket.created",
+            "ticket.escalated",
+            "ticket.bounced",
+            "ticket.resolved",
+            "ticket.reopened",
+            "ticket.claim_requested",
+        }
+    )
 
     def __init__(
         self,

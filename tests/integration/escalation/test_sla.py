@@ -5,7 +5,7 @@ ticket left never fires."""
 
 from datetime import timedelta
 
-from shared.events import EscalationReason, SlaKind, TicketEscalated, Tier
+from shared.events import EscalationReason, RoutingReason, SlaKind, TicketEscalated, Tier
 from tests.integration.escalation.conftest import handoff
 
 # escalation-24x7.yaml, P2 at L1: first response 5 min, time in tier 10 min (alert, escalate)
@@ -69,3 +69,28 @@ async def test_a_move_cancels_the_timers_of_the_visit_it_left(desk):
     await desk.escalation.advance(timedelta(minutes=11))
     _, breach = await desk.answers(ticket, 2)
     assert (breach.event.tier, breach.event.kind, breach.causation_id) == (Tier.L2, SlaKind.FIRST_RESPONSE, routed)
+
+
+async def test_the_communication_owner_gets_its_own_deadline_and_breach(desk):
+    # A blocked customer's api_errors jumped to L3 (P1: L3 first response 30 min) while L1 keeps
+    # the customer updated: L1's own P1 first response (5 min) applies and is breached alone.
+    ticket = await desk.create(priority="P1", intent="api_errors", customer_blocked=True)
+    routed = await desk.route(ticket, Tier.L3, RoutingReason.JUMP, communication_owner=Tier.L1)
+    await desk.escalation.timers(ticket, first_response="pending", time_in_tier="pending")
+    async with desk.escalation.app.state.runtime.pool.acquire() as conn:
+        rows = await conn.fetch(
+            f"SELECT tier, kind, due_at - min(due_at) OVER () AS after FROM {desk.escalation.schema}.sla_timers "
+            "WHERE ticket_id = $1 ORDER BY due_at",
+            ticket,
+        )
+    assert [(r["tier"], r["kind"], r["after"]) for r in rows] == [
+        ("L1", "first_response", timedelta(0)),
+        ("L3", "first_response", timedelta(minutes=25)),
+        ("L3", "time_in_tier", timedelta(minutes=115)),
+    ]
+    await desk.escalation.advance(timedelta(minutes=6))
+    (breach,) = await desk.answers(ticket, 1)
+    assert (breach.event.tier, breach.event.kind, breach.causation_id) == (Tier.L1, SlaKind.FIRST_RESPONSE, routed)
+    await desk.escalation.timers(ticket, first_response="pending", time_in_tier="pending")  # L3's still run
+    await desk.events.settle(1.0)
+    assert len(desk.escalations(ticket)) == 1  # an alert: the communication owner escalates nothing

@@ -20,6 +20,7 @@ from services.escalation.settings import EscalationSettings
 from shared import envelope as ce
 from shared.db import drop_schemas
 from shared.events import SlaKind, Tier
+from shared.kafka import client_options
 from shared.partitioning import partition_for
 from tests.apps import in_process
 from tests.integration.escalation.conftest import PARTITIONS, Clock, escalation_env
@@ -48,7 +49,9 @@ async def test_a_restart_after_downtime_breaches_only_what_the_stream_left_unans
             TopicReader(bootstrap, topics.events) as events,
         ):
             env = escalation_env(topics, unique, "escalation-24x7.yaml", ESCALATION_TIMER_POLL_S="1")
-            producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+            producer = AIOKafkaProducer(
+                bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **client_options()
+            )
             await producer.start()
 
             async def publish(*envelopes: ce.Envelope) -> None:

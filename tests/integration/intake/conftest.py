@@ -10,26 +10,42 @@ import pytest
 from services.intake.core.auth import hash_key
 from services.intake.main import create_app
 from services.intake.settings import IntakeSettings
-from shared import topics
+from shared import signing, topics
 from shared.kafka import commit_group_at_end
 from tests.apps import in_process, private_schema
 from tests.kafka_tools import TopicReader
 
-KEYS = {"helpdesk": "it-helpdesk-key", "chatbot": "it-chatbot-key"}
+KEYS = {"helpdesk": "it-helpdesk-key", "chatbot": "it-chatbot-key", "deskops": "it-deskops-key", "lead": "it-lead-key"}
 KEY_CONFIG = json.dumps(
     {
         "keys": [
             {
                 "name": "helpdesk",
                 "sha256": hash_key(KEYS["helpdesk"]),
-                "actions": ["create", "respond", "escalate", "return", "resolve", "reopen", "rate"],
+                "actions": ["create", "respond", "escalate", "return", "resolve", "reopen", "rate", "claim"],
             },
             {"name": "chatbot", "sha256": hash_key(KEYS["chatbot"]), "actions": ["create", "respond"]},
+            {  # a help desk's operations key: granted every ticket
+                "name": "deskops",
+                "sha256": hash_key(KEYS["deskops"]),
+                "actions": ["respond", "resolve"],
+                "tickets": "all",
+            },
+            {"name": "lead", "sha256": hash_key(KEYS["lead"]), "actions": ["read"]},
         ]
     }
 )
 HELPDESK = {"Authorization": f"Bearer {KEYS['helpdesk']}"}
+
+
+def signed(key: bytes | None, value: bytes, client: str = "helpdesk") -> list[tuple[str, bytes | None]]:
+    """The headers a topic writer signs a command with (shared.signing)."""
+    return signing.sign(client, KEYS[client], key, value)
+
+
 CHATBOT = {"Authorization": f"Bearer {KEYS['chatbot']}"}
+DESKOPS = {"Authorization": f"Bearer {KEYS['deskops']}"}
+LEAD = {"Authorization": f"Bearer {KEYS['lead']}"}
 
 
 async def intake_env_at_tail(bootstrap: str, **overrides: str) -> dict[str, str]:
@@ -46,6 +62,7 @@ def intake_env(**overrides: str) -> dict[str, str]:
         "INTAKE_SCHEMA_NAME": private_schema("intake"),
         "INTAKE_MAX_BODY_BYTES": "8192",
         "INTAKE_MAX_COMMAND_BYTES": "8192",
+        "INTAKE_UNKNOWN_TICKET_WAIT_S": "1",  # a follow-up waits this long for its create (test_ordering: longer)
         **overrides,
     }
 

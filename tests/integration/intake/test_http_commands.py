@@ -82,7 +82,7 @@ async def test_created_body_and_headers(intake, events, unique):
 
 
 @pytest.mark.parametrize("path", ["responses", "resolution", "reopen", "rating"])
-async def test_unknown_ticket_is_409(intake, path, unique):
+async def test_unknown_ticket_is_404(intake, path, unique):
     bodies = {
         "responses": {"tier": "L1", "agent_id": "a"},
         "resolution": {"tier": "L1", "agent_id": "a", "resolution_code": "x"},
@@ -90,5 +90,5 @@ async def test_unknown_ticket_is_409(intake, path, unique):
         "rating": {"score": 3},
     }
     response = await intake.post(f"/v1/tickets/nope-{unique}/{path}", json=bodies[path], headers=HELPDESK)
-    assert response.status_code == 409
+    assert response.status_code == 404
     assert response.json()["error"] == "unknown_ticket"

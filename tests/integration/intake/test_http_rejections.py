@@ -127,6 +127,9 @@ async def test_operations_endpoints(intake):
         "relay": True,
         "http_commands": True,
         "consumers": True,
+        "retention": True,
+        "waiting": True,
+        "keys": True,
     }
     assert (await intake.get("/openapi.json")).json() == document()
     from services.intake.contracts import asyncapi

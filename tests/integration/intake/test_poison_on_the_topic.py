@@ -5,9 +5,8 @@ event, every bad record exactly one dead letter with its reason, and intake keep
 import orjson
 
 from shared import topics
-from tests.integration.intake.conftest import HELPDESK
+from tests.integration.intake.conftest import HELPDESK, signed
 
-AUTH = ("authorization", HELPDESK["Authorization"].encode())
 LOCK_NAMES = ["ladder.intake.relay", "relay:intake", "migrate:intake", "intake:ticket", "intake:command"]
 
 
@@ -43,37 +42,39 @@ async def test_odd_records_among_thousands_of_valid_commands(intake, events, dea
     try:
         sent, valid = [], []
 
-        async def send(value, headers, key=b"k"):
+        async def send(value, extra=(), key=b"k", sign=True):
+            headers = [*(signed(key, value) if sign else []), *extra]
             sent.append(await producer.send(topics.TICKET_COMMANDS, value, key=key, headers=headers))
+            return headers
 
         for i in range(2000):
             marker = f"poison-mix-{unique}-{i}"
             valid.append(marker)
-            await send(orjson.dumps(create(marker)), [AUTH], key=str(i).encode())
+            await send(orjson.dumps(create(marker)), key=str(i).encode())
             if i == 1000:  # the defect: one null header value lost its batch-mates
-                await send(orjson.dumps(create(f"{marker}-null")), [AUTH, ("trace", None)])
+                await send(orjson.dumps(create(f"{marker}-null")), [("trace", None)])
                 valid.append(f"{marker}-null")
         for label, extra in [("nul", ("x\x00y", b"1")), ("binary", ("bin", b"\xff\xfe"))]:
             marker = f"poison-mix-{unique}-{label}"
             valid.append(marker)
-            await send(orjson.dumps(create(marker)), [AUTH, extra])
+            await send(orjson.dumps(create(marker)), [extra])
         bad = [
-            (orjson.dumps(create(f"bad-{unique}-1")), [("authorization", None)], b"k", "unauthenticated"),
-            (b"\x00\xff", [AUTH, ("a\x00b", b"\xff")], b"k", "not_json"),
-            (orjson.dumps(create(f"bad-{unique}-2")), [AUTH], b"k" * 2_000_000, "too_large"),
+            (orjson.dumps(create(f"bad-{unique}-1")), [("ladder_signature", None)], b"k", "unauthenticated", False),
+            (b"\x00\xff", [("a\x00b", b"\xff")], b"k", "not_json", True),
+            (orjson.dumps(create(f"bad-{unique}-2")), [], b"k" * 2_000_000, "too_large", True),
             *[
                 (
                     orjson.dumps({"type": "record_response", "ticket_id": name, "tier": "L1", "agent_id": "a"}),
-                    [AUTH],
+                    [],
                     name.encode(),
                     "unknown_ticket",
+                    True,
                 )
                 for name in LOCK_NAMES
             ],
         ]
         first_bad = len(sent)
-        for value, headers, key, _ in bad:
-            await send(value, headers, key)
+        written = [await send(value, extra, key, sign) for value, extra, key, _, sign in bad]
         await producer.flush()
         metas = [await future for future in sent]
     finally:
@@ -110,17 +111,19 @@ async def test_odd_records_among_thousands_of_valid_commands(intake, events, dea
         (int(dlq(r, "dlq_source_partition")), int(dlq(r, "dlq_source_offset"))): r for r in mine(dead_letters.records)
     }
     assert len(mine(dead_letters.records)) == len(bad)
-    for meta, (value, headers, key, code) in zip(metas[first_bad:], bad, strict=True):
+    for meta, (value, _, key, code, _), headers in zip(metas[first_bad:], bad, written, strict=True):
         record = dead[(meta.partition, meta.offset)]
         assert dlq(record, "dlq_code") == code
         assert record.key == key and record.value == value  # verbatim, the 2 MB key too
         assert [h for h in record.headers if not h[0].startswith("dlq_")] == [
-            h for h in headers if h[0] != "authorization"
+            h
+            for h in headers
+            if h[0] != "ladder_signature"  # a credential: never in a dead letter
         ]
 
 
 async def test_ticket_ids_that_look_like_internal_lock_names_are_just_ids(intake, unique):
-    """A request about such an id answers at once (409: no such ticket) and holds nobody up."""
+    """A request about such an id answers at once (404: no such ticket) and holds nobody up."""
     import asyncio
 
     from tests.integration.intake.conftest import ticket_body
@@ -136,6 +139,6 @@ async def test_ticket_ids_that_look_like_internal_lock_names_are_just_ids(intake
     answers = await asyncio.wait_for(
         asyncio.gather(*(respond(name) for name in LOCK_NAMES), *(create(i) for i in range(20))), timeout=10
     )
-    assert [a.status_code for a in answers[: len(LOCK_NAMES)]] == [409] * len(LOCK_NAMES)
+    assert [a.status_code for a in answers[: len(LOCK_NAMES)]] == [404] * len(LOCK_NAMES)
     assert {a.json()["error"] for a in answers[: len(LOCK_NAMES)]} == {"unknown_ticket"}
     assert {a.status_code for a in answers[len(LOCK_NAMES) :]} == {201}

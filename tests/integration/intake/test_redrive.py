@@ -25,7 +25,7 @@ from shared.emitters import emitter
 from shared.kafka import client_options
 from tests.apps import in_process
 from tests.builders import ticket_created
-from tests.integration.intake.conftest import HELPDESK, KEYS, intake_env, ticket_body
+from tests.integration.intake.conftest import HELPDESK, KEYS, intake_env, signed, ticket_body
 from tests.kafka_tools import TopicReader, private_topics
 
 
@@ -33,6 +33,7 @@ async def cli(monkeypatch, prefix: str, *argv: str) -> tuple[int, str]:
     """`ladder ...` as an operator runs it (in a thread: it runs its own event loop)."""
     monkeypatch.setenv("LADDER_TOPIC_PREFIX", prefix)
     monkeypatch.setenv("LADDER_REDRIVE_API_KEY", KEYS["helpdesk"])
+    monkeypatch.setenv("LADDER_REDRIVE_CLIENT", "helpdesk")
 
     def run() -> int:
         try:
@@ -64,20 +65,19 @@ async def test_a_command_for_a_ticket_that_did_not_exist_yet_takes_effect_once(
     body = ticket_body(unique, external_id=f"zd-{unique}")
     ticket = new_ticket_id("helpdesk", CreateTicketRequest(**body), "unused: the external id names it")
     respond = {"type": "record_response", "ticket_id": ticket, "tier": "L1", "agent_id": "ann"}
-    auth = [("authorization", HELPDESK["Authorization"].encode())]
     async with TopicReader(bootstrap, topics.events) as events, TopicReader(bootstrap, topics.dead_letter) as dlq:
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **client_options())
         await producer.start()
         try:  # one with a command id, one identified by its record alone: both too early
-            await producer.send_and_wait(
-                topics.commands, orjson.dumps({**respond, "command_id": f"r-{unique}"}), key=b"a", headers=auth
-            )
-            await producer.send_and_wait(topics.commands, orjson.dumps(respond), key=b"b", headers=auth)
+            with_id = orjson.dumps({**respond, "command_id": f"r-{unique}"})
+            await producer.send_and_wait(topics.commands, with_id, key=b"a", headers=signed(b"a", with_id))
+            plain = orjson.dumps(respond)
+            await producer.send_and_wait(topics.commands, plain, key=b"b", headers=signed(b"b", plain))
         finally:
             await producer.stop()
         await dlq.wait_for(lambda rs: len(rs) >= 2)
         assert {dict(r.headers)["dlq_code"] for r in dlq.records} == {b"unknown_ticket"}
-        assert all("authorization" not in dict(r.headers) for r in dlq.records)
+        assert all("ladder_signature" not in dict(r.headers) for r in dlq.records)  # no credential kept
 
         created = await client.post("/v1/tickets", json=body, headers=HELPDESK)
         assert created.status_code == 201 and created.json()["ticket_id"] == ticket

@@ -2,6 +2,7 @@
 rest, and the consumer keeps flowing."""
 
 import asyncio
+import shlex
 import subprocess
 
 import orjson
@@ -11,7 +12,7 @@ from aiokafka import AIOKafkaProducer
 from shared import envelope as ce
 from shared import topics
 from shared.kafka import client_options
-from tests.integration.intake.conftest import CHATBOT, HELPDESK
+from tests.integration.intake.conftest import KEYS, signed
 from tests.kafka_tools import kcat
 
 
@@ -23,9 +24,9 @@ async def producer(platform):
     await producer.stop()
 
 
-async def send(producer, command, auth=HELPDESK, key=b"k"):
+async def send(producer, command, auth="helpdesk", key=b"k"):
     value = command if isinstance(command, bytes) else orjson.dumps(command)
-    headers = [("authorization", auth["Authorization"].encode())] if auth else []
+    headers = signed(key, value, auth) if auth else []
     return await producer.send_and_wait(topics.TICKET_COMMANDS, value, key=key, headers=headers)
 
 
@@ -95,7 +96,7 @@ async def test_garbage_is_dead_lettered_and_the_next_command_flows(intake, event
     forbidden = await send(
         producer,
         {"type": "resolve_ticket", "ticket_id": "t-1", "tier": "L1", "agent_id": "b", "resolution_code": "x"},
-        auth=CHATBOT,
+        auth="chatbot",
     )
     unknown = await send(producer, {"type": "reopen_ticket", "ticket_id": f"missing-{unique}"})
     unauthenticated = await send(producer, create(unique, command_id=f"noauth-{unique}"), auth=None)
@@ -118,7 +119,7 @@ async def test_garbage_is_dead_lettered_and_the_next_command_flows(intake, event
         assert reason in headers["dlq_reason"].decode()
         assert b"teleport" not in headers["dlq_reason"]  # client text is never echoed
         assert headers["dlq_source_topic"] == topics.TICKET_COMMANDS.encode()
-        assert "authorization" not in headers
+        assert "ladder_signature" not in headers
     assert b"forbidden" in dict(by_offset[(forbidden.partition, forbidden.offset)].headers)["dlq_reason"]
     assert b"unknown_ticket" in dict(by_offset[(unknown.partition, unknown.offset)].headers)["dlq_reason"]
     assert (
@@ -130,31 +131,53 @@ async def test_garbage_is_dead_lettered_and_the_next_command_flows(intake, event
     )
 
 
+# The README's shell example, verbatim: sign with openssl, publish with kcat.
+SIGN_AND_SEND = r"""
+ts=$(date +%s)
+hmac_key=$(printf '%s' "$LADDER_API_KEY" | openssl dgst -sha256 -r | cut -d' ' -f1)
+signature=$(printf 'v1\n%s\n%s\n%s\n%s' "$ts" "$LADDER_CLIENT" "$KEY" "$BODY" |
+  openssl dgst -sha256 -mac HMAC -macopt "hexkey:$hmac_key" -r | cut -d' ' -f1)
+printf '%s' "$BODY" | kcat -P -b "$KAFKA" -t support.ticket-commands -k "$KEY" \
+  -H "ladder_client=$LADDER_CLIENT" -H "ladder_timestamp=$ts" -H "ladder_signature=v1=$signature"
+"""
+
+
+async def shell_send(platform, body: bytes, key: str, api_key: str = KEYS["helpdesk"]) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin:/usr/local/bin",
+        "LADDER_API_KEY": api_key,
+        "LADDER_CLIENT": "helpdesk",
+        "KEY": key,
+        "BODY": body.decode(),
+        "KAFKA": platform.kafka_bootstrap_servers,
+    }
+    # The README's lines, with kcat's connection options for the broker at hand (TLS, SASL).
+    script = SIGN_AND_SEND.replace('kcat -P -b "$KAFKA"', shlex.join(kcat(platform.kafka_bootstrap_servers, "-P")))
+    await asyncio.to_thread(subprocess.run, ["bash", "-ec", script], env=env, check=True, timeout=30)
+
+
+async def test_a_command_signed_in_shell_with_openssl_is_read(intake, events, platform, unique):
+    subject = f"signed in shell {unique}"
+    await shell_send(platform, orjson.dumps(create(unique, subject=subject)), key=f"shell-{unique}")
+    (created,) = [
+        r
+        for r in await events.wait_for(lambda rs: any(subject.encode() in r.value for r in rs))
+        if subject.encode() in r.value
+    ]
+    assert dict(created.headers)["ce_client"] == b"helpdesk"
+
+
 async def test_kcat_written_garbage_is_dead_lettered(intake, dead_letters, platform, unique):
     marker = f"kcat-garbage-{unique}"
-    await asyncio.to_thread(
-        subprocess.run,
-        kcat(
-            platform.kafka_bootstrap_servers,
-            "-P",
-            "-t",
-            topics.TICKET_COMMANDS,
-            "-k",
-            "x",
-            "-H",
-            f"authorization={HELPDESK['Authorization']}",
-        ),
-        input=marker.encode(),
-        check=True,
-        timeout=30,
-    )
-    (dead,) = [
-        r
-        for r in await dead_letters.wait_for(lambda rs: any(r.value == marker.encode() for r in rs))
-        if r.value == marker.encode()
-    ]
+    await shell_send(platform, marker.encode(), key="x")
+    wrong = f"kcat-wrong-key-{unique}"
+    await shell_send(platform, wrong.encode(), key="x", api_key="not-the-key")
+    records = await dead_letters.wait_for(lambda rs: {marker.encode(), wrong.encode()} <= {r.value for r in rs})
+    (dead,) = [r for r in records if r.value == marker.encode()]
     assert dict(dead.headers)["dlq_reason"] == b"not JSON"
     assert dict(dead.headers)["dlq_service"] == b"intake"
+    (refused,) = [r for r in records if r.value == wrong.encode()]
+    assert dict(refused.headers)["dlq_code"] == b"unauthenticated"
 
 
 async def test_repeated_command_id_is_one_event(intake, events, producer, unique):

@@ -8,7 +8,7 @@ from services.escalation.core.tickets import Ticket, Visit
 from shared.charter import BreachAction
 from shared.envelope import derive_id
 from shared.events import EscalationReason, Priority, SlaKind, TicketEscalated, TicketSlaBreached, Tier
-from tests.unit.escalation.builders import ALWAYS, DEFAULT, T0
+from tests.unit.escalation.builders import ALWAYS, DEFAULT, T0, berlin
 
 FR, TIT = SlaKind.FIRST_RESPONSE, SlaKind.TIME_IN_TIER
 
@@ -25,7 +25,7 @@ def test_a_visit_arms_both_timers_in_its_tiers_hours():
     armed = {t.kind: t for t in timers(at_tier(Tier.L2), DEFAULT)}  # Monday 14:00 Berlin; P2: 2h / 1d
     assert armed[FR].due_at == T0 + timedelta(hours=2)
     assert armed[TIT].due_at == T0 + timedelta(days=2, hours=4)  # 4h Monday, 10h Tuesday, 10h Wednesday
-    assert {t.key for t in armed.values()} == {("routed-1", FR), ("routed-1", TIT)}
+    assert {t.key for t in armed.values()} == {("routed-1", FR, Tier.L2), ("routed-1", TIT, Tier.L2)}
     assert arm_visit(DEFAULT, at_tier(Tier.L4), Tier.L4, "r", T0) == []  # a tier not in use has no targets
 
 
@@ -147,3 +147,61 @@ def test_what_a_timer_fires_carries_the_cycle_it_was_armed_in():
         ("ticket.sla_breached", 2),
         ("ticket.escalated", 2),
     ]
+
+
+# --- the communication owner's own timer (invariant 5) ----------------------------------
+
+
+def jumped(started_by: str = "routed-1") -> Ticket:
+    """A blocked customer's crash jumped to L3 while L1 keeps the customer updated."""
+    return Ticket("t-1", "corr-1", Priority.P1, "crash", True, Tier.L3, Visit(Tier.L3, started_by), Tier.L1)
+
+
+SATURDAY = berlin(2026, 6, 6, 10, 0)  # L1 works 06-22 every day; L3 (engineering) Monday 09:00
+
+
+def test_a_saturday_jump_to_l3_gets_l1s_fifteen_minute_update_deadline():
+    armed = {(t.tier, t.kind): t for t in arm_visit(DEFAULT, jumped(), Tier.L3, "routed-1", SATURDAY)}
+    assert armed[(Tier.L1, FR)].due_at == SATURDAY + timedelta(minutes=15)
+    assert armed[(Tier.L3, FR)].due_at == berlin(2026, 6, 8, 10, 0)  # L3's 1h from Monday 09:00
+    assert (Tier.L1, TIT) not in armed  # the communication owner owns nothing to keep in tier
+
+
+def test_the_communication_owners_breach_alerts_and_the_owner_keeps_the_ticket():
+    ticket = jumped()
+    pending = arm_visit(DEFAULT, ticket, Tier.L3, "routed-1", SATURDAY)
+    firing = fire_due(DEFAULT, ticket, pending, SATURDAY + timedelta(minutes=15))
+    (breach,) = firing.emit
+    assert breach.event == TicketSlaBreached(
+        ticket_id="t-1", tier=Tier.L1, kind=FR, deadline=SATURDAY + timedelta(minutes=15)
+    )
+    assert breach.id == derive_id("routed-1", "ticket.sla_breached/first_response/L1")
+    assert breach.id != breach_id(next(t for t in pending if t.tier is Tier.L3 and t.kind is FR))
+    assert [(t.tier, t.state) for t in firing.settled] == [(Tier.L1, TimerState.FIRED)]
+    assert firing.owner is None
+
+
+def test_the_communication_owners_timer_is_cancelled_once_the_visit_moves_on():
+    ticket = jumped()
+    pending = [t for t in arm_visit(DEFAULT, ticket, Tier.L3, "routed-1", SATURDAY) if t.tier is Tier.L1]
+    moved = jumped("routed-2")  # a later visit (e.g. a bounce and a new jump)
+    firing = fire_due(DEFAULT, moved, pending, SATURDAY + timedelta(hours=1))
+    assert firing.emit == [] and [t.state for t in firing.settled] == [TimerState.CANCELLED]
+
+
+def test_a_charter_without_communication_sla_arms_the_owner_only():
+    jump = DEFAULT.routing.jump
+    quiet = DEFAULT.model_copy(
+        update={
+            "routing": DEFAULT.routing.model_copy(update={"jump": jump.model_copy(update={"communication_sla": False})})
+        }
+    )
+    assert {t.tier for t in arm_visit(quiet, jumped(), Tier.L3, "routed-1", SATURDAY)} == {Tier.L3}
+
+
+def test_parallel_own_gives_l1_its_timer_while_l2_investigates():
+    ticket = Ticket("t-1", "corr-1", Priority.P2, "performance", False, Tier.L2, Visit(Tier.L2, "r"), Tier.L1)
+    monday = berlin(2026, 6, 1, 10, 0)
+    armed = {(t.tier, t.kind): t.due_at for t in arm_visit(DEFAULT, ticket, Tier.L2, "r", monday)}
+    assert armed[(Tier.L1, FR)] == monday + timedelta(hours=1)  # L1's P2 first response
+    assert armed[(Tier.L2, FR)] == monday + timedelta(hours=2)

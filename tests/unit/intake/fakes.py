@@ -1,11 +1,13 @@
 """An in-memory store with the same contract as the PostgreSQL adapter (see the contract tests)."""
 
+import dataclasses
 from contextlib import asynccontextmanager
 
 
 class InMemoryStore:
     def __init__(self):
         self.tickets, self.commands, self.outbox = {}, {}, []
+        self.waiting, self.seq = {}, 0  # seq -> Waiting
 
     @asynccontextmanager
     async def transaction(self):
@@ -15,11 +17,18 @@ class InMemoryStore:
         self.tickets.update(tx.tickets)
         self.commands.update(tx.commands)
         self.outbox.extend(tx.outbox)
+        for seq in tx.parking.done if tx.parking else ():
+            self.waiting.pop(seq, None)
+        for parked in tx.parking.add if tx.parking else ():
+            if all(w.command_id != parked.command_id for w in self.waiting.values()):
+                self.seq += 1
+                self.waiting[self.seq] = dataclasses.replace(parked, seq=self.seq)
 
 
 class _Tx:
     def __init__(self, store):
         self.store, self.tickets, self.commands, self.outbox = store, {}, {}, []
+        self.parking = None
 
     async def lock(self, ticket_ids, command_ids):
         pass
@@ -30,7 +39,11 @@ class _Tx:
             {c: self.store.commands[c] for c in command_ids if c in self.store.commands},
         )
 
-    async def save(self, tickets, commands, outbox):
+    async def waiting(self, ticket_ids):
+        return [w for _, w in sorted(self.store.waiting.items()) if w.ticket_id in ticket_ids]
+
+    async def save(self, tickets, commands, outbox, parking=None):
+        self.parking = parking
         # only a redriven dead letter may replace a remembered outcome (service.process invariant 4)
         duplicate = {
             c for c in set(commands) & set(self.store.commands) if self.store.commands[c].event_type != "dead_letter"

@@ -9,6 +9,7 @@ from services.intake.core.auth import ApiKey, KeyRing, KeyRingConfig, hash_key
 from services.intake.core.commands import Action
 from services.intake.handlers.commands import read_command
 from services.intake.service import FromTopic, Poison
+from shared import signing
 from shared.delivery.records import SourceRecord
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
@@ -23,9 +24,18 @@ RING = KeyRing(
 CREATE = {"type": "create_ticket", "customer_id": "c", "channel": "email", "subject": "s", "intent": "billing"}
 
 
-def record(value, key="helpdesk-key", offset=7, auth=b"Bearer k1", timestamp=1_700_000_000_000):
-    headers = [("authorization", auth)] if auth is not None else []
+SIGNERS = {b"Bearer k1": ("helpdesk", "k1"), b"Bearer k2": ("chatbot", "k2"), b"Bearer wrong": ("helpdesk", "wrong")}
+
+
+def record(value, key="helpdesk-key", offset=7, auth=b"Bearer k1", timestamp=1_700_000_000_000, signed_at=None):
+    """A record signed as `auth` names (see SIGNERS); None: not signed at all."""
     body = value if isinstance(value, bytes) else orjson.dumps(value)
+    headers = []
+    if auth is not None:
+        client, secret = SIGNERS[auth]
+        headers = signing.sign(
+            client, secret, key.encode(), body, now=NOW.timestamp() if signed_at is None else signed_at
+        )
     return SourceRecord("support.ticket-commands", 2, offset, timestamp, key.encode(), body, headers)
 
 
@@ -38,11 +48,12 @@ def test_valid_create():
     assert isinstance(entry, FromTopic)
     assert entry.submission.client == "helpdesk"
     assert entry.submission.received_at == NOW
-    # Without a command_id the record's position identifies the command: a redelivery repeats it.
+    # Without a command_id the signature identifies the command: a redelivery, or a copy
+    # published again inside the replay window, repeats it; a record signed anew does not.
     assert read(record(CREATE)).submission.command_id == entry.submission.command_id
-    assert read(record(CREATE, offset=8)).submission.command_id != entry.submission.command_id
-    # A recreated topic reuses positions; its records have other timestamps, so other ids.
-    assert read(record(CREATE, timestamp=1)).submission.command_id != entry.submission.command_id
+    assert read(record(CREATE, offset=8)).submission.command_id == entry.submission.command_id
+    later = record(CREATE, signed_at=NOW.timestamp() - 1)
+    assert read(later).submission.command_id != entry.submission.command_id
 
 
 def test_command_id_scopes_like_an_idempotency_key():
@@ -71,10 +82,10 @@ def test_command_id_scopes_like_an_idempotency_key():
             "forbidden",
             "forbidden: API key 'chatbot' may not resolve",
         ),
-        (CREATE, None, "unauthenticated", "unauthenticated: missing bearer API key"),
+        (CREATE, None, "unauthenticated", "unauthenticated: missing signature"),
         (b"garbage from a stranger", None, "unauthenticated", "unauthenticated"),  # authentication comes before parsing
-        (CREATE, b"Bearer wrong", "unauthenticated", "unauthenticated: invalid API key"),
-        (b"x" * 2000, b"Bearer k1", "too_large", "too large: 2034 bytes > 1024"),  # key and headers count
+        (CREATE, b"Bearer wrong", "unauthenticated", "unauthenticated: invalid signature"),
+        (b"x" * 2000, b"Bearer k1", "too_large", "too large: 2142 bytes > 1024"),  # key and headers count
     ],
 )
 def test_poison_has_a_reason(value, auth, code, reason):
@@ -109,11 +120,23 @@ def test_reasons_never_echo_client_text(value):
 
 def test_a_huge_key_or_null_headers_are_poison_not_a_crash():
     big = SourceRecord(
-        "support.ticket-commands", 0, 1, 1, b"k" * 2_000_000, orjson.dumps(CREATE), [("authorization", b"Bearer k1")]
+        "support.ticket-commands",
+        0,
+        1,
+        1,
+        b"k" * 2_000_000,
+        orjson.dumps(CREATE),
+        signing.sign("helpdesk", "k1", b"k" * 2_000_000, orjson.dumps(CREATE), now=NOW.timestamp()),
     )
     assert read(big, max_bytes=65536).rejection.code == "too_large"
     nulls = SourceRecord(
-        "support.ticket-commands", 0, 2, 1, None, orjson.dumps(CREATE), [("authorization", None), ("x\x00y", None)]
+        "support.ticket-commands",
+        0,
+        2,
+        1,
+        None,
+        orjson.dumps(CREATE),
+        [(signing.CLIENT, None), (signing.SIGNATURE, None), ("x\x00y", None)],
     )
     assert read(nulls).rejection.code == "unauthenticated"
 
@@ -125,3 +148,83 @@ def test_a_redelivered_record_is_recognised_by_its_bytes():
     assert (
         with_id.submission.fingerprint == read(record({**CREATE, "command_id": "x"}, offset=99)).submission.fingerprint
     )
+
+
+def signed_create(**changes):
+    body = orjson.dumps(CREATE)
+    headers = signing.sign("helpdesk", "k1", b"k", body, now=NOW.timestamp())
+    fields = {"value": body, "key": b"k", "headers": headers, **changes}
+    return SourceRecord("support.ticket-commands", 0, 1, 1, fields["key"], fields["value"], fields["headers"])
+
+
+def header(record, name, value):
+    return [(n, value if n == name else v) for n, v in record.headers]
+
+
+@pytest.mark.parametrize(
+    ("case", "changes", "reason"),
+    [
+        ("no signature", {"headers": []}, "missing signature"),
+        ("old bearer header", {"headers": [("authorization", b"Bearer k1")]}, "missing signature"),
+        ("body changed", {"value": orjson.dumps({**CREATE, "priority": "P1"})}, "invalid signature"),
+        ("key changed", {"key": b"other"}, "invalid signature"),
+        ("another client claimed", {"headers": "client=chatbot"}, "invalid signature"),
+        ("unknown client", {"headers": "client=nobody"}, "invalid signature"),
+        ("time changed", {"headers": "timestamp=+1"}, "invalid signature"),
+        ("signature garbled", {"headers": "signature=v1=00"}, "invalid signature"),
+        ("timestamp not a number", {"headers": "timestamp=soon"}, "not whole seconds"),
+    ],
+)
+def test_a_record_not_signed_by_its_client_is_unauthenticated(case, changes, reason):
+    base = signed_create()
+    if isinstance(changes.get("headers"), str):
+        which, _, value = changes.pop("headers").partition("=")
+        name = {"client": signing.CLIENT, "timestamp": signing.TIMESTAMP, "signature": signing.SIGNATURE}[which]
+        if value == "+1":
+            value = str(int(NOW.timestamp()) + 1)
+        changes["headers"] = header(base, name, value.encode())
+    entry = read(signed_create(**changes))
+    assert isinstance(entry, Poison), case
+    assert entry.rejection.code == "unauthenticated"
+    assert reason in entry.rejection.detail
+
+
+def test_a_replayed_record_outside_the_window_is_unauthenticated():
+    """A copy of a record signed ten minutes ago (e.g. read back from the topic) is refused;
+    the window is symmetric, so a clock far ahead is refused too."""
+    for skew in (-600, 600):
+        entry = read(record(CREATE, signed_at=NOW.timestamp() + skew))
+        assert isinstance(entry, Poison) and entry.rejection.code == "unauthenticated"
+        assert "replay window" in entry.rejection.detail
+    assert isinstance(read(record(CREATE, signed_at=NOW.timestamp() - 299)), FromTopic)
+
+
+def test_both_keys_of_a_rotation_sign_and_an_expired_one_does_not():
+    ring = KeyRing(
+        KeyRingConfig(
+            keys=[
+                ApiKey(name="helpdesk", sha256=hash_key("old"), actions=frozenset(Action), expires_at=NOW),
+                ApiKey(name="helpdesk", sha256=hash_key("new"), actions=frozenset(Action)),
+            ]
+        )
+    )
+    body = orjson.dumps(CREATE)
+    for secret, signed_at, ok in (("old", NOW.timestamp(), False), ("new", NOW.timestamp(), True)):
+        headers = signing.sign("helpdesk", secret, b"k", body, now=signed_at)
+        entry = read_command(
+            SourceRecord("support.ticket-commands", 0, 1, 1, b"k", body, headers), ring, max_bytes=4096, now=NOW
+        )
+        assert isinstance(entry, FromTopic) is ok, secret
+    early = datetime(2026, 11, 22, tzinfo=UTC)
+    headers = signing.sign("helpdesk", "old", b"k", body, now=early.timestamp())
+    entry = read_command(
+        SourceRecord("support.ticket-commands", 0, 1, 1, b"k", body, headers), ring, max_bytes=4096, now=early
+    )
+    assert isinstance(entry, FromTopic)  # before its expiry the old key still works
+
+
+def test_a_key_with_a_newline_cannot_be_signed_ambiguously():
+    body = orjson.dumps(CREATE)
+    headers = signing.sign("helpdesk", "k1", b"a\nb", body, now=NOW.timestamp())
+    entry = read(SourceRecord("support.ticket-commands", 0, 1, 1, b"a\nb", body, headers))
+    assert isinstance(entry, Poison) and entry.rejection.code == "unauthenticated"

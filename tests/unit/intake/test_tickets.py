@@ -48,9 +48,9 @@ COMMANDS = {
     "reopen": ReopenTicketRequest(),
     "rate": RateTicketRequest(score=4),
 }
-OPEN = Ticket("t-1", correlation_id="e-0", created_fingerprint=fingerprint(CREATE))
-RESOLVED = Ticket("t-1", "e-0", fingerprint(CREATE), status=Status.RESOLVED)
-RATED = Ticket("t-1", "e-0", fingerprint(CREATE), status=Status.RESOLVED, rated=True)
+OPEN = Ticket("t-1", correlation_id="e-0", created_fingerprint=fingerprint(CREATE), client="helpdesk")
+RESOLVED = Ticket("t-1", "e-0", fingerprint(CREATE), status=Status.RESOLVED, client="helpdesk")
+RATED = Ticket("t-1", "e-0", fingerprint(CREATE), status=Status.RESOLVED, rated=True, client="helpdesk")
 
 # expected outcome per (command, state): an event type, or the rejection code
 TABLE = {
@@ -82,8 +82,8 @@ TABLE = {
 STATES = {"missing": None, "open": OPEN, "resolved": RESOLVED, "rated": RATED}
 
 
-def submit(request, ticket_id="t-1", command="cmd-1"):
-    return Submission(request, ticket_id, command, "helpdesk", NOW)
+def submit(request, ticket_id="t-1", command="cmd-1", client="helpdesk", all_tickets=False):
+    return Submission(request, ticket_id, command, client, NOW, all_tickets=all_tickets)
 
 
 @pytest.mark.parametrize(("name", "state"), sorted(TABLE))
@@ -183,3 +183,37 @@ def test_identity_derivation():
     assert new_ticket_id("a", with_ext, "c1") == new_ticket_id("a", with_ext, "c2")  # upstream id wins
     assert new_ticket_id("a", with_ext, "c1") != new_ticket_id("b", with_ext, "c1")
     assert new_ticket_id("a", CREATE, "c1") == new_ticket_id("a", CREATE, "c1") != new_ticket_id("a", CREATE, "c2")
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+@pytest.mark.parametrize("state", ["open", "resolved", "rated"])
+def test_another_clients_ticket_is_unknown_like_a_missing_one(name, state):
+    """Scope: the chatbot cannot act on the help desk's ticket, whatever the command and
+    state, and learns nothing it could not learn about a ticket that does not exist."""
+    foreign = decide(STATES[state], None, submit(COMMANDS[name], client="chatbot"))
+    missing = decide(None, None, submit(COMMANDS[name], client="chatbot"))
+    assert isinstance(foreign, Rejected) and foreign == missing
+    assert foreign.code is RejectCode.UNKNOWN_TICKET
+    legacy = Ticket("t-1", "e-0", fingerprint(CREATE))  # created before clients were remembered
+    assert decide(legacy, None, submit(COMMANDS[name])) == missing
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_a_key_granted_every_ticket_acts_on_any(name):
+    state = OPEN if name not in ("reopen", "rate") else RESOLVED
+    decision = decide(state, None, submit(COMMANDS[name], client="deskops", all_tickets=True))
+    assert isinstance(decision, Accepted)
+    assert decision.envelope.client == "deskops"
+    assert decision.ticket.client == "helpdesk"  # acting on a ticket does not make it yours
+
+
+def test_every_event_names_its_client_and_the_agent_given():
+    created = decide(None, None, submit(CREATE, client="chatbot"))
+    assert created.ticket.client == "chatbot"
+    assert (created.envelope.client, created.envelope.agent) == ("chatbot", None)
+    responded = decide(created.ticket, None, submit(COMMANDS["respond"], command="c2", client="chatbot"))
+    assert (responded.envelope.client, responded.envelope.agent) == ("chatbot", "a-1")
+    record = encode(responded.envelope)
+    assert ("ce_client", b"chatbot") in record.headers
+    assert ("ce_agent", b"a-1") in record.headers
+    assert decode(record.key, record.value, record.headers) == responded.envelope

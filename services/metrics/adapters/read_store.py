@@ -1,0 +1,103 @@
+"""PostgreSQL adapter of the read model (migrations/0002_read_model.sql): written in the
+kit's transaction with the KPI projection, read by the read API and the ladder page."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from services.metrics.core.read_model import TicketNow, fold, stored_body
+from shared.envelope import Envelope
+
+_NOW = (
+    "ticket_id, priority, intent, customer_blocked, status, tier, queue, assignee, communication_owner, "
+    "queued_at, visit_start, created_at"
+)
+
+
+class ReadStore:
+    def __init__(self, schema: str) -> None:
+        self.schema = schema
+
+    async def save(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        if not events:
+            return
+        s = self.schema
+        await conn.copy_records_to_table(
+            "ticket_event",
+            schema_name=s,
+            columns=("ticket_id", "event_id", "type", "source", "at", "cycle", "causation_id", "body"),
+            records=[
+                (
+                    e.ticket_id,
+                    e.id,
+                    e.type,
+                    e.source,
+                    e.time,
+                    e.cycle,
+                    e.causation_id,
+                    orjson.dumps(stored_body(e)).decode(),
+                )
+                for e in events
+            ],
+        )
+        states = await self.load(conn, {e.ticket_id for e in events})
+        changed = fold(states, events)
+        if changed:
+            rows = [tuple(getattr(t, c) for c in _NOW.split(", ")) for t in changed.values()]
+            await conn.executemany(
+                f"INSERT INTO {s}.ticket_now ({_NOW}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) "
+                "ON CONFLICT (ticket_id) DO UPDATE SET status = excluded.status, tier = excluded.tier, "
+                "queue = excluded.queue, assignee = excluded.assignee, "
+                "communication_owner = excluded.communication_owner, queued_at = excluded.queued_at, "
+                "visit_start = excluded.visit_start",
+                rows,
+            )
+
+    async def load(self, conn: asyncpg.Connection, ticket_ids: Collection[str]) -> dict[str, TicketNow]:
+        rows = await conn.fetch(
+            f"SELECT {_NOW} FROM {self.schema}.ticket_now WHERE ticket_id = ANY($1::text[])", list(ticket_ids)
+        )
+        return {row["ticket_id"]: TicketNow(**dict(row)) for row in rows}
+
+    async def ticket(self, pool: asyncpg.Pool, ticket_id: str) -> tuple[TicketNow | None, list[dict[str, Any]]]:
+        async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            now = (await self.load(conn, [ticket_id])).get(ticket_id)
+            rows = await conn.fetch(
+                f"SELECT seq, event_id, type, source, at, cycle, causation_id, body FROM {self.schema}.ticket_event "
+                "WHERE ticket_id = $1 ORDER BY seq",
+                ticket_id,
+            )
+        return now, [{**dict(row), "body": orjson.loads(row["body"])} for row in rows]
+
+    async def queues(self, pool: asyncpg.Pool) -> list[asyncpg.Record]:
+        return list(
+            await pool.fetch(
+                f"SELECT tier, queue, count(*) AS backlog, min(queued_at) AS oldest FROM {self.schema}.ticket_now "
+                "WHERE status = 'open' AND tier IS NOT NULL GROUP BY tier, queue ORDER BY tier, queue"
+            )
+        )
+
+    async def search(self, pool: asyncpg.Pool, prefix: str, limit: int = 20) -> list[str]:
+        rows = await pool.fetch(
+            f"SELECT ticket_id FROM {self.schema}.ticket_now WHERE ticket_id LIKE $1 || '%' "
+            "ORDER BY ticket_id LIMIT $2",
+            prefix.replace("%", "").replace("_", r"\_"),
+            limit,
+        )
+        return [row[0] for row in rows]
+
+    async def daily(self, pool: asyncpg.Pool, since: datetime) -> list[asyncpg.Record]:
+        """Per UTC day and tier, the sums the page's trends need (public aggregates)."""
+        return list(
+            await pool.fetch(
+                "SELECT day, kind, tier, detail, sum(n)::bigint AS n, sum(good)::bigint AS good "
+                f"FROM {self.schema}.daily "
+                "WHERE day >= $1 GROUP BY day, kind, tier, detail ORDER BY day",
+                since.date(),
+            )
+        )
