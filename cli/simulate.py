@@ -155,6 +155,7 @@ async def _simulate(args: argparse.Namespace, via: HelpdeskAgents | None = None)
             f"{len(result.done)}/{len(plans)} tickets finished in {elapsed:.1f}s "
             f"({summary['tickets_per_second']}/s), commands {result.commands}; "
             f"dead letters {summary['dead_letters']}"
+            + (f"; the HTTP share came in through the help desk '{summary['via']}'" if via else "")
         )
         for line in problems[:30]:
             console.print(f"[red]✗[/red] {line}")
