@@ -70,13 +70,14 @@ rc=0
 (cd "$LADDER_ROOT" && "$PY" -m cli.main simulate --tickets "$DEMO_TICKETS" --seed "$DEMO_SEED" "${rate[@]}" \
   "${via[@]}" --topic-prefix "$LADDER_TOPIC_PREFIX" --charter "$LADDER_CHARTER") || rc=$?
 
+via_line=""
+[[ -z "$DEMO_VIA" ]] || via_line=$'\n'"                  this run's HTTP share came in through the help desk $DEMO_VIA"
 cat <<TXT
 
 Ladder is running (demo namespace: topics ${LADDER_TOPIC_PREFIX}support.*, charter deploy/charter/demo.yaml):
   intake API      http://127.0.0.1:8001/docs      key: ladder-dev-helpdesk-key (development only)
   help desks      http://127.0.0.1:8001/v1/webhooks/<vendor>/<vendor>  (zendesk, jira, zammad, freshdesk;
-                  secrets in var/secrets/helpdesks.env, development only; docs/helpdesks)${DEMO_VIA:+
-                  this run's tickets came in through $DEMO_VIA}
+                  secrets in var/secrets/helpdesks.env, development only; docs/helpdesks)${via_line}
   topic contracts http://127.0.0.1:8001/asyncapi
   router          http://127.0.0.1:8002/metrics
   escalation      http://127.0.0.1:8003/metrics
