@@ -88,6 +88,7 @@ class Driver:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         """`via`: the tickets planned for HTTP go through this help desk's webhooks instead.
+        `bad_commands`: also send BAD_COMMANDS and wait for their dead letters.
         `transport`: how to reach intake over HTTP (tests: in process)."""
         self.intake_url, self.api_key, self.bootstrap, self.topics = intake_url, api_key, bootstrap, topics
         self.client = client  # the key's name: topic commands are signed by it (shared.signing)
