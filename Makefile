@@ -23,6 +23,7 @@ help:
 	@echo "make soak [SOAK_TICKETS=1000000]   a long run; table rows and sizes before, after, after retention"
 	@echo "make contracts             regenerate docs/openapi, docs/asyncapi and docs/schemas from the code"
 	@echo "make demo                  the main job: everything running, simulated traffic, KPIs checked"
+	@echo "  [DEMO_VIA=zendesk|jira|zammad|freshdesk]   ...with a help desk plugged in (its webhooks)"
 	@echo "make chaos [CHAOS_TICKETS=100000]   the chaos suite (tests/chaos): faults, then the ledger"
 	@echo "make image                 the container image ladder:$(VERSION) (Dockerfile, from requirements/runtime.lock)"
 	@echo "make lock                  re-resolve requirements/*.lock from pyproject.toml (hashes)"
