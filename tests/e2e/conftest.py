@@ -44,6 +44,9 @@ async def ladder(platform):
             "LOG_LEVEL": "WARNING",
             "INTAKE_API_KEYS_FILE": str(ROOT / "deploy" / "local" / "api-keys.json"),
             "INTAKE_HELPDESKS_DIR": str(MAPPINGS),
+            # the simulator's commands for unknown tickets are dead-lettered after this wait (60 s
+            # by default); every real follow-up's create is read within it here
+            "INTAKE_UNKNOWN_TICKET_WAIT_S": "10",
             **HELPDESK_SECRETS,
         }
         processes = {}
