@@ -179,14 +179,16 @@ def parse_mapping(text: str, source: str = "<mapping>") -> HelpdeskMapping:
 
 def load_connections(directory: Path) -> dict[str, Connection]:
     """Every `*.yaml` in `directory`, by connection name; raises `HelpdeskError` on the first bad file."""
-    connections: dict[str, Connection] = {}
-    for path in sorted(directory.glob("*.yaml")):
-        name = path.stem
-        if not _CONNECTION.match(name):
-            raise HelpdeskError(str(path), ["document: the file name must be a connection name ([A-Za-z0-9._-])"])
-        mapping = parse_mapping(path.read_text(), str(path))
-        connections[name] = Connection(name=name, mapping=mapping, secret=_secret(mapping, str(path)))
-    return connections
+    return {path.stem: load_connection(path) for path in sorted(directory.glob("*.yaml"))}
+
+
+def load_connection(path: Path) -> Connection:
+    """One mapping file with its secret; raises `HelpdeskError` when either is unusable."""
+    name = path.stem
+    if not _CONNECTION.match(name):
+        raise HelpdeskError(str(path), ["document: the file name must be a connection name ([A-Za-z0-9._-])"])
+    mapping = parse_mapping(path.read_text(), str(path))
+    return Connection(name=name, mapping=mapping, secret=_secret(mapping, str(path)))
 
 
 def _secret(mapping: HelpdeskMapping, source: str) -> str:
