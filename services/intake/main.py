@@ -108,6 +108,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
 
     http = _Http(Outage("http commands", runtime.metrics.stalled))
     runtime.ready_check("http_commands", http.ready)
+    limits = RateLimits(settings.rate_per_second, settings.burst)  # per client: API keys and help-desk connections
 
     async def start_http() -> None:
         http.batcher = Batcher(
@@ -128,8 +129,8 @@ def create_app(settings: IntakeSettings) -> FastAPI:
     app = runtime.app(
         title="Ladder intake",
         routers=[
-            api_router(lambda: keys.ring, http.submit, RateLimits(settings.rate_per_second, settings.burst)),
-            webhook_router(helpdesks, http.submit),
+            api_router(lambda: keys.ring, http.submit, limits),
+            webhook_router(helpdesks, http.submit, limits),
             contracts_router(),
         ],
         description="Authenticated gateway that turns upstream ticket commands into ticket events. "

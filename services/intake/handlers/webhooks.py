@@ -14,6 +14,8 @@ vendor retries). 422 rather than 409: Zendesk and Jira retry a 409, and a retry 
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -32,6 +34,7 @@ from services.intake.core.helpdesks.signatures import (
     verify_zendesk,
 )
 from services.intake.core.helpdesks.vendors import Change, Ignored, Unplaceable, delivery_key, read
+from services.intake.core.limits import RateLimits
 from services.intake.core.tickets import (
     Accepted,
     Decision,
@@ -89,6 +92,11 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "The vendor's signature (or Freshdesk's secret) is missing, wrong or stale.",
     },
     404: {"model": WebhookProblem, "description": "No connection of this vendor by that name."},
+    429: {
+        "model": WebhookProblem,
+        "description": "The connection is over its rate limit (a client's token bucket); retry after "
+        "`Retry-After` seconds. Nothing was applied.",
+    },
     413: {"model": WebhookProblem, "description": "The body is larger than the server accepts."},
     422: {
         "model": WebhookProblem,
@@ -117,9 +125,13 @@ def _problem(status: int, error: str, detail: str, headers: dict[str, str] | Non
 def webhook_router(
     connections: Mapping[str, Connection],
     submit: Callable[[Entry], Awaitable[Decision]],
+    limits: RateLimits,
     *,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Callable[[], float] = time.monotonic,
 ) -> APIRouter:
+    """A connection is a client like any other: its own secret, its own tickets (ids derive
+    from the connection) and its own token bucket in `limits` (the API's, by client name)."""
     router = APIRouter(prefix="/v1/webhooks", tags=["help-desk webhooks"], responses=_RESPONSES)
 
     async def receive(vendor: Vendor, name: str, request: Request) -> Response:
@@ -143,6 +155,14 @@ def webhook_router(
         if refused is not None:
             log.warning("webhook refused", extra={"connection": name, "reason": refused.reason})
             return _problem(401, "unauthenticated", refused.reason)
+        wait = limits.take(name, clock(), mapping.rate_per_second, mapping.burst)
+        if wait is not None:
+            return _problem(
+                429,
+                "rate_limited",
+                f"connection {name!r} is over its rate limit; retry after the Retry-After seconds",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
 
         try:
             payload: Any = orjson.loads(body)

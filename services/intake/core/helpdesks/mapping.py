@@ -108,6 +108,10 @@ class HelpdeskMapping(_Strict):
     max_age: Annotated[timedelta, BeforeValidator(_seconds)] = Field(
         timedelta(minutes=5), description="Zendesk: how far a signature timestamp may be from now (seconds)."
     )
+    rate_per_second: float | None = Field(
+        None, gt=0, description="This connection's rate limit, like a key's (default INTAKE_RATE_PER_SECOND)."
+    )
+    burst: int | None = Field(None, ge=1, description="This connection's burst (default INTAKE_BURST).")
     groups: dict[str, Tier] = Field(min_length=1, description="Vendor group (name or id) -> tier.")
     statuses: Statuses
     priorities: dict[str, Priority] = Field(default_factory=dict)
