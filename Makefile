@@ -13,7 +13,7 @@ export INTAKE_API_KEYS_FILE ?= $(CURDIR)/deploy/local/api-keys.json
 # deploy/local/kafka-secrets.sh when the broker starts; README "Security").
 KAFKA_ENV := set -a; [ ! -f var/secrets/kafka-client.env ] || . var/secrets/kafka-client.env; set +a;
 
-.PHONY: help install up down status test lint unit bench soak demo contracts chaos
+.PHONY: help install up down status test lint unit bench soak demo contracts chaos compose-secrets
 
 help:
 	@echo "make up | down | status   local platform (Kafka, PostgreSQL) and every service"
@@ -23,6 +23,7 @@ help:
 	@echo "make soak [SOAK_TICKETS=1000000]   a long run; table rows and sizes before, after, after retention"
 	@echo "make contracts             regenerate docs/openapi, docs/asyncapi and docs/schemas from the code"
 	@echo "make demo                  the main job: everything running, simulated traffic, KPIs checked"
+	@echo "make compose-secrets       the secrets docker-compose.yml mounts, generated once (var/secrets/compose)"
 	@echo "make chaos [CHAOS_TICKETS=100000]   the chaos suite (tests/chaos): faults, then the ledger"
 
 $(VENV)/.installed: pyproject.toml
@@ -85,3 +86,7 @@ CHAOS_ARGS ?=
 chaos: install
 	bash deploy/local/install.sh
 	$(PY) -m tests.chaos --tickets $(CHAOS_TICKETS) --report var/chaos/report.json $(CHAOS_ARGS)
+
+# The secrets docker-compose.yml mounts, generated once under var/secrets/compose/ (never committed).
+compose-secrets:
+	bash deploy/local/compose-secrets.sh
