@@ -7,6 +7,7 @@ so `sslmode=require` and `verify-full` work. On the real server the suite uses
 from __future__ import annotations
 
 import os
+import ssl
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -144,3 +145,11 @@ async def test_the_local_cluster_serves_tls_from_the_local_ca(two_services, quer
         assert await conn.fetchval("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()") is True
     finally:
         await conn.close()
+
+
+async def test_verify_full_refuses_a_server_its_ca_did_not_sign(two_services):
+    """`sslmode` is honoured, not just accepted: with the system's CAs (which do not know the
+    local CA), verify-full refuses the local cluster's certificate."""
+    router, _ = two_services
+    with pytest.raises(ssl.SSLCertVerificationError):
+        await router.connect("?sslmode=verify-full&sslrootcert=/etc/ssl/certs/ca-certificates.crt")
