@@ -16,6 +16,7 @@ BENCHES = {
     "escalation": "bench.escalation",
     "metrics": "bench.metrics_projection",
     "soak": "bench.soak",
+    "ladder_page": "bench.ladder_page",
 }
 
 

@@ -25,7 +25,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -35,12 +36,14 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client import CollectorRegistry, generate_latest
 
 from services.metrics.adapters.exporter import KpiCollector, Refresher
+from services.metrics.adapters.read_store import ReadStore
 from services.metrics.adapters.store import MIGRATIONS, ProjectionStore
 from services.metrics.handlers.events import KpiProjection
 from shared.db import create_pool, drop_schemas
 from shared.delivery.events import EventConsumer
 from shared.delivery.metrics import DeliveryMetrics
 from shared.delivery.records import SourceRecord
+from shared.emitters import emitter
 from shared.envelope import format_time
 from shared.kafka import client_options
 from shared.partitioning import partition_for
@@ -85,7 +88,7 @@ class History:
     def responded(self, minutes: float, tier: str) -> History:
         return self.add(minutes, "ticket.responded", tier=tier, agent_id="agent-7")
 
-    def requested(self, minutes: float, from_tier: str, to_tier: str) -> History:
+    def requested(self, minutes: float, from_tier: str, to_tier: str, attachments: tuple[str, ...] = ()) -> History:
         return self.add(
             minutes,
             "ticket.escalation_requested",
@@ -95,7 +98,7 @@ class History:
             checklist={
                 "impact": "one team",
                 "steps_attempted": ["restart"],
-                "attachments": [],
+                "attachments": list(attachments),
                 "problem_statement": "SSO fails",
             },
             hypothesis="expired IdP certificate",
@@ -139,7 +142,7 @@ def history(rng: random.Random, ticket_id: str, start: datetime, now: datetime) 
         h.routed(0.1, "L3", "jump").responded(minutes(rng, 15), "L1").responded(minutes(rng, 240), "L3")
         h.resolved(minutes(rng, 1440), "L3")
     else:  # escalated to L2
-        h.responded(minutes(rng, 20), "L1").requested(minutes(rng, 90), "L1", "L2")
+        h.responded(minutes(rng, 20), "L1").requested(minutes(rng, 90), "L1", "L2", ("idp-log-4711.txt",))
         h.escalated(1, "L1", "L2").routed(0.1, "L2", "escalation").responded(minutes(rng, 90), "L2")
         if path < 0.78:  # L2 found a quick fix: back to L1, which closes the loop
             h.add(
@@ -192,7 +195,7 @@ def records(events: list[tuple[datetime, str, dict]], offsets: list[int]) -> lis
             ("ce_specversion", b"1.0"),
             ("ce_id", uuid.uuid4().hex.encode()),
             ("ce_type", type_.encode()),
-            ("ce_source", b"bench"),
+            ("ce_source", emitter(type_).encode()),  # any other source is dead-lettered (events from their emitters)
             ("ce_time", format_time(at).encode()),
             ("ce_subject", key),
             ("ce_correlationid", key),
@@ -208,13 +211,14 @@ def records(events: list[tuple[datetime, str, dict]], offsets: list[int]) -> lis
 # --- the measurements ------------------------------------------------------------------
 
 
-async def project(schema: str, tickets: int, days: int, seed: int) -> dict:
+async def project(schema: str, tickets: int, days: int, seed: int, read_model: bool = False) -> dict:
+    """`read_model`: also the read API's tables (timelines, current states), as the service does."""
     pool = await create_pool(DATABASE_URL, min_size=MEMBERS + 1, max_size=MEMBERS + 2)
     await migrate(pool, schema, MIGRATIONS)
     consumer = EventConsumer(
         service="metrics",
         schema=schema,
-        handler=KpiProjection(ProjectionStore(schema)),
+        handler=KpiProjection(ProjectionStore(schema), ReadStore(schema) if read_model else None),
         metrics=DeliveryMetrics(CollectorRegistry()),
         pool=lambda: pool,
         dead_letter_topic="bench.dead-letter",
@@ -280,6 +284,13 @@ async def refresh_and_scrape(schema: str, rounds: int) -> dict:
 
 async def scrape_service(schema: str, rounds: int) -> dict:
     """The real service process on the projected schema (its consumers on empty private topics)."""
+    async with service_on(schema) as (proc, url):
+        return await scrape(proc, url, rounds)
+
+
+@asynccontextmanager
+async def service_on(schema: str) -> AsyncIterator[tuple[subprocess.Popen[bytes], str]]:
+    """`python -m services.metrics` on `schema`, ready, with empty private topics; its URL."""
     prefix = f"bench{uuid.uuid4().hex[:8]}."
     names = list(Topics.prefixed(prefix).all)
     admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP, **client_options())
@@ -296,7 +307,8 @@ async def scrape_service(schema: str, rounds: int) -> dict:
         }
         proc = start_service(env, log)
         try:
-            return await scrape(proc, f"http://127.0.0.1:{port}", rounds, log)
+            await ready(proc, f"http://127.0.0.1:{port}", log)
+            yield proc, f"http://127.0.0.1:{port}"
         finally:
             proc.terminate()
             proc.wait(30)
@@ -305,18 +317,22 @@ async def scrape_service(schema: str, rounds: int) -> dict:
         await admin.close()
 
 
-async def scrape(proc: subprocess.Popen[bytes], url: str, rounds: int, log: Path) -> dict:
+async def ready(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
         deadline = time.monotonic() + 120
         while True:
             try:
                 if (await client.get("/readyz")).status_code == 200:
-                    break
+                    return
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"metrics did not start; see {log}")
             await asyncio.sleep(0.5)
+
+
+async def scrape(proc: subprocess.Popen[bytes], url: str, rounds: int) -> dict:
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
         scrapes = []
         for _ in range(rounds):
             started = time.perf_counter()

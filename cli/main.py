@@ -7,9 +7,16 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cli import deadletters, keys, kpis, quarantine, simulate
+from cli import deadletters, keys, kpis, quarantine, report, simulate
 
-COMMANDS = {"dead-letters": deadletters, "keys": keys, "kpis": kpis, "quarantine": quarantine, "simulate": simulate}
+COMMANDS = {
+    "dead-letters": deadletters,
+    "keys": keys,
+    "kpis": kpis,
+    "quarantine": quarantine,
+    "report": report,
+    "simulate": simulate,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

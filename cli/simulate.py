@@ -1,5 +1,6 @@
 """Simulate upstream systems and support agents: drive realistic ticket lifecycles through
-intake (HTTP and the commands topic), send a few deliberately bad commands, then check that
+intake (HTTP and the commands topic; with `--via <connection>`, a connected help desk's
+signed webhooks instead of HTTP), send a few deliberately bad commands, then check that
 the KPIs the metrics service exports equal a reference computation of the same stream.
 Exits 0 when every ticket finished, every bad command came back as a dead letter with its
 reason, and every KPI agrees; 1 otherwise. Deterministic for a seed (the plan; not timing)."""
@@ -15,16 +16,19 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from services.intake.core.helpdesks.mapping import HelpdeskError, load_connection
 from shared.charter import load_charter
 from shared.topics import Topics
 from simulator.compare import StreamCopy, check
 from simulator.driver import BAD_COMMANDS, Driver, Run
+from simulator.helpdesks import MAPPINGS, Helpdesk, HelpdeskAgents
 from simulator.plans import plan_tickets
 
 HELP = "drive simulated ticket lifecycles and check the exported KPIs against the truth"
@@ -53,15 +57,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the name of that key (topic commands are signed as this client)",
     )
     parser.add_argument("--charter", default=env("LADDER_CHARTER"), help="the charter router and escalation run")
+    parser.add_argument(
+        "--via",
+        metavar="CONNECTION",
+        help="send the HTTP share of the tickets as this connected help desk would (zendesk, jira, zammad, "
+        "freshdesk: the mapping <helpdesks-dir>/CONNECTION.yaml, signed with the secret it names)",
+    )
+    parser.add_argument(
+        "--helpdesks-dir",
+        default=env("INTAKE_HELPDESKS_DIR", str(MAPPINGS)),
+        help="the mappings intake was given (INTAKE_HELPDESKS_DIR; default deploy/helpdesks)",
+    )
     parser.add_argument("--no-check", action="store_true", help="drive only; do not compare the KPIs")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
-    return asyncio.run(_simulate(args))
+    via = None
+    if args.via is not None:
+        try:
+            connection = load_connection(Path(args.helpdesks_dir) / f"{args.via}.yaml")
+        except (HelpdeskError, OSError) as error:
+            print(f"ladder simulate: --via {args.via}: {error}", file=sys.stderr)
+            return 2
+        via = HelpdeskAgents(
+            Helpdesk(
+                connection.mapping.vendor, connection.secret, connection=connection.name, mapping=connection.mapping
+            )
+        )
+    return asyncio.run(_simulate(args, via))
 
 
-async def _simulate(args: argparse.Namespace) -> int:
+async def _simulate(args: argparse.Namespace, via: HelpdeskAgents | None = None) -> int:
     console = Console(stderr=args.json)
     charter = load_charter(args.charter)
     lapse = charter.tiers[charter.ladder[0]].sla
@@ -81,6 +108,7 @@ async def _simulate(args: argparse.Namespace) -> int:
         topics=topics,
         concurrency=args.concurrency,
         rate=args.rate,
+        via=via,
     )
     started = time.monotonic()
     with Progress(
@@ -101,6 +129,7 @@ async def _simulate(args: argparse.Namespace) -> int:
             problems.append(f"bad command '{label}': expected dead letter {code}, got {answer}")
     summary: dict[str, Any] = {
         "tickets": len(plans),
+        "via": via.desk.connection if via else None,
         "finished": len(result.done),
         "seconds": round(elapsed, 1),
         "tickets_per_second": round(len(result.done) / elapsed, 1) if elapsed else None,
@@ -126,6 +155,7 @@ async def _simulate(args: argparse.Namespace) -> int:
             f"{len(result.done)}/{len(plans)} tickets finished in {elapsed:.1f}s "
             f"({summary['tickets_per_second']}/s), commands {result.commands}; "
             f"dead letters {summary['dead_letters']}"
+            + (f"; the HTTP share came in through the help desk '{summary['via']}'" if via else "")
         )
         for line in problems[:30]:
             console.print(f"[red]✗[/red] {line}")

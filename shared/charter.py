@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Annotated, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from shared.events import HandoffChecklist, Priority, Tier
+from shared.policy_files import validate_yaml
 
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "deploy" / "charter" / "default.yaml"
 RANK = {Tier.L0: 0, Tier.L1: 1, Tier.L2: 2, Tier.L3: 3, Tier.L4: 4}
@@ -347,24 +347,9 @@ class Charter(_Strict):
 
 def parse_charter(text: str, source: str = "<charter>") -> Charter:
     """Validate a charter's YAML text; raises `CharterError` listing every problem by path."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "document"
-        raise CharterError(source, [f"{where}: not valid YAML ({getattr(error, 'problem', error)})"]) from None
-    if not isinstance(data, dict):
-        raise CharterError(source, ["document: expected a mapping (version, calendars, tiers, routing, handoffs)"])
-    try:
-        charter = Charter.model_validate(data)
-    except ValidationError as error:
-        raise CharterError(
-            source,
-            [
-                f"{'.'.join(map(str, item['loc'])) or 'document'}: {item['msg'].removeprefix('Value error, ')}"
-                for item in error.errors(include_url=False, include_input=False)
-            ],
-        ) from None
+    charter = validate_yaml(text, Charter, "version, calendars, tiers, routing, handoffs")
+    if isinstance(charter, list):
+        raise CharterError(source, charter)
     problems = charter.problems()
     if problems:
         raise CharterError(source, problems)

@@ -1,8 +1,10 @@
-"""Drives the planned tickets through intake (HTTP and the commands topic) and watches the
-event stream so each ticket's agents act on what really happened.
+"""Drives the planned tickets through intake (HTTP and the commands topic, or, with `via`,
+a connected help desk's webhooks instead of HTTP) and watches the event stream so each
+ticket's agents act on what really happened.
 
 Every command carries an idempotency key (HTTP) or command id (topic) made from the run id,
-so a retried request never doubles an event. A ticket that shows no progress for
+so a retried request never doubles an event (a help desk's retried delivery is the same
+delivery, byte for byte, as the vendors retry). A ticket that shows no progress for
 `stall_s` is reported as stuck rather than waited on forever.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,10 +22,12 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from services.intake.core.tickets import RejectCode
 from shared import signing
 from shared.kafka import client_options, topic_partitions
 from shared.topics import Topics
 from simulator.agents import Seen, react
+from simulator.helpdesks import Delivery, HelpdeskAgents, HelpdeskTicket
 from simulator.plans import TicketPlan
 
 # Deliberately bad commands on the topic, and the dead-letter code intake must answer with.
@@ -62,7 +67,7 @@ class Run:
     tickets: dict[int, str] = field(default_factory=dict)  # plan index -> ticket id
     done: set[int] = field(default_factory=set)
     stuck: set[int] = field(default_factory=set)
-    commands: dict[str, int] = field(default_factory=lambda: {"http": 0, "topic": 0})
+    commands: dict[str, int] = field(default_factory=lambda: {"http": 0, "topic": 0, "webhook": 0})
     dead_letters: dict[str, tuple[str, str] | None] = field(default_factory=dict)  # label -> (code, reason)
 
 
@@ -78,10 +83,17 @@ class Driver:
         concurrency: int = 200,
         rate: float | None = None,
         stall_s: float = 60.0,
+        via: HelpdeskAgents | None = None,
+        bad_commands: bool = True,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """`via`: the tickets planned for HTTP go through this help desk's webhooks instead.
+        `bad_commands`: also send BAD_COMMANDS and wait for their dead letters.
+        `transport`: how to reach intake over HTTP (tests: in process)."""
         self.intake_url, self.api_key, self.bootstrap, self.topics = intake_url, api_key, bootstrap, topics
         self.client = client  # the key's name: topic commands are signed by it (shared.signing)
         self.concurrency, self.rate, self.stall_s = concurrency, rate, stall_s
+        self.via, self.bad_commands, self.transport = via, bad_commands, transport
         self._inboxes: dict[str, asyncio.Queue[tuple[str, dict[str, Any]]]] = {}
         self._by_external: dict[str, asyncio.Future[str]] = {}
 
@@ -96,16 +108,23 @@ class Driver:
             for tp, offset in (await events.end_offsets(partitions)).items():
                 events.seek(tp, offset)
             watcher = asyncio.create_task(self._watch(events))
-            dead = asyncio.create_task(self._send_bad_commands(run, producer))
-            async with httpx.AsyncClient(
-                base_url=self.intake_url, timeout=30, headers={"Authorization": f"Bearer {self.api_key}"}
-            ) as http:
+            dead = asyncio.create_task(self._send_bad_commands(run, producer) if self.bad_commands else _nothing())
+            async with (
+                httpx.AsyncClient(
+                    base_url=self.intake_url,
+                    timeout=30,
+                    headers={"Authorization": f"Bearer {self.api_key}"},
+                    transport=self.transport,
+                ) as http,
+                # the help desk's own client: it signs its deliveries and holds no intake key
+                httpx.AsyncClient(base_url=self.intake_url, timeout=30, transport=self.transport) as hooks,
+            ):
                 gate = asyncio.Semaphore(self.concurrency)
                 started = time.monotonic()
 
                 async def one(plan: TicketPlan) -> None:
                     async with gate:
-                        await self._live(run, plan, http, producer)
+                        await self._live(run, plan, http, hooks, producer)
                         progress(1)
 
                 tasks = []
@@ -144,8 +163,18 @@ class Driver:
                     if inbox is not None:
                         inbox.put_nowait((kind, body))
 
-    async def _live(self, run: Run, plan: TicketPlan, http: httpx.AsyncClient, producer: AIOKafkaProducer) -> None:
+    async def _live(
+        self,
+        run: Run,
+        plan: TicketPlan,
+        http: httpx.AsyncClient,
+        hooks: httpx.AsyncClient,
+        producer: AIOKafkaProducer,
+    ) -> None:
+        desk: HelpdeskTicket | None = None  # the ticket in the help desk, when it goes via one
         external = f"sim-{run.run_id}-{plan.index}"
+        if self.via is not None and plan.transport == "http":
+            external = f"{zlib.crc32(run.run_id.encode())}{plan.index:06d}"  # a vendor's numeric ticket id
         self._by_external[external] = asyncio.get_running_loop().create_future()
         create = {
             "customer_id": f"cust-{plan.index % 97}",
@@ -157,7 +186,10 @@ class Driver:
             "external_id": external,
         }
         steps = 0
-        if plan.transport == "topic":
+        if self.via is not None and plan.transport == "http":
+            desk, delivery = self.via.create(plan, external)
+            await self._deliver(run, hooks, delivery)
+        elif plan.transport == "topic":
             await self._publish(run, producer, {"type": "create_ticket", **create}, f"{external}/create", external)
         else:
             await self._post(run, http, "/v1/tickets", create, f"{external}/create")
@@ -175,10 +207,14 @@ class Driver:
             except TimeoutError:
                 run.stuck.add(plan.index)
                 return
+            if desk is not None and self.via is not None:
+                self.via.follow(desk, kind, body)
             for action in react(plan, seen, kind, body):
                 steps += 1
                 key = f"{external}/{steps}"
-                if plan.transport == "topic":
+                if desk is not None and self.via is not None:
+                    await self._deliver(run, hooks, self.via.act(desk, action))
+                elif plan.transport == "topic":
                     command = {"type": _TOPIC_TYPES[action.path], "ticket_id": ticket, **action.body}
                     await self._publish(run, producer, command, key, ticket)
                 else:
@@ -201,6 +237,26 @@ class Driver:
                 return
             await asyncio.sleep(0.2 * 2**attempt)
         raise RuntimeError(f"intake unavailable for {path}")
+
+    async def _deliver(self, run: Run, hooks: httpx.AsyncClient, delivery: Delivery) -> None:
+        """POST a help desk's delivery; on 503 or a broken connection the same delivery again,
+        as the vendors retry. A 422 for the ticket's state is the webhook's 409 (the ticket
+        moved on; intake dead-letters the late delivery)."""
+        for attempt in range(6):
+            try:
+                response = await hooks.post(delivery.path, content=delivery.body, headers=delivery.headers)
+            except httpx.TransportError:
+                response = None
+            if response is not None and response.status_code != 503:
+                state = response.status_code == 422 and response.json().get("error") in _STATE_RULES
+                if response.status_code >= 400 and not state:
+                    raise RuntimeError(
+                        f"intake answered {response.status_code} to {delivery.path}: {response.text[:300]}"
+                    )
+                run.commands["webhook"] += 1
+                return
+            await asyncio.sleep(0.2 * 2**attempt)
+        raise RuntimeError(f"intake unavailable for {delivery.path}")
 
     async def _publish(
         self, run: Run, producer: AIOKafkaProducer, command: dict[str, Any], key: str, partition_key: str
@@ -246,6 +302,11 @@ class Driver:
             await dead.stop()
 
 
+async def _nothing() -> None:
+    return None
+
+
+_STATE_RULES = {RejectCode.TICKET_RESOLVED, RejectCode.TICKET_OPEN, RejectCode.ALREADY_RATED}
 _TOPIC_TYPES = {
     "responses": "record_response",
     "escalations": "request_escalation",

@@ -19,6 +19,8 @@ from typing import Any
 import orjson
 
 from services.intake.core.helpdesks.mapping import HelpdeskMapping, Vendor, parse_mapping
+from simulator.agents import Action
+from simulator.plans import TicketPlan
 
 MAPPINGS = Path(__file__).resolve().parents[1] / "deploy" / "helpdesks"
 COMPLETE_HANDOFF = {  # what an L1 agent fills in before moving a ticket up
@@ -43,6 +45,7 @@ class HelpdeskTicket:
     group: str
     status: str
     fields: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)  # besides the fixtures' own
 
 
 class Helpdesk:
@@ -60,11 +63,24 @@ class Helpdesk:
 
     # --- lifecycle steps ----------------------------------------------------------------
 
-    def create(self, ticket_id: str, *, intent: str = "login", priority: str = "P3") -> tuple[HelpdeskTicket, Delivery]:
+    def create(
+        self,
+        ticket_id: str,
+        *,
+        intent: str = "login",
+        priority: str = "P3",
+        channel: str | None = None,
+        blocked: bool = False,
+    ) -> tuple[HelpdeskTicket, Delivery]:
         ticket = HelpdeskTicket(ticket_id, self.group_of["L1"], self.mapping.statuses.open[0])
         ticket.fields[self._name("intent")] = intent
+        if blocked and self.mapping.blocked.field:
+            ticket.fields[self.mapping.blocked.field] = True
+        if blocked and self.mapping.blocked.tag:
+            ticket.tags.append(self.mapping.blocked.tag)
         vendor_priority = next((k for k, v in self.mapping.priorities.items() if v.value == priority), None)
-        return ticket, self._deliver("created", ticket, priority=vendor_priority)
+        vendor_channel = next((k for k, v in self.mapping.channels.items() if v.value == channel), None)
+        return ticket, self._deliver("created", ticket, priority=vendor_priority, channel=vendor_channel)
 
     def reply(self, ticket: HelpdeskTicket, agent: str, *, public: bool = True) -> Delivery:
         return self._deliver("public_comment", ticket, agent=agent, public=public)
@@ -78,7 +94,9 @@ class Helpdesk:
                 ticket.fields[name] = value
         return self._deliver("group_changed", ticket, agent=agent, previous_group=previous)
 
-    def resolve(self, ticket: HelpdeskTicket, agent: str) -> Delivery:
+    def resolve(self, ticket: HelpdeskTicket, agent: str, code: str | None = None) -> Delivery:
+        if code is not None and self.mapping.resolution_code.field:
+            ticket.fields[self.mapping.resolution_code.field] = code
         previous, ticket.status = ticket.status, self.resolved
         return self._deliver("status_changed", ticket, agent=agent, previous_status=previous)
 
@@ -132,11 +150,11 @@ class Helpdesk:
                 "subject": "Cannot sign in with SSO",
                 "requester": f"customer-{ticket.id}",
                 "priority": d.get("priority") or "",
-                "channel": next(iter(self.mapping.channels), "web"),
+                "channel": d.get("channel") or next(iter(self.mapping.channels), "web"),
                 "status": ticket.status,
                 "group": ticket.group,
                 "assignee": d.get("agent") or "",
-                "tags": "vip sso",
+                "tags": " ".join(["vip", "sso", *ticket.tags]),
                 "updated_at": datetime.now(UTC).isoformat(),
                 "fields": dict(ticket.fields),
             },
@@ -159,7 +177,7 @@ class Helpdesk:
             "reporter": reporter,
             "priority": {"name": d.get("priority") or "Medium", "id": "3"},
             "status": {"name": ticket.status},
-            "labels": ["sso"],
+            "labels": ["sso", *ticket.tags],
             "created": "2026-03-02T09:00:00.000+0000",
             group_field: {"value": ticket.group, "id": "10100"},
             "assignee": {"accountId": d["agent"]} if d.get("agent") else None,
@@ -217,9 +235,9 @@ class Helpdesk:
             "priority": d.get("priority") or "2 normal",
             "customer": {"email": f"customer-{ticket.id}@example.com", "login": f"customer-{ticket.id}"},
             "owner": {"login": d.get("agent") or "-"},
-            "create_article_type": "email",
+            "create_article_type": d.get("channel") or "email",
             "created_at": "2026-03-02T09:00:00.000Z",
-            "tags": ["sso"],
+            "tags": ["sso", *ticket.tags],
             **{name: "\n".join(value) if isinstance(value, list) else value for name, value in ticket.fields.items()},
         }
         if kind == "satisfaction" and self.mapping.satisfaction_field:
@@ -247,6 +265,51 @@ class Helpdesk:
                 continue
             return name
         raise ValueError(f"the zammad mapping names no trigger for {kind}")
+
+
+class HelpdeskAgents:
+    """The simulated agents (simulator.agents) working in a connected help desk, as
+    `ladder simulate --via` runs them: each command they decide becomes what they do in the
+    help desk, that is the delivery it sends. Placed by intake, a delivery is the command a
+    direct client sends, except a reply, which counts for the tier of the ticket's group (a
+    communication owner's reply included: the mappings cannot tell who speaks for whom).
+
+    Ladder writes nothing back to a help desk: where Ladder moved a ticket by itself (routing,
+    a jump, an SLA breach, a bounce), its group here follows silently, as agents watching the
+    ladder page would move it; their move sends nothing Ladder acts on."""
+
+    def __init__(self, desk: Helpdesk) -> None:
+        self.desk = desk
+
+    def create(self, plan: TicketPlan, ticket_id: str) -> tuple[HelpdeskTicket, Delivery]:
+        return self.desk.create(
+            ticket_id, intent=plan.intent, priority=plan.priority, channel=plan.channel, blocked=plan.blocked
+        )
+
+    def follow(self, ticket: HelpdeskTicket, event_type: str, body: dict[str, Any]) -> None:
+        """Keep the ticket's group where Ladder has the ticket."""
+        tier = {"ticket.routed": body.get("tier"), "ticket.bounced": body.get("to_tier")}.get(event_type)
+        if tier in self.desk.group_of:
+            ticket.group = self.desk.group_of[tier]
+
+    def act(self, ticket: HelpdeskTicket, action: Action) -> Delivery:
+        body = action.body
+        match action.path:
+            case "responses":
+                return self.desk.reply(ticket, body["agent_id"])
+            case "escalations":
+                handoff = {**body["checklist"], "hypothesis": body["hypothesis"]}
+                return self.desk.move(ticket, body["to_tier"], body["agent_id"], handoff)
+            case "returns":
+                fix = {"fix_summary": body["fix_summary"]}
+                return self.desk.move(ticket, body.get("to_tier", "L1"), body["agent_id"], fix)
+            case "resolution":
+                return self.desk.resolve(ticket, body["agent_id"], body["resolution_code"])
+            case "reopen":
+                return self.desk.reopen(ticket)
+            case "rating":
+                return self.desk.rate(ticket, body["score"])
+        raise ValueError(f"no help-desk step for {action.path}")
 
 
 def _jira_value(value: Any) -> Any:

@@ -13,7 +13,7 @@ from services.metrics.adapters.exporter import KpiCollector, Refresher
 from services.metrics.adapters.read_store import ReadStore
 from services.metrics.adapters.store import MIGRATIONS, ProjectionStore, retention_rules
 from services.metrics.handlers.events import KpiProjection
-from services.metrics.handlers.http import kpis_router
+from services.metrics.handlers.http import kpis_router, weeks_router
 from services.metrics.handlers.read_api import read_router
 from services.metrics.settings import MetricsSettings
 from shared import retention
@@ -48,7 +48,11 @@ def create_app(settings: MetricsSettings) -> FastAPI:
     retention.schedule(runtime, retention_rules(settings.retention))
     app = runtime.app(
         title="Ladder metrics",
-        routers=[kpis_router(refresher), read_router(read, lambda: runtime.pool, charter, keys, runtime.clock)],
+        routers=[
+            kpis_router(refresher),
+            weeks_router(store, lambda: runtime.pool),
+            read_router(read, lambda: runtime.pool, charter, keys, runtime.clock),
+        ],
         description="Exact tier KPIs projected from support.ticket-events: `/metrics` for "
         "Prometheus, `/v1/kpis` as JSON.",
     )

@@ -8,13 +8,17 @@ from dataclasses import dataclass
 
 import pytest
 
+from services.intake.core.helpdesks.mapping import VENDORS
 from shared.db import drop_schemas
 from shared.topics import Topics
+from simulator.helpdesks import MAPPINGS
 from tests.kafka_tools import private_topics
 from tests.processes import ROOT, ServiceProcess
 
 CHARTER = ROOT / "tests" / "charters" / "e2e.yaml"  # the demo charter, SLAs of 20 s and 30 s
 API_KEY = "ladder-dev-helpdesk-key"  # deploy/local/api-keys.json, every action
+# the help desks of deploy/helpdesks, connected with secrets of this run (what their mappings' secret_env name)
+HELPDESK_SECRETS = {f"LADDER_{vendor.upper()}_SECRET": uuid.uuid4().hex for vendor in VENDORS}
 SERVICES = ("metrics", "router", "escalation", "intake")
 
 
@@ -39,6 +43,11 @@ async def ladder(platform):
             "LADDER_CHARTER": str(CHARTER),
             "LOG_LEVEL": "WARNING",
             "INTAKE_API_KEYS_FILE": str(ROOT / "deploy" / "local" / "api-keys.json"),
+            "INTAKE_HELPDESKS_DIR": str(MAPPINGS),
+            # the simulator's commands for unknown tickets are dead-lettered after this wait (60 s
+            # by default); every real follow-up's create is read within it here
+            "INTAKE_UNKNOWN_TICKET_WAIT_S": "10",
+            **HELPDESK_SECRETS,
         }
         processes = {}
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 
 from tests.processes import ROOT
@@ -45,3 +46,8 @@ async def test_make_demo_exits_0_with_the_kpis_checked(platform):
     assert "120/120 tickets finished" in output
     assert "every KPI exported by the metrics service equals the truth" in output
     assert "first-contact resolution" in output and "http://127.0.0.1:9090" in output
+    assert "http://127.0.0.1:8004/ladder" in output  # the ladder page
+    written = re.search(r"ladder report \d{4}-W\d{2}: (\S+\.html) and (\S+\.md)", output)  # this week's report
+    assert written, output[-2000:]
+    for path in written.groups():
+        assert await asyncio.to_thread(os.path.isfile, path), path

@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,7 +23,7 @@ from aiokafka import AIOKafkaConsumer
 
 from shared.kafka import client_options, topic_partitions
 from simulator.compare import StreamCopy, check
-from tests.e2e.conftest import API_KEY, CHARTER
+from tests.e2e.conftest import API_KEY, CHARTER, HELPDESK_SECRETS
 from tests.processes import ROOT, free_port
 from tests.unit.deploy.test_grafana import DASHBOARD, queries, substitute
 
@@ -331,6 +332,36 @@ async def simulate_and_check(ladder, platform) -> None:
     # exactly the five sent on purpose, each with its reason; nothing else was dead-lettered
     assert codes == ["invalid_command", "not_json", "unauthenticated", "unknown_command", "unknown_ticket"]
     assert all(dict(r.headers)["dlq_service"] == b"intake" and dict(r.headers)["dlq_reason"] for r in records)
+
+
+async def test_simulate_via_a_help_desk_exports_the_truth(ladder, platform):
+    """`ladder simulate --via zendesk` (what `DEMO_VIA=zendesk make demo` runs): the HTTP share
+    of the tickets comes in as Zendesk's signed webhooks, the rest on the commands topic; every
+    lifecycle finishes and the exported KPIs equal the truth of the stream. (Last in this
+    module: the tests above count this module's tickets and dead letters.)"""
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [
+            *(sys.executable, "-m", "cli.main", "simulate", "--via", "zendesk", "--tickets", "60", "--seed", "11"),
+            *("--json", "--intake-url", ladder.url("intake"), "--metrics-url", ladder.url("metrics")),
+            *("--topic-prefix", ladder.prefix, "--charter", str(CHARTER)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+        env={**os.environ, **HELPDESK_SECRETS, "KAFKA_BOOTSTRAP_SERVERS": platform.kafka_bootstrap_servers},
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    summary = json.loads(result.stdout)
+    assert (summary["via"], summary["finished"], summary["kpis_match"], summary["problems"]) == (
+        "zendesk",
+        60,
+        True,
+        [],
+    )
+    assert summary["commands"]["webhook"] > 60 and summary["commands"]["topic"] > 0
+    assert summary["commands"]["http"] == 0
 
 
 @asynccontextmanager

@@ -15,7 +15,7 @@ from shared.envelope import Envelope
 
 _NOW = (
     "ticket_id, priority, intent, customer_blocked, status, tier, queue, assignee, communication_owner, "
-    "queued_at, visit_start, created_at"
+    "queued_at, visit_start, created_at, client"
 )
 
 
@@ -50,7 +50,7 @@ class ReadStore:
         if changed:
             rows = [tuple(getattr(t, c) for c in _NOW.split(", ")) for t in changed.values()]
             await conn.executemany(
-                f"INSERT INTO {s}.ticket_now ({_NOW}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) "
+                f"INSERT INTO {s}.ticket_now ({_NOW}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) "
                 "ON CONFLICT (ticket_id) DO UPDATE SET status = excluded.status, tier = excluded.tier, "
                 "queue = excluded.queue, assignee = excluded.assignee, "
                 "communication_owner = excluded.communication_owner, queued_at = excluded.queued_at, "
@@ -82,14 +82,39 @@ class ReadStore:
             )
         )
 
-    async def search(self, pool: asyncpg.Pool, prefix: str, limit: int = 20) -> list[str]:
+    async def search(self, pool: asyncpg.Pool, prefix: str, client: str | None, limit: int = 20) -> list[str]:
+        """Ticket ids starting with `prefix`, of `client` only (None: every client's)."""
         rows = await pool.fetch(
             f"SELECT ticket_id FROM {self.schema}.ticket_now WHERE ticket_id LIKE $1 || '%' "
-            "ORDER BY ticket_id LIMIT $2",
+            "AND ($3::text IS NULL OR client = $3) ORDER BY ticket_id LIMIT $2",
             prefix.replace("%", "").replace("_", r"\_"),
             limit,
+            client,
         )
         return [row[0] for row in rows]
+
+    async def handoff_timelines(
+        self, pool: asyncpg.Pool, since: datetime, until: datetime, client: str | None
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The timelines of the tickets with an escalation request in [since, until), of
+        `client` only (None: every client's): what the weekly report's examples are chosen from."""
+        s = self.schema
+        rows = await pool.fetch(
+            f"SELECT e.ticket_id, e.type, e.at, e.body FROM {s}.ticket_event e WHERE e.ticket_id IN ("
+            f" SELECT r.ticket_id FROM {s}.ticket_event r JOIN {s}.ticket_now n USING (ticket_id)"
+            "  WHERE r.type = 'ticket.escalation_requested' AND r.at >= $1 AND r.at < $2"
+            "   AND ($3::text IS NULL OR n.client = $3)"
+            ") ORDER BY e.ticket_id, e.seq",
+            since,
+            until,
+            client,
+        )
+        timelines: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            timelines.setdefault(row["ticket_id"], []).append(
+                {"type": row["type"], "at": row["at"], "body": orjson.loads(row["body"])}
+            )
+        return timelines
 
     async def daily(self, pool: asyncpg.Pool, since: datetime) -> list[asyncpg.Record]:
         """Per UTC day and tier, the sums the page's trends need (public aggregates)."""

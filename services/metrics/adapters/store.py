@@ -9,7 +9,9 @@ Invariants (tests: tests/integration/metrics/test_store.py):
    lock in one order (no deadlock).
 2. Summed over shards, the daily sums and the totals equal the samples' sums, key by key.
 3. A window is exact to the microsecond: its whole days come from `daily`, its first,
-   partial day from `sample` (at or after now - window); all time from `total`.
+   partial day from `sample` (at or after now - window); all time from `total`. A bounded
+   window (a report's week, [since, until)) likewise: whole days from `daily`, the partial
+   first and last days from `sample`; its quantiles count only samples inside both bounds.
 4. Quantiles are nearest rank, equal to PostgreSQL's `percentile_disc`: the counts per
    duration bucket say which bucket holds rank k and the rank inside it; a walk along the
    rank index inside that one bucket finds the value. No sort of every duration ever
@@ -28,7 +30,19 @@ from pathlib import Path
 import asyncpg
 
 from services.metrics.core import retention
-from services.metrics.core.kpis import WINDOWS, Ranked, RankLookup, Snapshot, Total, Totals, rank_lookups, snapshot
+from services.metrics.core.kpis import (
+    WINDOWS,
+    Ranked,
+    RankLookup,
+    Snapshot,
+    Total,
+    Totals,
+    WindowKpis,
+    rank_lookups,
+    snapshot,
+    tiers_shown,
+    window_kpis,
+)
 from services.metrics.core.visits import Kind, Resolution, Sample, TicketState, Visit, roll_up
 from shared.retention import Rule, kit_rules
 
@@ -100,7 +114,7 @@ class ProjectionStore:
                 name: await (self._totals_all(conn) if start is None else self._totals_since(conn, start))
                 for name, start in since.items()
             }
-            ranked = await self._ranked(conn, {name: (since[name], rank_lookups(totals[name])) for name in since})
+            ranked = await self._ranked(conn, {name: (since[name], None, rank_lookups(totals[name])) for name in since})
             backlog = dict(
                 await conn.fetch(
                     f"SELECT visit_tier, count(*) FROM {self.schema}.ticket "
@@ -108,6 +122,14 @@ class ProjectionStore:
                 )
             )
         return snapshot(now, totals, ranked, backlog)
+
+    async def read_window(self, pool: asyncpg.Pool, since: datetime, until: datetime) -> WindowKpis:
+        """The KPIs of the samples at or after `since` and before `until` (a week of the
+        report): the same sums and nearest ranks as the rolling windows, bounded at both ends."""
+        async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            totals = await self._totals_between(conn, since, until)
+            ranked = await self._ranked(conn, {"window": (since, until, rank_lookups(totals))})
+        return window_kpis(totals, ranked["window"], tiers_shown(totals, {}))
 
     async def _totals_all(self, conn: asyncpg.Connection) -> Totals:
         return _totals(
@@ -137,12 +159,42 @@ class ProjectionStore:
             )
         )
 
+    async def _totals_between(self, conn: asyncpg.Connection, since: datetime, until: datetime) -> Totals:
+        """The days wholly inside [since, until) from the daily sums, the parts of the first
+        and last day outside them from samples (none when both ends are UTC midnights)."""
+        first_whole = since.astimezone(UTC).date()
+        if since != datetime.combine(first_whole, time(), UTC):
+            first_whole += timedelta(days=1)
+        last_day = until.astimezone(UTC).date()  # days before it end by `until`
+        head_end = min(datetime.combine(first_whole, time(), UTC), until)
+        tail_start = max(datetime.combine(last_day, time(), UTC), head_end)
+        s = self.schema
+        return _totals(
+            await conn.fetch(
+                f"SELECT kind, tier, detail, sum(n)::bigint, sum(good)::bigint, sum(micros)::bigint FROM ("
+                f" SELECT kind, tier, detail, n, good, micros FROM {s}.daily WHERE day >= $1 AND day < $2"
+                " UNION ALL"
+                f" SELECT kind, tier, detail, n, good, coalesce(micros, 0) FROM {s}.sample"
+                "  WHERE kind = ANY($3::text[]) AND ((at >= $4 AND at < $5) OR (at >= $6 AND at < $7))"
+                ") AS part GROUP BY kind, tier, detail",
+                first_whole,
+                last_day,
+                _KINDS,
+                since,
+                head_end,
+                tail_start,
+                until,
+            )
+        )
+
     async def _ranked(
-        self, conn: asyncpg.Connection, lookups: Mapping[str, tuple[datetime | None, list[RankLookup]]]
+        self,
+        conn: asyncpg.Connection,
+        lookups: Mapping[str, tuple[datetime | None, datetime | None, list[RankLookup]]],
     ) -> Mapping[str, Ranked]:
         """Every window's quantiles in one statement: per lookup, a walk along the rank index
         inside one duration bucket, counting only the window's samples."""
-        wanted = [(name, since, lookup) for name, (since, found) in lookups.items() for lookup in found]
+        wanted = [(name, since, until, lookup) for name, (since, until, found) in lookups.items() for lookup in found]
         ranked: dict[str, dict[tuple[str, str, float], int]] = {name: {} for name in lookups}
         if not wanted:
             return ranked
@@ -150,27 +202,32 @@ class ProjectionStore:
             "SELECT ("
             f" SELECT s.micros FROM {self.schema}.sample s"
             "  WHERE s.kind = q.kind AND s.tier = q.tier AND s.detail = q.bucket AND s.micros IS NOT NULL"
-            "   AND (q.since IS NULL OR s.at >= q.since)"
+            "   AND (q.since IS NULL OR s.at >= q.since) AND (q.until IS NULL OR s.at < q.until)"
             "  ORDER BY s.micros OFFSET q.residual - 1 LIMIT 1"
-            ") FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[]) WITH ORDINALITY"
-            " AS q(kind, tier, bucket, residual, since, i) ORDER BY q.i",
-            [x.kind for _, _, x in wanted],
-            [x.tier for _, _, x in wanted],
-            [str(x.bucket) for _, _, x in wanted],
-            [x.residual for _, _, x in wanted],
-            [since for _, since, _ in wanted],
+            ") FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[], $6::timestamptz[])"
+            " WITH ORDINALITY AS q(kind, tier, bucket, residual, since, until, i) ORDER BY q.i",
+            [x.kind for _, _, _, x in wanted],
+            [x.tier for _, _, _, x in wanted],
+            [str(x.bucket) for _, _, _, x in wanted],
+            [x.residual for _, _, _, x in wanted],
+            [since for _, since, _, _ in wanted],
+            [until for _, _, until, _ in wanted],
         )
-        for (name, _, lookup), (micros,) in zip(wanted, rows, strict=True):
+        for (name, _, _, lookup), (micros,) in zip(wanted, rows, strict=True):
             ranked[name][(lookup.kind, lookup.tier, lookup.quantile)] = micros
         return ranked
 
 
 def retention_rules(keep: timedelta) -> list[Rule]:
-    """The kit's tables, then counted samples and daily sums no window reads any more
-    (services/metrics/core/retention.py); duration samples stay for `all`'s quantiles."""
+    """The kit's tables, then counted samples and daily sums no window or report week reads
+    any more (services/metrics/core/retention.py); duration samples stay for `all`'s quantiles."""
     counted = ", ".join(f"'{kind}'" for kind in retention.COUNTED_KINDS)  # our enum's values, not client data
     old = retention.keep(keep)
-    return [*kit_rules(keep), Rule("sample", "at", old, where=f"kind IN ({counted})"), Rule("daily", "day", old)]
+    return [
+        *kit_rules(keep),
+        Rule("sample", "at", old, where=f"kind IN ({counted})"),
+        Rule("daily", "day", retention.keep_daily(keep)),  # the weekly report reads further back
+    ]
 
 
 def _columns(rows: Iterable[Sequence[object]]) -> list[tuple[object, ...]]:

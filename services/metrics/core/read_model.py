@@ -5,7 +5,8 @@ Pure: the handler loads the batch's ticket states, `fold` decides, the store wri
 Invariants (tests: tests/unit/metrics/test_read_model.py, tests/integration/metrics/test_read_api.py):
 1. The state is a function of the ticket's fresh events in stream order: the owner, queue,
    assignee and communication owner of its latest `ticket.routed`; open from
-   `ticket.created` and each `ticket.reopened`, resolved by `ticket.resolved`.
+   `ticket.created` and each `ticket.reopened`, resolved by `ticket.resolved`; its client is
+   `ticket.created`'s ce_client, and a read key sees a ticket only if `visible` says so.
 2. A visit starts as the KPIs define it (a routing to another tier, or any routing after a
    resolution); `queued_at` moves with every routing that changes the queue.
 3. Open deadlines are escalation's timers computed the same way (`arm_visit`'s rule: the
@@ -48,6 +49,13 @@ class TicketNow:
     queued_at: datetime | None
     visit_start: datetime | None
     created_at: datetime
+    client: str | None = None  # who created it (ce_client): the read scope
+
+
+def visible(reader: str, all_tickets: bool, ticket: TicketNow) -> bool:
+    """A read key sees the tickets its client created, or every ticket with `tickets: all`
+    (like writes, services/intake/core/auth.py); a ticket of no known client only with `all`."""
+    return all_tickets or (ticket.client is not None and ticket.client == reader)
 
 
 def fold(states: Mapping[str, TicketNow], events: Iterable[Envelope]) -> dict[str, TicketNow]:
@@ -60,7 +68,7 @@ def fold(states: Mapping[str, TicketNow], events: Iterable[Envelope]) -> dict[st
             if state is None:
                 changed[ticket_id] = TicketNow(
                     ticket_id, event.priority.value, event.intent, event.customer_blocked,
-                    "open", None, None, None, None, None, None, envelope.time,
+                    "open", None, None, None, None, None, None, envelope.time, envelope.client,
                 )  # fmt: skip
             continue
         if state is None:

@@ -2,7 +2,8 @@
 
 A finite window (`7d`, `30d`) reads its whole days from `daily` and the rest of its first
 day from `sample`; `all` reads `total`. So counted samples (no duration) and daily sums
-older than the largest finite window, plus a margin of days, are never read again. Duration
+older than the largest finite window, plus a margin of days, are never read again; daily
+sums are also read by the weekly report, for this week and REPORT_WEEKS before it. Duration
 samples are kept: the `all` window's quantiles are exact nearest-rank over every duration
 ever recorded (DESIGN §4), and no bounded structure holds those exactly; they cost one row
 per resolution and per first response (docs/architecture/metrics.md, "Retention").
@@ -17,12 +18,21 @@ from services.metrics.core.visits import DURATION_KINDS, Kind
 
 MARGIN = timedelta(days=2)  # late events, clock skew between services, a window's partial first day
 LONGEST_WINDOW = max(span for span in WINDOWS.values() if span is not None)
+# The weekly report compares a week with up to this many weeks before it (`/v1/kpis/weeks`).
+# A week is whole UTC days: it reads only `daily` (and duration samples, kept anyway).
+REPORT_WEEKS = 12
 
 
 def keep(retention: timedelta) -> timedelta:
     """How long counted samples and daily sums are kept: never less than the largest finite
     window plus the margin (a window must stay exact), nor than the service's retention."""
     return max(LONGEST_WINDOW + MARGIN, retention)
+
+
+def keep_daily(retention: timedelta) -> timedelta:
+    """How long daily sums are kept: as long as counted samples, and at least the report's
+    reach (last week and the REPORT_WEEKS before it, this week, plus the margin)."""
+    return max(keep(retention), timedelta(weeks=REPORT_WEEKS + 2) + MARGIN)
 
 
 COUNTED_KINDS = tuple(kind.value for kind in Kind if kind not in DURATION_KINDS)

@@ -6,7 +6,8 @@ projection of the same events (same consumer group, same principal and ACLs, sam
 exactly-once rule), and the page's numbers then come from the very snapshot `/v1/kpis`
 serves. Aggregates (`/v1/kpis`, `/v1/queues`, `/v1/trends`, `/v1/ladder`, the page) are
 public like `/metrics`; anything about one ticket needs a key with action `read`
-(`Authorization: Bearer <key>`).
+(`Authorization: Bearer <key>`), and shows only the tickets its client created unless the
+key has `tickets: all` (another client's ticket is unknown, 404, as for writes).
 """
 
 from collections.abc import Callable
@@ -22,7 +23,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from services.intake.core.auth import ApiKey, Denied, KeyRing
 from services.intake.core.commands import Action
 from services.metrics.adapters.read_store import ReadStore
-from services.metrics.core.read_model import open_deadlines, who_acted, why
+from services.metrics.core.read_model import open_deadlines, visible, who_acted, why
+from services.metrics.core.weekly import EXAMPLE_RULE, example_handoffs, week_bounds
 from services.router.core.assignment import on_shift
 from shared.charter import Charter
 from shared.envelope import format_time
@@ -52,9 +54,11 @@ def read_router(
             return Denied(401, "no API keys are configured for reading (METRICS_API_KEYS_FILE)")
         return keys.authorize(f"{credentials.scheme} {credentials.credentials}" if credentials else None, Action.READ)
 
-    def refused(who: ApiKey | Denied) -> JSONResponse | None:
-        if not isinstance(who, Denied):
-            return None
+    def unknown(ticket_id: str) -> JSONResponse:
+        # another client's ticket is unknown to this key, exactly like intake's writes
+        return JSONResponse({"error": "not_found", "detail": f"ticket {ticket_id} is unknown"}, status_code=404)
+
+    def refused(who: Denied) -> JSONResponse:
         return JSONResponse(
             {"error": "forbidden" if who.status == 403 else "unauthenticated", "detail": who.reason},
             status_code=who.status,
@@ -63,11 +67,11 @@ def read_router(
 
     @router.get("/v1/tickets/{ticket_id}", summary="A ticket's current state and open SLA deadlines (read key)")
     async def ticket(ticket_id: TicketId, who: Annotated[ApiKey | Denied, Depends(reader)]) -> Response:
-        if (answer := refused(who)) is not None:
-            return answer
+        if isinstance(who, Denied):
+            return refused(who)
         now, timeline = await store.ticket(pool(), ticket_id)
-        if now is None:
-            return JSONResponse({"error": "not_found", "detail": f"ticket {ticket_id} is unknown"}, status_code=404)
+        if now is None or not visible(who.name, who.tickets == "all", now):
+            return unknown(ticket_id)
         return JSONResponse(
             {
                 "ticket_id": now.ticket_id,
@@ -88,11 +92,11 @@ def read_router(
 
     @router.get("/v1/tickets/{ticket_id}/timeline", summary="Every event of a ticket, in stream order (read key)")
     async def timeline(ticket_id: TicketId, who: Annotated[ApiKey | Denied, Depends(reader)]) -> Response:
-        if (answer := refused(who)) is not None:
-            return answer
+        if isinstance(who, Denied):
+            return refused(who)
         now, events = await store.ticket(pool(), ticket_id)
-        if now is None:
-            return JSONResponse({"error": "not_found", "detail": f"ticket {ticket_id} is unknown"}, status_code=404)
+        if now is None or not visible(who.name, who.tickets == "all", now):
+            return unknown(ticket_id)
         return JSONResponse(
             {
                 "ticket_id": ticket_id,
@@ -118,9 +122,43 @@ def read_router(
     async def search(
         q: Annotated[str, Query(min_length=1, max_length=64)], who: Annotated[ApiKey | Denied, Depends(reader)]
     ) -> Response:
-        if (answer := refused(who)) is not None:
-            return answer
-        return JSONResponse({"tickets": await store.search(pool(), q)})
+        if isinstance(who, Denied):
+            return refused(who)
+        return JSONResponse({"tickets": await store.search(pool(), q, None if who.tickets == "all" else who.name)})
+
+    @router.get(
+        "/v1/handoffs/examples",
+        summary="The week's example handoffs, chosen by the stated rule, among the key's tickets (read key)",
+    )
+    async def handoff_examples(
+        week: Annotated[str, Query(pattern=r"^\d{4}-W\d{2}$")], who: Annotated[ApiKey | Denied, Depends(reader)]
+    ) -> Response:
+        if isinstance(who, Denied):
+            return refused(who)
+        since, until = week_bounds(week)
+        timelines = await store.handoff_timelines(pool(), since, until, None if who.tickets == "all" else who.name)
+        chosen = example_handoffs(timelines, since, until, charter.handoffs.hypothesis_placeholders)
+        return JSONResponse(
+            {
+                "week": week,
+                "rule": EXAMPLE_RULE,
+                "examples": [
+                    {
+                        "ticket_id": e.ticket_id,
+                        "from_tier": e.from_tier,
+                        "to_tier": e.to_tier,
+                        "agent": e.agent_id,
+                        "requested_at": format_time(e.requested_at),
+                        "resolved_at": format_time(e.resolved_at),
+                        "resolved_by": e.resolved_by,
+                        "seconds_to_resolution": e.seconds,
+                        "checklist": e.checklist,
+                        "hypothesis": e.hypothesis,
+                    }
+                    for e in chosen
+                ],
+            }
+        )
 
     @router.get("/v1/queues", summary="Per tier and queue: backlog and oldest ticket's age; agents on duty (public)")
     async def queues() -> JSONResponse:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+import httpx
 import pytest
 
 from services.escalation.main import create_app as create_escalation
@@ -23,10 +24,13 @@ from services.metrics.settings import MetricsSettings
 from services.router.main import create_app as create_router
 from services.router.settings import RouterSettings
 from shared import envelope as ce
+from shared.charter import load_charter
 from shared.db import drop_schemas
 from simulator.compare import StreamCopy, differences, exported_samples
-from simulator.helpdesks import COMPLETE_HANDOFF, MAPPINGS, Delivery, Helpdesk
-from simulator.truth import expected_samples
+from simulator.driver import Driver, Run
+from simulator.helpdesks import COMPLETE_HANDOFF, MAPPINGS, Delivery, Helpdesk, HelpdeskAgents
+from simulator.plans import plan_tickets
+from simulator.truth import Event, expected_samples
 from tests.apps import in_process
 from tests.integration.intake.conftest import intake_env
 from tests.integration.test_cycles import caught_up
@@ -56,13 +60,14 @@ async def ladder(platform):
             async with (
                 TopicReader(bootstrap, topics.events) as events,
                 TopicReader(bootstrap, topics.dead_letter) as dead,
-                in_process(create_intake, IntakeSettings, env) as (_, intake),
+                in_process(create_intake, IntakeSettings, env) as (intake_app, intake),
                 in_process(create_router, RouterSettings, env),
                 in_process(create_escalation, EscalationSettings, env),
                 in_process(create_metrics, MetricsSettings, env) as (metrics_app, metrics),
             ):
                 yield {
                     "intake": intake,
+                    "intake_app": intake_app,
                     "events": events,
                     "dead": dead,
                     "metrics": metrics,
@@ -125,17 +130,58 @@ async def test_a_ticket_lives_its_life_through_the_help_desk_as_a_direct_clients
     assert (escalated.from_tier.value, escalated.to_tier.value, escalated.reason.value) == ("L1", "L2", "handoff")
 
     # the KPIs: what metrics exports equals the reference computation of the stream
+    truth, _ = await kpis_equal_the_truth(ladder)
+    assert truth[("support_resolutions_total", (("tier", "L2"),))] >= 1
+
+
+async def kpis_equal_the_truth(ladder) -> tuple[dict, list[Event]]:
+    """Once every service caught up: the KPIs metrics exports equal the reference computation
+    of the whole stream (returned, with the stream)."""
     await caught_up(ladder["bootstrap"], ladder["topics"].events, ladder["groups"])
     await ladder["metrics_app"].state.refresher.refresh()
     exported = (await ladder["metrics"].get("/metrics")).text
     stream = StreamCopy(ladder["bootstrap"], ladder["topics"].events)
     try:
         computed_at = datetime.fromisoformat((await ladder["metrics"].get("/v1/kpis")).json()["computed_at"])
-        truth = expected_samples(await stream.catch_up(), computed_at)
+        events = await stream.catch_up()
+        truth = expected_samples(events, computed_at)
     finally:
         await stream.close()
     assert differences(truth, exported_samples(exported)) == []
-    assert truth[("support_resolutions_total", (("tier", "L2"),))] >= 1
+    return truth, events
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+async def test_simulate_via_the_help_desk_finishes_every_lifecycle_with_the_kpis_of_the_truth(ladder, vendor):
+    """`ladder simulate --via <vendor>`'s driver, small: every persona the charter allows
+    (handoffs clean and sloppy, jumps, returns, reopens, ratings) sent as the help desk sends it."""
+    plans = plan_tickets(17, 30, load_charter(None), topic_share=0, lapse=False)
+    driver = Driver(
+        intake_url="http://app",
+        api_key="unused: no topic command, no bad command",
+        bootstrap=ladder["bootstrap"],
+        topics=ladder["topics"],
+        concurrency=10,
+        via=HelpdeskAgents(Helpdesk(vendor, SECRETS[vendor])),
+        bad_commands=False,
+        transport=httpx.ASGITransport(app=ladder["intake_app"]),
+    )
+    run = await driver.run(Run(uuid.uuid4().hex[:10], plans))
+    assert (len(run.done), run.stuck) == (len(plans), set())
+    assert run.commands["webhook"] > len(plans) and run.commands["http"] == run.commands["topic"] == 0
+    _, stream = await kpis_equal_the_truth(ladder)
+
+    tickets = set(run.tickets.values())
+    events = [e for e in stream if e.ticket in tickets]
+    assert {e.type for e in events} >= {"ticket.escalated", "ticket.reopened", "ticket.rated", "ticket.resolved"}
+    assert {e.body["reason"] for e in events if e.type == "ticket.bounced"} == {
+        "handoff_incomplete",  # the sloppy handoffs
+        "returned_with_fix",
+    }
+    created = [e for e in stream if e.ticket in tickets and e.type == "ticket.created"]
+    await ladder["events"].wait_for(lambda records: {r.key.decode() for r in records} >= tickets, 30)
+    clients = {history(ladder, e.ticket)[0].client for e in created}
+    assert (len(created), clients) == (len(plans), {vendor})  # each connection is a client of its own
 
 
 @pytest.mark.parametrize("vendor", VENDORS)

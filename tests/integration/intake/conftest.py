@@ -31,7 +31,7 @@ KEY_CONFIG = json.dumps(
                 "actions": ["respond", "resolve"],
                 "tickets": "all",
             },
-            {"name": "lead", "sha256": hash_key(KEYS["lead"]), "actions": ["read"]},
+            {"name": "lead", "sha256": hash_key(KEYS["lead"]), "actions": ["read"], "tickets": "all"},
         ]
     }
 )

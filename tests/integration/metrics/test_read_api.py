@@ -4,6 +4,7 @@ service on the real broker and database (services/metrics/core/read_model.py).""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -107,5 +108,51 @@ async def test_a_tickets_state_timeline_and_queues_from_the_stream(private, uniq
             (mine,) = [q for q in queues["queues"] if q["queue"] == "l3-engineering"]
             assert mine["backlog"] == 1 and mine["oldest_age_seconds"] > 0
             assert set(queues["on_duty"]) == {"L1", "L2", "L3"}
+    finally:
+        await producer.stop()
+
+
+async def test_a_read_key_sees_only_its_clients_tickets_unless_granted_all(private, unique):
+    """Scoped like writes (issue 16): a ticket remembers its creating client (ce_client of
+    ticket.created); another client's ticket is unknown to an `own` key, everywhere."""
+    from dataclasses import replace
+
+    from services.intake.core.auth import hash_key
+    from tests.integration.metrics.test_weekly_report import W45, handed_up
+
+    keys = json.dumps(
+        {
+            "keys": [
+                {"name": "helpdesk", "sha256": hash_key("it-helpdesk-reads"), "actions": ["read"]},
+                {"name": "lead", "sha256": hash_key("it-lead-reads"), "actions": ["read"], "tickets": "all"},
+            ]
+        }
+    )
+    own, everyone = {"Authorization": "Bearer it-helpdesk-reads"}, {"Authorization": "Bearer it-lead-reads"}
+    mine, theirs, nobodys = f"sc-{unique}-mine", f"sc-{unique}-theirs", f"sc-{unique}-nobody"
+    stories = [
+        (handed_up(mine, 70, "the IdP cache keeps the old signing key"), "helpdesk"),
+        (handed_up(theirs, 30, "the session cookie is set for the wrong domain"), "chatbot"),
+        (Story(nobodys, W45).routed(1, "L1"), None),
+    ]
+    producer = AIOKafkaProducer(bootstrap_servers=private.bootstrap, **client_options())
+    await producer.start()
+    try:
+        async with running_metrics(private.env(METRICS_API_KEYS=keys)) as (_, client):
+            await private.publish(producer, [replace(e, client=c) for story, c in stories for e in story.events])
+            await private.consumed()
+            for ticket in (theirs, nobodys):
+                assert (await client.get(f"/v1/tickets/{ticket}", headers=own)).status_code == 404
+                assert (await client.get(f"/v1/tickets/{ticket}/timeline", headers=own)).status_code == 404
+                assert (await client.get(f"/v1/tickets/{ticket}", headers=everyone)).status_code == 200
+            assert (await client.get(f"/v1/tickets/{mine}/timeline", headers=own)).status_code == 200
+            search = f"/v1/tickets?q=sc-{unique}"
+            assert (await client.get(search, headers=own)).json()["tickets"] == [mine]
+            assert (await client.get(search, headers=everyone)).json()["tickets"] == sorted([mine, theirs, nobodys])
+            examples = "/v1/handoffs/examples?week=2026-W45"
+            chosen = [e["ticket_id"] for e in (await client.get(examples, headers=own)).json()["examples"]]
+            assert chosen == [mine]
+            chosen = [e["ticket_id"] for e in (await client.get(examples, headers=everyone)).json()["examples"]]
+            assert chosen == [theirs, mine]  # theirs was resolved sooner after its request
     finally:
         await producer.stop()

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client import CollectorRegistry
 
 from services.metrics.adapters.store import retention_rules
+from services.metrics.core.retention import REPORT_WEEKS, keep_daily
+from services.metrics.core.weekly import week_bounds, week_of, weeks_before
 from services.metrics.handlers.events import KpiProjection
 from shared import envelope as ce
 from shared.delivery.events import EventConsumer
@@ -16,6 +18,7 @@ from shared.delivery.records import SourceRecord
 from shared.retention import prune
 from tests.integration.metrics.test_oracle import scripted
 from tests.integration.metrics.test_store import store  # noqa: F401 - the fixture
+from tests.unit.metrics.stories import Story
 
 
 async def test_pruning_changes_no_kpi_in_any_window(store, unique):  # noqa: F811
@@ -30,6 +33,7 @@ async def test_pruning_changes_no_kpi_in_any_window(store, unique):  # noqa: F81
     )
     now = datetime.now(UTC)
     events, _ = scripted(now, unique)  # tickets of 2, 12, 40 and 45 days ago
+    events += Story(f"old-{unique}", now - timedelta(days=120)).routed(1, "L1").resolved(30).events
     records = [
         SourceRecord("events", 0, offset, 1, r.key, r.value, r.headers)
         for offset, r in enumerate(ce.encode(e) for e in events)
@@ -37,6 +41,9 @@ async def test_pruning_changes_no_kpi_in_any_window(store, unique):  # noqa: F81
     await consumer.process(records)
     s = projection.schema
     before = await projection.read(pool, now)
+    last_week = week_of(now - timedelta(days=7))
+    report_weeks = [week_bounds(w) for w in [*weeks_before(last_week, REPORT_WEEKS), last_week, week_of(now)]]
+    weeks_before_pruning = [await projection.read_window(pool, since, until) for since, until in report_weeks]
     samples, durations = (
         await pool.fetchval(f"SELECT count(*) FROM {s}.sample"),
         await pool.fetchval(f"SELECT count(*) FROM {s}.sample WHERE micros IS NOT NULL"),
@@ -51,6 +58,11 @@ async def test_pruning_changes_no_kpi_in_any_window(store, unique):  # noqa: F81
     assert await pool.fetchval(f"SELECT count(DISTINCT day) FROM {s}.daily") < days
     assert await pool.fetchval(f"SELECT min(at) FROM {s}.sample WHERE micros IS NULL") >= now - timedelta(days=32)
     assert await projection.read(pool, now) == before
+    # the weekly report's weeks (last week and the REPORT_WEEKS before it, this week) keep theirs
+    assert [await projection.read_window(pool, since, until) for since, until in report_weeks] == weeks_before_pruning
+    (oldest,) = [i for i, (since, until) in enumerate(report_weeks) if since <= now - timedelta(days=45) < until]
+    assert weeks_before_pruning[oldest].tiers["L1"].arrivals > 0  # the 45-day-old tickets, beyond the 32 days
+    assert await pool.fetchval(f"SELECT min(day) FROM {s}.daily") >= (now - keep_daily(timedelta(days=30))).date()
     # and a day later, when the windows have moved on, pruning again still changes nothing
     later = now + timedelta(days=1, hours=3)
     unpruned = await projection.read(pool, later)

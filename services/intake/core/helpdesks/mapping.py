@@ -20,10 +20,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from shared.events import Channel, Priority, Tier
+from shared.policy_files import validate_yaml
 
 Vendor = Literal["zendesk", "jira", "zammad", "freshdesk"]
 VENDORS: tuple[Vendor, ...] = ("zendesk", "jira", "zammad", "freshdesk")
@@ -154,24 +154,9 @@ class Connection(BaseModel):
 
 
 def parse_mapping(text: str, source: str = "<mapping>") -> HelpdeskMapping:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "document"
-        raise HelpdeskError(source, [f"{where}: not valid YAML ({getattr(error, 'problem', error)})"]) from None
-    if not isinstance(data, dict):
-        raise HelpdeskError(source, ["document: expected a mapping (vendor, secret_env, groups, statuses, ...)"])
-    try:
-        mapping = HelpdeskMapping.model_validate(data)
-    except ValidationError as error:
-        raise HelpdeskError(
-            source,
-            [
-                f"{'.'.join(map(str, item['loc'])) or 'document'}: {item['msg'].removeprefix('Value error, ')}"
-                for item in error.errors(include_url=False, include_input=False)
-            ],
-        ) from None
+    mapping = validate_yaml(text, HelpdeskMapping, "vendor, secret_env, groups, statuses, ...")
+    if isinstance(mapping, list):
+        raise HelpdeskError(source, mapping)
     if problems := mapping.unknown_groups():
         raise HelpdeskError(source, problems)
     return mapping
@@ -179,14 +164,16 @@ def parse_mapping(text: str, source: str = "<mapping>") -> HelpdeskMapping:
 
 def load_connections(directory: Path) -> dict[str, Connection]:
     """Every `*.yaml` in `directory`, by connection name; raises `HelpdeskError` on the first bad file."""
-    connections: dict[str, Connection] = {}
-    for path in sorted(directory.glob("*.yaml")):
-        name = path.stem
-        if not _CONNECTION.match(name):
-            raise HelpdeskError(str(path), ["document: the file name must be a connection name ([A-Za-z0-9._-])"])
-        mapping = parse_mapping(path.read_text(), str(path))
-        connections[name] = Connection(name=name, mapping=mapping, secret=_secret(mapping, str(path)))
-    return connections
+    return {path.stem: load_connection(path) for path in sorted(directory.glob("*.yaml"))}
+
+
+def load_connection(path: Path) -> Connection:
+    """One mapping file with its secret; raises `HelpdeskError` when either is unusable."""
+    name = path.stem
+    if not _CONNECTION.match(name):
+        raise HelpdeskError(str(path), ["document: the file name must be a connection name ([A-Za-z0-9._-])"])
+    mapping = parse_mapping(path.read_text(), str(path))
+    return Connection(name=name, mapping=mapping, secret=_secret(mapping, str(path)))
 
 
 def _secret(mapping: HelpdeskMapping, source: str) -> str:
