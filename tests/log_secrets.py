@@ -1,18 +1,21 @@
 """No configured secret in any log: at the end of a session, every log it wrote (var/log/*.log
 changed since it began, and each service process's log, tests/processes.py) is searched for
-every secret the run was configured with: the files under var/secrets (passwords, and each
-line of a private key), the passwords in the environment, and the API keys the tests and the
+every secret the run was configured with: the files under var/secrets (passwords, each
+line of a private key, and the secrets of its `.env` files: the help desks' webhook
+secrets), the passwords in the environment, and the API keys the tests and the
 local platform use. A hit fails the run, naming the log and the secret's origin, never the
 secret. Secrets shorter than MIN_LENGTH (the development database password `ladder`, which
 LADDER_ENV=production refuses) would match ordinary words and are not searched for."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
 MIN_LENGTH = 8
+SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|KEY", re.IGNORECASE)
 DEVELOPMENT_API_KEYS = tuple(f"ladder-dev-{client}-key" for client in ("helpdesk", "chatbot", "survey", "lead"))
 
 
@@ -26,6 +29,11 @@ def configured_secrets(secrets_dir: Path, environ: Mapping[str, str], api_keys: 
                 body = [line for line in lines if line and not line.startswith("-----")]
                 for number, line in enumerate(body if path.suffix == ".key" else body[:1]):
                     found[f"{path.name}:{number + 1}"] = line
+            elif path.suffix == ".env":
+                for line in path.read_text(errors="replace").splitlines():
+                    name, sep, value = line.partition("=")
+                    if sep and not name.startswith("#") and SECRET_NAME.search(name) and not name.endswith("_FILE"):
+                        found[f"{path.name}:{name.strip()}"] = value.strip()
     for variable in ("KAFKA_SASL_PASSWORD", "LADDER_REDRIVE_API_KEY"):
         if environ.get(variable):
             found[variable] = environ[variable]

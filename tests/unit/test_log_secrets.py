@@ -13,6 +13,9 @@ def secrets_dir(tmp_path):
     (secrets / "kafka-router.password").write_text("0f1e2d3c4b5a69788796a5b4c3d2e1f0\n")
     (secrets / "compose" / "postgres.password").write_text("abcdef0123456789\n")
     (secrets / "postgres.key").write_text(f"-----BEGIN PRIVATE KEY-----\n{KEY_LINE}\n-----END PRIVATE KEY-----\n")
+    (secrets / "helpdesks.env").write_text(
+        "# development only\nLADDER_ZENDESK_SECRET=5e1ec7ed5e1ec7ed5e1ec7ed\nKAFKA_SASL_PASSWORD_FILE=/x/y.password\n"
+    )
     (secrets / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\nPUBLICPUBLICPUBLIC\n-----END CERTIFICATE-----\n")
     return secrets
 
@@ -24,6 +27,7 @@ def test_every_configured_secret_is_searched_for(tmp_path):
         "0f1e2d3c4b5a69788796a5b4c3d2e1f0",
         "abcdef0123456789",
         KEY_LINE,
+        "5e1ec7ed5e1ec7ed5e1ec7ed",
         "pw-from-the-url",
         "it-helpdesk-key",
     }  # not the certificate (public), nor a secret too short to search for
