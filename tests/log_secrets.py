@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 MIN_LENGTH = 8
-SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|KEY", re.IGNORECASE)
+SECRET_NAME = re.compile(r"(SECRET|PASSWORD|TOKEN|KEY)$", re.IGNORECASE)  # not *_FILE, nor a directory
 DEVELOPMENT_API_KEYS = tuple(f"ladder-dev-{client}-key" for client in ("helpdesk", "chatbot", "survey", "lead"))
 
 

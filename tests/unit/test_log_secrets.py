@@ -14,7 +14,8 @@ def secrets_dir(tmp_path):
     (secrets / "compose" / "postgres.password").write_text("abcdef0123456789\n")
     (secrets / "postgres.key").write_text(f"-----BEGIN PRIVATE KEY-----\n{KEY_LINE}\n-----END PRIVATE KEY-----\n")
     (secrets / "helpdesks.env").write_text(
-        "# development only\nLADDER_ZENDESK_SECRET=5e1ec7ed5e1ec7ed5e1ec7ed\nKAFKA_SASL_PASSWORD_FILE=/x/y.password\n"
+        "# development only\nLADDER_ZENDESK_SECRET=5e1ec7ed5e1ec7ed5e1ec7ed\n"
+        "KAFKA_SASL_PASSWORD_FILE=/x/y.password\nLADDER_KAFKA_SECRETS=/x/secrets\n"
     )
     (secrets / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\nPUBLICPUBLICPUBLIC\n-----END CERTIFICATE-----\n")
     return secrets
