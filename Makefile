@@ -13,7 +13,7 @@ export INTAKE_API_KEYS_FILE ?= $(CURDIR)/deploy/local/api-keys.json
 # deploy/local/kafka-secrets.sh when the broker starts; README "Security").
 KAFKA_ENV := set -a; [ ! -f var/secrets/kafka-client.env ] || . var/secrets/kafka-client.env; set +a;
 
-.PHONY: help install tools lock image up down status test lint unit bench soak demo contracts chaos screenshots
+.PHONY: help install tools lock image up down status test lint unit bench soak demo contracts chaos screenshots compose-secrets
 
 help:
 	@echo "make up | down | status   local platform (Kafka, PostgreSQL) and every service"
@@ -25,6 +25,7 @@ help:
 	@echo "make demo                  the main job: everything running, simulated traffic, KPIs checked"
 	@echo "  [DEMO_VIA=zendesk|jira|zammad|freshdesk]   ...with a help desk plugged in (its webhooks)"
 	@echo "make screenshots           README's pictures of the ladder page and a weekly report (docs/images)"
+	@echo "make compose-secrets       the secrets docker-compose.yml mounts, generated once (var/secrets/compose)"
 	@echo "make chaos [CHAOS_TICKETS=100000]   the chaos suite (tests/chaos): faults, then the ledger"
 	@echo "make image                 the container image ladder:$(VERSION) (Dockerfile, from requirements/runtime.lock)"
 	@echo "make lock                  re-resolve requirements/*.lock from pyproject.toml (hashes)"
@@ -136,3 +137,7 @@ CHAOS_ARGS ?=
 chaos: install
 	bash deploy/local/install.sh
 	$(PY) -m tests.chaos --tickets $(CHAOS_TICKETS) --report var/chaos/report.json $(CHAOS_ARGS)
+
+# The secrets docker-compose.yml mounts, generated once under var/secrets/compose/ (never committed).
+compose-secrets:
+	bash deploy/local/compose-secrets.sh

@@ -15,6 +15,9 @@ complete when the metrics service's KPIs count the resolution at L1.
    number of events on the same broker, so the pipeline's rate is also a ratio.
 Peak RSS and CPU seconds per service (and PostgreSQL, Kafka) say where the time goes.
 Writes var/bench/pipeline.json and prints a markdown table. Numbers only: nothing asserts.
+4. `--plaintext HOST:PORT`: then all of it again with every client on that PLAINTEXT listener
+   (no login, no TLS), same database and sizes, printed beside the first run: what the
+   environment's secured listener (SASL_SSL) costs.
 """
 
 from __future__ import annotations
@@ -22,9 +25,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 import uuid
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -328,7 +336,16 @@ def consumed(services: dict[str, Service]) -> dict[str, dict[str, float]]:
     return out
 
 
-def table(result: dict[str, Any]) -> str:
+def table(*results: tuple[str, dict[str, Any]]) -> str:
+    """One column per (label, result): the runs side by side."""
+    columns = [dict(rows(result)) for _, result in results]
+    header = "| measure | " + " | ".join(label for label, _ in results) + " |"
+    lines = [header, "|---|" + "---|" * len(results)]
+    lines += [f"| {name} | " + " | ".join(c.get(name, "—") for c in columns) + " |" for name in columns[0]]
+    return "\n".join(lines)
+
+
+def rows(result: dict[str, Any]) -> list[tuple[str, str]]:
     burst, steady, base = result["burst"], result["steady"], result["baseline"]
     rows = [
         ("complete lifecycles per second (burst, sustained)", f"{burst['lifecycles_per_s']:,}"),
@@ -349,7 +366,7 @@ def table(result: dict[str, Any]) -> str:
     ]
     rows += [(f"peak RSS {name}", f"{rss['peak']} MiB") for name, rss in result["rss_mib"].items()]
     rows += [(f"CPU seconds in the burst: {name}", str(cpu)) for name, cpu in burst["cpu_seconds"].items()]
-    return "| measure | value |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
+    return rows
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -368,11 +385,43 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500, help="lifecycles per second in the steady run")
     parser.add_argument("--seconds", type=int, default=20, help="length of the steady run")
     parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument(
+        "--plaintext",
+        metavar="HOST:PORT",
+        help="then the same run again on this PLAINTEXT listener (no login, no TLS), and both side by side "
+        "(var/bench/pipeline-plaintext.json): what the secured listener costs",
+    )
+    parser.add_argument("--out", type=Path, default=OUT / "pipeline.json", help=argparse.SUPPRESS)
     args = parser.parse_args()
     result = asyncio.run(main_async(args))
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "pipeline.json").write_text(json.dumps(result, indent=2))
-    print(table(result))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    runs = [(listener(BOOTSTRAP, os.environ), result)]
+    if args.plaintext:
+        runs.append((listener(args.plaintext, {}), plaintext_run(args)))
+    print(table(*runs))
+
+
+def listener(bootstrap: str, environ: Mapping[str, str]) -> str:
+    protocol = environ.get("KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT"
+    mechanism = environ.get("KAFKA_SASL_MECHANISM") if protocol.startswith("SASL") else None
+    return f"{protocol}{f' {mechanism}' if mechanism else ''} ({bootstrap})"
+
+
+def plaintext_run(args: argparse.Namespace) -> dict[str, Any]:
+    """The same bench in a process of its own whose every client (services, producers,
+    baseline) speaks PLAINTEXT to `args.plaintext`; same database, same sizes."""
+    out = OUT / "pipeline-plaintext.json"
+    security = ("KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD")
+    files = ("KAFKA_SASL_PASSWORD_FILE", "KAFKA_SSL_CA_FILE", "KAFKA_SSL_CERT_FILE", "KAFKA_SSL_KEY_FILE")
+    env = {name: value for name, value in os.environ.items() if name not in security + files}
+    env |= {"KAFKA_BOOTSTRAP_SERVERS": args.plaintext, "KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}
+    command = [sys.executable, "-m", "bench", "pipeline", "--out", str(out)]
+    command += ["--lifecycles", str(args.lifecycles), "--rate", str(args.rate), "--seconds", str(args.seconds)]
+    command += ["--timeout", str(args.timeout)]
+    subprocess.run(command, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
 
 
 if __name__ == "__main__":

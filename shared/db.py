@@ -3,7 +3,8 @@
 Migration invariants:
 1. Each service owns one schema; its migrations are files `NNNN_name.sql`, applied in order.
 2. Applying twice is a no-op; an already-applied file whose content changed is an error.
-3. Concurrent starts don't race: the runner holds a transaction-scoped advisory lock per schema,
+3. A service role needs only to own its schema, not to create schemas.
+4. Concurrent starts don't race: the runner holds a transaction-scoped advisory lock per schema,
    and all pending files apply in that one transaction (DDL is transactional in PostgreSQL).
 """
 
@@ -74,7 +75,10 @@ async def migrate(pool: asyncpg.Pool, schema: str, directory: Path, *, ledger: s
     applied_now: list[str] = []
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", *internal_key(f"migrate:{schema}"))
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{name}"')
+        # A service role owns its schema (deploy/local/postgres.sh creates it) and may not
+        # create schemas: `CREATE SCHEMA IF NOT EXISTS` checks that right even when it exists.
+        if not await conn.fetchval("SELECT true FROM pg_namespace WHERE nspname = $1", name):
+            await conn.execute(f'CREATE SCHEMA "{name}"')
         await conn.execute(f'SET LOCAL search_path TO "{name}", public')
         await conn.execute(
             f"CREATE TABLE IF NOT EXISTS {ledger} ("

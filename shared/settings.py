@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -137,14 +137,26 @@ def kafka_security_problem(security: KafkaSecurity) -> str | None:
     return None
 
 
+# The local platform's development-only database login (deploy/local/postgres.sh, compose);
+# refused when LADDER_ENV=production.
+DEVELOPMENT_DATABASE_PASSWORD = "ladder"
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
 class LadderSettings(KafkaSecurity):
     """Settings every service shares, under their plain names (services subclass
-    `ServiceSettings`, whose own fields take the service's prefix)."""
+    `ServiceSettings`, whose own fields take the service's prefix).
+
+    `DATABASE_PASSWORD_FILE` (a mounted secret) supplies the password of a `DATABASE_URL`
+    that has none; `sslmode` in the URL is passed to the driver as is (`shared.db`). With
+    `LADDER_ENV=production` the development database password is refused."""
 
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
 
+    ladder_env: Literal["development", "production"] = Field("development", validation_alias="LADDER_ENV")
     kafka_bootstrap_servers: str = Field("localhost:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
     database_url: str = Field("postgresql://ladder:ladder@localhost:5432/ladder", validation_alias="DATABASE_URL")
+    database_password_file: Path | None = Field(None, validation_alias="DATABASE_PASSWORD_FILE")
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     startup_timeout_s: float = Field(15.0, validation_alias="STARTUP_TIMEOUT_S", gt=0)
     topic_prefix: str = Field("", validation_alias="LADDER_TOPIC_PREFIX", max_length=100, pattern=r"^[A-Za-z0-9._-]*$")
@@ -175,7 +187,46 @@ class LadderSettings(KafkaSecurity):
             raise ValueError(f"bad port ({error})") from error
         if parts.scheme not in {"postgresql", "postgres"} or not parts.hostname or not parts.path.strip("/"):
             raise ValueError("expected postgresql://user:password@host:port/database")
+        for mode in parse_qs(parts.query).get("sslmode", []):
+            if mode not in SSL_MODES:
+                raise ValueError(f"sslmode must be one of {', '.join(SSL_MODES)}, got {mode!r}")
         return value
+
+    @field_validator("ladder_env", mode="before")
+    @classmethod
+    def _env_lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("database_password_file", mode="before")
+    @classmethod
+    def _password_file_empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("database_password_file")
+    @classmethod
+    def _password_file_readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no readable file at {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _database_login(self) -> LadderSettings:
+        if self.database_password_file is not None:
+            if urlsplit(self.database_url).password is not None:
+                raise ValueError("DATABASE_PASSWORD_FILE: DATABASE_URL has a password too; give one of them")
+            try:
+                secret = self.database_password_file.read_text().rstrip("\r\n")
+            except (OSError, UnicodeDecodeError) as error:
+                raise ValueError(f"DATABASE_PASSWORD_FILE: cannot read it ({type(error).__name__})") from None
+            if not secret:
+                raise ValueError("DATABASE_PASSWORD_FILE: the file is empty")
+            self.database_url = with_password(self.database_url, secret)
+        if self.ladder_env == "production" and urlsplit(self.database_url).password == DEVELOPMENT_DATABASE_PASSWORD:
+            raise ValueError(
+                "DATABASE_URL: the development password is refused with LADDER_ENV=production "
+                "(give the role's own, e.g. in DATABASE_PASSWORD_FILE)"
+            )
+        return self
 
     @field_validator("log_level")
     @classmethod
@@ -228,6 +279,15 @@ def variable_name(cls: type[KafkaSecurity], field: str) -> str:
     if field not in cls.model_fields:
         return field.upper()
     return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
+
+
+def with_password(url: str, password: str) -> str:
+    """`url` (which has a user and no password) with `password`, quoted for the URL."""
+    parts = urlsplit(url)
+    user, host = parts.netloc.rsplit("@", 1) if "@" in parts.netloc else ("", parts.netloc)
+    if not user:
+        raise ValueError("DATABASE_PASSWORD_FILE: DATABASE_URL names no user to log in as")
+    return parts._replace(netloc=f"{user}:{quote(password, safe='')}@{host}").geturl()
 
 
 def redact_url(url: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -29,6 +30,23 @@ def _load_local_kafka_env() -> None:
 
 
 _load_local_kafka_env()
+SESSION_BEGAN = time.time()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """No configured secret in any log the session wrote (tests/log_secrets.py); a leak fails
+    the run, naming the log and where the secret came from."""
+    from tests import log_secrets
+    from tests.processes import SESSION_LOGS
+
+    secrets = log_secrets.configured_secrets(ROOT / "var" / "secrets", os.environ, log_secrets.suite_api_keys())
+    logs = log_secrets.session_logs(ROOT / "var" / "log", SESSION_BEGAN, SESSION_LOGS)
+    found = log_secrets.leaks(secrets, logs)
+    if found:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        for leak in found:
+            reporter.write_line(f"SECRET IN A LOG: {leak}", red=True, bold=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_collection_modifyitems(config, items):

@@ -22,6 +22,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Every service log this session wrote: tests/log_secrets.py checks them for secrets at its end.
+SESSION_LOGS: list[Path] = []
+
+
 class ServiceProcess:
     """`python -m services.<service>` (or `module`), its port in `<SERVICE>_PORT`."""
 
@@ -43,6 +47,7 @@ class ServiceProcess:
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115
             prefix=f"{self.service}-", suffix=".log", dir=self.log_dir, delete=False
         )
+        SESSION_LOGS.append(Path(self.log.name))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", self.module], cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
         )

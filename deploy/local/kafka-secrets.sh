@@ -37,21 +37,16 @@ for p in $PRINCIPALS; do
 done
 [[ -s "$SECRETS/broker-store.password" ]] || new_password >"$SECRETS/broker-store.password"
 
-if [[ ! -s "$SECRETS/ca.crt" ]]; then
-  openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=Ladder local development CA" \
-    -keyout "$SECRETS/ca.key" -out "$SECRETS/ca.crt" 2>/dev/null
+ca_state="$(ensure_local_ca)" || exit 1
+if [[ "$ca_state" == new ]]; then
   rm -f "$SECRETS/broker.p12"
   say "new local CA ${SECRETS#"$LADDER_ROOT"/}/ca.crt"
 fi
 if [[ ! -s "$SECRETS/broker.p12" ]]; then
-  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
-    -keyout "$SECRETS/broker.key" -out "$SECRETS/broker.csr" 2>/dev/null
-  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' >"$SECRETS/broker.ext"
-  openssl x509 -req -in "$SECRETS/broker.csr" -CA "$SECRETS/ca.crt" -CAkey "$SECRETS/ca.key" -CAcreateserial \
-    -days 825 -extfile "$SECRETS/broker.ext" -out "$SECRETS/broker.crt" 2>/dev/null
+  rm -f "$SECRETS/broker.crt" "$SECRETS/broker.key"
+  ensure_server_cert broker
   openssl pkcs12 -export -in "$SECRETS/broker.crt" -inkey "$SECRETS/broker.key" -name broker \
     -passout "file:$SECRETS/broker-store.password" -out "$SECRETS/broker.p12"
-  rm -f "$SECRETS/broker.csr" "$SECRETS/broker.ext"
   say "new broker certificate for localhost, signed by the local CA"
 fi
 

@@ -24,6 +24,9 @@
 #   KAFKA_PORT (9092)  KAFKA_CONTROLLER_PORT (9093)  KAFKA_TOOLS_PORT (KAFKA_PORT + 2)  KAFKA_PARTITIONS (6)
 #   KAFKA_ACL_NAMESPACES ("- demo."; topic prefixes the services' ACLs cover, "-" = none)
 #   KAFKA_TOPICS ("support.ticket-events support.ticket-commands support.dead-letter")
+#   KAFKA_BENCH_PLAINTEXT_PORT (unset): a PLAINTEXT listener on 127.0.0.1 whose anonymous
+#     clients are super users, for `bench pipeline --plaintext` to compare on the same broker;
+#     development only, never with data that matters
 #   KAFKA_HEAP_OPTS ("-Xms256m -Xmx768m")  KAFKA_START_TIMEOUT (90)  KAFKA_STOP_TIMEOUT (30)
 set -euo pipefail
 LOG_PREFIX="kafka"
@@ -81,7 +84,18 @@ secret() { cat "$SECRETS/kafka-$1.password"; }
 
 write_config() {
   mkdir -p "$KAFKA_DIR" "$DATA_DIR"
-  local tmp="$CONF.tmp.$$" admin store
+  local tmp="$CONF.tmp.$$" admin store listeners advertised protocols supers="User:admin"
+  listeners="CLIENT://localhost:$KAFKA_PORT,TOOLS://localhost:$KAFKA_TOOLS_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT"
+  advertised="CLIENT://localhost:$KAFKA_PORT,TOOLS://localhost:$KAFKA_TOOLS_PORT"
+  protocols="CLIENT:SASL_SSL,TOOLS:SASL_SSL,CONTROLLER:SASL_PLAINTEXT"
+  if [[ -n "${KAFKA_BENCH_PLAINTEXT_PORT:-}" ]]; then # opt-in, loopback, benches only
+    check_port_var KAFKA_BENCH_PLAINTEXT_PORT "$KAFKA_BENCH_PLAINTEXT_PORT"
+    listeners+=",BENCH://127.0.0.1:$KAFKA_BENCH_PLAINTEXT_PORT"
+    advertised+=",BENCH://127.0.0.1:$KAFKA_BENCH_PLAINTEXT_PORT"
+    protocols+=",BENCH:PLAINTEXT"
+    supers+=";User:ANONYMOUS"
+    warn "PLAINTEXT bench listener on 127.0.0.1:$KAFKA_BENCH_PLAINTEXT_PORT: anyone on this host is a super user"
+  fi
   admin="$(secret admin)"
   store="$(cat "$SECRETS/broker-store.password")"
   (umask 077 && : >"$tmp") # it holds the admin password
@@ -91,11 +105,11 @@ write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=CLIENT://localhost:$KAFKA_PORT,TOOLS://localhost:$KAFKA_TOOLS_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=CLIENT://localhost:$KAFKA_PORT,TOOLS://localhost:$KAFKA_TOOLS_PORT
+listeners=$listeners
+advertised.listeners=$advertised
 inter.broker.listener.name=TOOLS
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CLIENT:SASL_SSL,TOOLS:SASL_SSL,CONTROLLER:SASL_PLAINTEXT
+listener.security.protocol.map=$protocols
 # Clients: SCRAM-SHA-512 over TLS. kcat, the Java tools and the broker itself: PLAIN over TLS.
 # The controller: PLAIN on loopback. Every login is a principal the authorizer judges.
 listener.name.client.sasl.enabled.mechanisms=SCRAM-SHA-512
@@ -115,7 +129,7 @@ ssl.truststore.location=$SECRETS/ca.crt
 ssl.endpoint.identification.algorithm=https
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 allow.everyone.if.no.acl.found=false
-super.users=User:admin
+super.users=$supers
 log.dirs=$DATA_DIR
 $(kafka_common_config "$KAFKA_PARTITIONS" 1 1)
 EOF

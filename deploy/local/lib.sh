@@ -112,3 +112,34 @@ stop_pid() { # stop_pid PID GRACE_S NAME
   done
   return 0
 }
+
+# The local development CA (var/secrets/ca.key, ca.crt) that signs the broker's and the
+# PostgreSQL server's certificates; made once, kept after (clients trust it by file).
+ensure_local_ca() { # ensure_local_ca -> 0; prints "new" if it made one
+  local secrets="$VAR_DIR/secrets"
+  [[ -s "$secrets/ca.crt" ]] && return 0
+  require_cmd openssl "install it (apt-get install openssl)"
+  (umask 077 && mkdir -p "$secrets" && chmod 700 "$secrets" &&
+    openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=Ladder local development CA" \
+      -keyout "$secrets/ca.key" -out "$secrets/ca.crt" 2>/dev/null) || die "could not make the local CA"
+  echo new
+}
+
+# A server certificate for localhost / 127.0.0.1 signed by the local CA, kept while the CA
+# verifies it: var/secrets/NAME.key and NAME.crt (clients check the host name against it).
+ensure_server_cert() { # ensure_server_cert NAME
+  local secrets="$VAR_DIR/secrets" name="$1"
+  if [[ -s "$secrets/$name.crt" && -s "$secrets/$name.key" && -s "$secrets/ca.crt" ]] &&
+    openssl verify -CAfile "$secrets/ca.crt" "$secrets/$name.crt" >/dev/null 2>&1; then
+    return 0
+  fi
+  ensure_local_ca >/dev/null
+  (umask 077 &&
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+      -keyout "$secrets/$name.key" -out "$secrets/$name.csr" 2>/dev/null &&
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' >"$secrets/$name.ext" &&
+    openssl x509 -req -in "$secrets/$name.csr" -CA "$secrets/ca.crt" -CAkey "$secrets/ca.key" -CAcreateserial \
+      -days 825 -extfile "$secrets/$name.ext" -out "$secrets/$name.crt" 2>/dev/null) ||
+    die "could not make the $name certificate"
+  rm -f "$secrets/$name.csr" "$secrets/$name.ext"
+}

@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
 # Local PostgreSQL for Ladder.
 #
-# Usage: deploy/local/postgres.sh start|stop|status|restart [fast|immediate]
+# Usage: deploy/local/postgres.sh start|stop|status|restart [fast|immediate]|service-role NAME [SCHEMA]
 #   start   If DATABASE_URL points at a non-local host, or at a server that already accepts
 #           connections, only check that we can log in with it. (Without DATABASE_URL, a
 #           running local Debian cluster that lacks the role/database gets them.) Otherwise use Debian's
 #           PostgreSQL: install it if missing, create a cluster on the port if there is none,
 #           start it (recording var/run/postgres.started-by-us), wait for pg_isready, and create
-#           the role (LOGIN CREATEDB, with the URL's password) and database if missing.
+#           the role (LOGIN CREATEDB, with the URL's password) and database if missing. A local
+#           Debian cluster serves TLS with a certificate from the local CA (var/secrets/postgres.crt,
+#           signed by var/secrets/ca.crt: sslmode=verify-full&sslrootcert=var/secrets/ca.crt works).
+#           A role that exists keeps its password: the script never resets one.
 #   stop    Stop the cluster only if var/run/postgres.started-by-us says we started it.
 #   status  one line; exit 0 if it accepts connections, 3 otherwise
+#   service-role NAME [SCHEMA]   the service's own login: role ladder_NAME (password in
+#           var/secrets/postgres-NAME.password, made with the role; an existing role's password
+#           is never reset) owning schema SCHEMA (default NAME) and everything in it, with no
+#           right on any other schema nor to create schemas. The URL's user (the admin: tests,
+#           reset, CLI) becomes a member, so it can read and drop the schema. Prints the
+#           service's DATABASE_URL (no password; DATABASE_PASSWORD_FILE carries it). Exit 3 when
+#           roles cannot be managed here (not a local Debian cluster, or not root).
 #   restart Restart the cluster we started (the chaos suite's fault): "fast" (default) ends
 #           sessions and checkpoints, "immediate" is a crash (recovery on start).
 #
@@ -93,14 +103,87 @@ SELECT format('CREATE DATABASE %I OWNER %I', :'d', :'u')
 SQL
   local err
   if ! err="$(login_check)"; then
-    # With a DATABASE_URL of the user's own, a failed login is theirs to fix.
-    [[ "$URL_GIVEN" == 0 ]] || die "cannot log in as $PG_USER to $PG_DB at $WHERE with DATABASE_URL: $(head -n1 <<<"$err")"
-    # Default URL: the role existed with another password; make it match the default.
-    psql_admin -v u="$PG_USER" -v p="$PG_PASS" <<'SQL' >/dev/null || die "could not reset the password of role $PG_USER"
-SELECT format('ALTER ROLE %I LOGIN CREATEDB PASSWORD %L', :'u', :'p') \gexec
-SQL
-    err="$(login_check)" || die "cannot log in as $PG_USER to $PG_DB at $WHERE: $(head -n1 <<<"$err")"
+    # The role existed with another password: never reset it (someone else's login may depend on it).
+    die "cannot log in as $PG_USER to $PG_DB at $WHERE ($(head -n1 <<<"$err")); the role exists and its password is never reset: put it in DATABASE_URL"
   fi
+}
+
+SECRETS="$VAR_DIR/secrets"
+
+# The local Debian cluster serves TLS with a certificate from the local CA (copied into the
+# cluster's configuration directory, readable by the server only); reloaded when it changes.
+ensure_tls() {
+  local c ver name st conf current changed=0
+  c="$(cluster_on_port)"
+  [[ -n "$c" && "$EUID" == 0 ]] || return 0
+  read -r ver name st <<<"$c"
+  conf="/etc/postgresql/$ver/$name"
+  [[ -d "$conf" ]] || return 0
+  ensure_server_cert postgres
+  if ! cmp -s "$SECRETS/postgres.crt" "$conf/ladder-server.crt"; then
+    install -o postgres -g postgres -m 600 "$SECRETS/postgres.key" "$conf/ladder-server.key"
+    install -o postgres -g postgres -m 644 "$SECRETS/postgres.crt" "$conf/ladder-server.crt"
+    changed=1
+  fi
+  current="$(psql_admin -tA <<<"SELECT current_setting('ssl') || ' ' || current_setting('ssl_cert_file')")"
+  if ((changed)) || [[ "$current" != "on $conf/ladder-server.crt" ]]; then
+    psql_admin -v crt="$conf/ladder-server.crt" -v key="$conf/ladder-server.key" <<'SQL' >/dev/null ||
+ALTER SYSTEM SET ssl = on;
+ALTER SYSTEM SET ssl_cert_file = :'crt';
+ALTER SYSTEM SET ssl_key_file = :'key';
+SELECT pg_reload_conf();
+SQL
+      die "could not turn TLS on for cluster $ver/$name"
+    say "TLS on for cluster $ver/$name with a certificate from the local CA (${SECRETS#"$LADDER_ROOT"/}/ca.crt)"
+  fi
+}
+
+cmd_service_role() { # cmd_service_role NAME [SCHEMA]
+  local svc="${1:-}" schema="${2:-${1:-}}" role file exists password url
+  [[ "$svc" =~ ^[a-z][a-z0-9_]{0,40}$ ]] || die "service-role: bad service name '$svc'"
+  [[ "$schema" =~ ^[a-z_][a-z0-9_]{0,62}$ ]] || die "service-role: bad schema name '$schema'"
+  role="ladder_$svc"
+  file="$SECRETS/postgres-$svc.password"
+  if [[ "$PG_LOCAL" != 1 || "$EUID" != 0 || -z "$(cluster_on_port)" ]]; then
+    say "roles per service are not managed at $WHERE (not a local Debian cluster run as root)" >&2
+    exit 3
+  fi
+  take_lock postgres
+  exists="$(psql_admin -tA -v r="$role" <<<"SELECT 1 FROM pg_roles WHERE rolname = :'r'")"
+  if [[ -z "$exists" ]]; then
+    [[ -s "$file" ]] || (umask 077 && mkdir -p "$SECRETS" && openssl rand -hex 24 >"$file") || die "could not write $file"
+    password="$(<"$file")"
+    [[ "$password" =~ ^[A-Za-z0-9._~-]+$ ]] || die "$file: use letters, digits and ._~- only"
+    psql_admin -v r="$role" -v p="$password" <<'SQL' >/dev/null || die "could not create role $role"
+SELECT format('CREATE ROLE %I LOGIN NOCREATEDB NOCREATEROLE PASSWORD %L', :'r', :'p') \gexec
+SQL
+    say "new role $role (password in ${file#"$LADDER_ROOT"/})" >&2
+  elif [[ ! -s "$file" ]]; then
+    die "role $role exists but ${file#"$LADDER_ROOT"/} does not: write its password there (the script never resets a password)"
+  fi
+  psql_admin -d "$PG_DB" -v r="$role" -v s="$schema" -v admin="$PG_USER" <<'SQL' >/dev/null || die "could not give schema $schema to $role"
+SELECT format('CREATE SCHEMA %I AUTHORIZATION %I', :'s', :'r')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = :'s') \gexec
+-- A schema made before roles per service: hand it over, with everything in it (owned
+-- sequences follow their table).
+SELECT format('ALTER SCHEMA %I OWNER TO %I', :'s', :'r')
+  FROM pg_namespace WHERE nspname = :'s' AND nspowner <> to_regrole(:'r') \gexec
+SELECT format('ALTER %s %I.%I OWNER TO %I',
+              CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                             WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, n.nspname, c.relname, :'r')
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = :'s' AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND c.relowner <> to_regrole(:'r')
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                   AND c.relkind = 'S' AND d.deptype IN ('a', 'i')) \gexec
+SELECT format('GRANT %I TO %I', :'r', :'admin')
+ WHERE :'admin' <> :'r' AND NOT pg_has_role(:'admin', :'r', 'MEMBER') \gexec
+SQL
+  url="postgresql://$role@$PG_HOST:$PG_PORT/$PG_DB"
+  # shellcheck disable=SC2069
+  PGPASSWORD="$(<"$file")" PGCONNECT_TIMEOUT=5 psql "$url" -X -q -tA -c 'select 1' 2>&1 >/dev/null ||
+    die "cannot log in as $role with ${file#"$LADDER_ROOT"/}: the role exists and its password is never reset (put its password in the file)"
+  [[ "$PG_LIBPQ_URL" != *\?* ]] || url+="?${PG_LIBPQ_URL#*\?}"
+  echo "$url"
 }
 
 ensure_debian_postgres() {
@@ -122,6 +205,7 @@ cmd_start() {
   local err c ver name st
   if accepting; then
     if err="$(login_check)"; then
+      [[ "$PG_LOCAL" != 1 ]] || ensure_tls
       say "ready at $WHERE (db $PG_DB, user $PG_USER, $([[ -f "$MARKER" ]] && echo "started by us" || echo "not started by us"))"
       return 0
     fi
@@ -130,6 +214,7 @@ cmd_start() {
     if [[ "$URL_GIVEN" == 0 && "$PG_LOCAL" == 1 && -n "$c" ]]; then
       read -r ver name st <<<"$c"
       provision
+      ensure_tls
       say "ready at $WHERE (cluster $ver/$name; created role/db as needed)"
       return 0
     fi
@@ -170,6 +255,7 @@ cmd_start() {
     sleep 0.3
   done
   provision
+  ensure_tls
   say "ready at $WHERE (cluster $ver/$name, $([[ -f "$MARKER" ]] && echo "started by us" || echo "not started by us") in $(($(now_s) - t0))s; db $PG_DB, user $PG_USER)"
 }
 
@@ -226,5 +312,6 @@ case "${1:-}" in
   stop) cmd_stop ;;
   status) cmd_status ;;
   restart) cmd_restart "${2:-fast}" ;;
-  *) echo "usage: $0 start|stop|status|restart [fast|immediate]" >&2; exit 2 ;;
+  service-role) cmd_service_role "${2:-}" "${3:-}" ;;
+  *) echo "usage: $0 start|stop|status|restart [fast|immediate]|service-role NAME [SCHEMA]" >&2; exit 2 ;;
 esac

@@ -8,11 +8,14 @@
 #           answers. Refuses if the port is held by anything but this checkout's Prometheus.
 #   stop    SIGTERM, wait, SIGKILL; returns once nothing listens on the port
 #   status  one line; exit 0 if running and ready, 3 otherwise
-#   reload  check the config again and POST /-/reload (after editing prometheus.yml or rules)
+#   reload  check the config again and send SIGHUP (after editing prometheus.yml or rules);
+#           waits until Prometheus reports the reload, and fails if it did not succeed
 #
 # Environment (defaults):
 #   PROMETHEUS_PORT (9090)  PROMETHEUS_RETENTION (15d)
 #   PROMETHEUS_START_TIMEOUT (60)  PROMETHEUS_STOP_TIMEOUT (30)
+#   PROMETHEUS_LIFECYCLE (0): 1 turns on the HTTP lifecycle API (POST /-/reload, /-/quit),
+#     off by default: anyone who reaches the port could stop Prometheus with it.
 #   INTAKE_PORT ROUTER_PORT ESCALATION_PORT METRICS_PORT (8001-8004), as services.sh uses them.
 #   With every port at its default, Prometheus reads deploy/prometheus/prometheus.yml itself
 #   (so `reload` picks up edits); otherwise a copy with the ports replaced is written to
@@ -140,12 +143,14 @@ cmd_start() {
   mkdir -p "$DATA_DIR"
   [[ -f "$LOGFILE" ]] && mv -f "$LOGFILE" "$LOGFILE.1"
   t0=$(now_s)
+  local lifecycle=()
+  [[ "${PROMETHEUS_LIFECYCLE:-0}" != 1 ]] || lifecycle=(--web.enable-lifecycle)
   setsid nohup prometheus \
     --config.file="$conf" \
     --storage.tsdb.path="$DATA_DIR" \
     --storage.tsdb.retention.time="$PROMETHEUS_RETENTION" \
     --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" \
-    --web.enable-lifecycle \
+    "${lifecycle[@]}" \
     >>"$LOGFILE" 2>&1 </dev/null 9>&- &
   pid=$!
   echo "$pid" >"$PIDFILE"
@@ -191,6 +196,10 @@ cmd_status() {
   return 3
 }
 
+reload_metric() { # the value of METRIC on Prometheus's own /metrics, or nothing
+  curl -fsS --max-time 5 "$BASE_URL/metrics" 2>/dev/null | awk -v m="$1" '$1 == m { print $2 }' || true
+}
+
 cmd_reload() {
   require_cmd promtool "install it (apt-get install prometheus) or run deploy/local/install.sh"
   take_lock prometheus
@@ -198,9 +207,18 @@ cmd_reload() {
   pid="$(our_pid)"
   [[ -n "$pid" ]] || die "not running; use '$0 start'"
   check_config "$(config_file)"
-  if ! out="$(curl -fsS --max-time 10 -X POST "$BASE_URL/-/reload" 2>&1)"; then
-    die "reload failed: $out (see ${LOGFILE#"$LADDER_ROOT"/})"
-  fi
+  # SIGHUP, not the lifecycle API (off by default); the reload's outcome is in /metrics.
+  local before after deadline=$(($(now_s) + 30))
+  before="$(reload_metric prometheus_config_last_reload_success_timestamp_seconds)"
+  kill -HUP "$pid"
+  while :; do
+    after="$(reload_metric prometheus_config_last_reload_success_timestamp_seconds)"
+    [[ "$after" != "$before" ]] && break
+    [[ "$(reload_metric prometheus_config_last_reload_successful)" == 0 ]] &&
+      die "reload failed (see ${LOGFILE#"$LADDER_ROOT"/})"
+    (($(now_s) >= deadline)) && die "no reload reported within 30s (see ${LOGFILE#"$LADDER_ROOT"/})"
+    sleep 0.3
+  done
   say "reloaded (pid $pid)"
 }
 

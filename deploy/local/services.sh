@@ -17,8 +17,12 @@
 #   <NAME>_PORT (e.g. INTAKE_PORT, which the service itself reads) moves the health check.
 #   KAFKA_BOOTSTRAP_SERVERS defaults to localhost:$KAFKA_PORT for the services; on that local
 #   broker each service logs in as its own principal (var/secrets/kafka-<name>.password, see
-#   kafka.sh), whatever KAFKA_SASL_* the caller had; everything else (DATABASE_URL,
-#   INTAKE_API_KEYS_FILE, ...) is passed through.
+#   kafka.sh), whatever KAFKA_SASL_* the caller had. On a local PostgreSQL cluster that
+#   postgres.sh manages, each service logs in as its own role too (`postgres.sh service-role`:
+#   ladder_<name>, owning schema <NAME>_SCHEMA_NAME and nothing else; DATABASE_URL becomes that
+#   role's, its password in DATABASE_PASSWORD_FILE); the caller's DATABASE_URL is the admin's.
+#   LADDER_DB_ROLES=0 keeps the caller's DATABASE_URL for the services. Everything else
+#   (INTAKE_API_KEYS_FILE, ...) is passed through.
 set -euo pipefail
 LOG_PREFIX="services"
 # shellcheck source=deploy/local/lib.sh
@@ -81,6 +85,12 @@ start_one() {
     die "$n: port $port is already in use by $(describe_port_owner "$port"); stop it or set ${n^^}_PORT"
   fi
   [[ -f "$log" ]] && mv -f "$log" "$log.1"
+  local db_url="" schema_var="${n^^}_SCHEMA_NAME" rc=0
+  if [[ "${LADDER_DB_ROLES:-1}" != 0 ]]; then
+    db_url="$("$DEPLOY_LOCAL/postgres.sh" service-role "$n" "${!schema_var:-$n}")" || rc=$?
+    ((rc == 0 || rc == 3)) || die "$n: could not set up its database role (postgres.sh service-role above)"
+    ((rc == 0)) || db_url=""
+  fi
   (
     cd "$LADDER_ROOT"
     export PYTHONUNBUFFERED=1
@@ -89,6 +99,9 @@ start_one() {
       export KAFKA_SECURITY_PROTOCOL=SASL_SSL KAFKA_SASL_MECHANISM=SCRAM-SHA-512 KAFKA_SASL_USERNAME="$n"
       export KAFKA_SASL_PASSWORD_FILE="$VAR_DIR/secrets/kafka-$n.password" KAFKA_SSL_CA_FILE="$VAR_DIR/secrets/ca.crt"
       unset KAFKA_SASL_PASSWORD
+    fi
+    if [[ -n "$db_url" ]]; then
+      export DATABASE_URL="$db_url" DATABASE_PASSWORD_FILE="$VAR_DIR/secrets/postgres-$n.password"
     fi
     exec setsid nohup "$LADDER_PYTHON" -m "services.$n" >>"$log" 2>&1 </dev/null 9>&-
   ) &

@@ -50,6 +50,17 @@ def load_helpdesks(settings: IntakeSettings) -> dict[str, Connection]:
 
 log = logging.getLogger(__name__)
 
+# The SHA-256 of the development keys in deploy/local/api-keys.json (README: ladder-dev-*-key,
+# published): refused with LADDER_ENV=production.
+DEVELOPMENT_KEY_DIGESTS = frozenset(
+    {
+        "2a330a7e01b8680dbd6bbbb44890fa3756e583c831adbe24c3c1c8c3bd5fc533",
+        "d826ca7af022cb04d6c8246630ab5cc76779fe52806a02f0374059385a026261",
+        "2bd857dd889bcb521a6131ea4161f0aef5f298f508ff919051f432673fed1a88",
+        "5ba6ce4e34bfcfa0ac0b0b6935c5538853e3f602a77872ec4ea43ebffe073ba4",
+    }
+)
+
 
 class KeySource:
     """The key ring in force. `refresh` (every second) reloads the key file when it changed
@@ -102,7 +113,10 @@ def load_key_ring(settings: IntakeSettings) -> KeyRing:
             "intake refuses to run without API keys"
         )
     try:
-        return KeyRing(KeyRingConfig.model_validate_json(text), window_s=settings.signature_window_s)
+        config = KeyRingConfig.model_validate_json(text)
+        if settings.ladder_env == "production" and any(key.sha256 in DEVELOPMENT_KEY_DIGESTS for key in config.keys):
+            raise ValueError("a development key (deploy/local/api-keys.json) is refused with LADDER_ENV=production")
+        return KeyRing(config, window_s=settings.signature_window_s)
     except (ValidationError, ValueError) as error:
         detail = error.errors(include_url=False, include_input=False)[0] if isinstance(error, ValidationError) else None
         reason = f"{'.'.join(map(str, detail['loc']))}: {detail['msg']}" if detail else str(error)

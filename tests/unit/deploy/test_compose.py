@@ -4,10 +4,13 @@ checked against the code and the repository."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import shutil
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -101,7 +104,59 @@ def test_mounted_paths_exist(compose):
                 path = Path(source)
                 assert path.exists() and path.is_relative_to(ROOT), (name, source)
                 checked += 1
-    assert checked == 4  # api keys, Prometheus config and rules, Grafana provisioning, dashboards
+    assert checked == 3  # Prometheus config and rules, Grafana provisioning, dashboards (keys are secrets)
+
+
+SECRET_WORDS = re.compile(r"PASSWORD|SECRET|TOKEN|API_KEYS?$|_KEY$", re.IGNORECASE)
+
+
+def test_no_secret_is_in_the_file_every_one_is_a_generated_secret_file(compose):
+    declared = compose["secrets"]
+    for name, secret in declared.items():  # files under var/secrets, which git ignores
+        path = Path(secret["file"])
+        assert path.is_relative_to(ROOT / "var" / "secrets"), name
+        ignored = subprocess.run(["git", "check-ignore", "-q", str(path)], cwd=ROOT, check=False)
+        assert ignored.returncode == 0, f"{path} is not git-ignored"
+    for name, service in compose["services"].items():
+        environment = service.get("environment") or {}
+        for variable, value in environment.items():
+            if SECRET_WORDS.search(variable.removesuffix("_FILE").removesuffix("__FILE")):
+                assert variable.endswith("FILE"), f"{name}: {variable} holds a secret in the file"
+                mounted = {f"/run/secrets/{s['source']}" for s in service.get("secrets", [])}
+                assert value in mounted, f"{name}: {variable}={value} is no secret mounted into it"
+        url = environment.get("DATABASE_URL")
+        if url is not None:
+            assert urlsplit(url).password is None, f"{name}: DATABASE_URL has a password"
+            assert environment["DATABASE_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    assert compose["services"]["postgres"]["environment"].keys() >= {"POSTGRES_PASSWORD_FILE"}
+    assert "POSTGRES_PASSWORD" not in compose["services"]["postgres"]["environment"]
+
+
+def test_the_secrets_script_makes_every_secret_compose_mounts(compose, tmp_path):
+    result = subprocess.run(
+        ["bash", str(ROOT / "deploy/local/compose-secrets.sh")],
+        env={"PATH": "/usr/bin:/bin", "LADDER_COMPOSE_SECRETS": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    for secret in compose["secrets"].values():
+        made = tmp_path / Path(secret["file"]).name
+        assert made.is_file() and made.stat().st_size > 0, made
+    key = (tmp_path / "helpdesk.key").read_text().strip()
+    assert key not in result.stdout + result.stderr  # the script names the file, never prints a secret
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    assert json.loads((tmp_path / "api-keys.json").read_text())["keys"][0]["sha256"] == digest
+
+
+def test_prometheus_has_no_lifecycle_api(compose):
+    """Without it, whoever reaches the port cannot stop Prometheus (/-/quit) nor reload it."""
+    assert not any("lifecycle" in part for part in compose["services"]["prometheus"]["command"])
+    script = (ROOT / "deploy/local/prometheus.sh").read_text()
+    assert '[[ "${PROMETHEUS_LIFECYCLE:-0}" != 1 ]] || lifecycle=(--web.enable-lifecycle)' in script
+    assert script.count("--web.enable-lifecycle") == 1
 
 
 def test_the_topics_are_the_designs(compose):
