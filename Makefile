@@ -71,7 +71,7 @@ soak: install
 	@rc=0; SOAK_TICKETS=$(SOAK_TICKETS) $(PY) -m bench soak $(SOAK_ARGS) || rc=$$?; $(PLATFORM) down-test; exit $$rc
 
 contracts: install
-	$(PY) -m services.intake.contracts
+	$(PY) -m cli.contracts
 
 # The main job: the platform, the four services and simulated traffic, checked (deploy/local/demo.sh).
 demo: install

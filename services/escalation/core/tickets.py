@@ -32,9 +32,10 @@ from enum import StrEnum
 
 from services.escalation.core.handoffs import Escalate, judge_handoff
 from services.escalation.core.sla import SlaTimer, TimerState, answer, arm_visit
-from shared.charter import RANK, Charter
+from shared.charter import Charter
 from shared.envelope import Envelope
 from shared.events import (
+    RANK,
     BounceReason,
     Event,
     Priority,

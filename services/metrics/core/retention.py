@@ -4,7 +4,7 @@ A finite window (`7d`, `30d`) reads its whole days from `daily` and the rest of 
 day from `sample`; `all` reads `total`. So counted samples (no duration) and daily sums
 older than the largest finite window, plus a margin of days, are never read again. Duration
 samples are kept: the `all` window's quantiles are exact nearest-rank over every duration
-ever recorded (DESIGN §4), and no bounded structure holds those exactly; they cost one row
+ever recorded (docs/kpis.md), and no bounded structure holds those exactly; they cost one row
 per resolution and per first response (docs/architecture/metrics.md, "Retention").
 """
 
