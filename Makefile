@@ -115,7 +115,7 @@ soak: install
 	@rc=0; SOAK_TICKETS=$(SOAK_TICKETS) $(PY) -m bench soak $(SOAK_ARGS) || rc=$$?; $(PLATFORM) down-test; exit $$rc
 
 contracts: install
-	$(PY) -m services.intake.contracts
+	$(PY) -m cli.contracts
 
 # The README's pictures (docs/images/*.png): realistic tickets projected into a fresh schema,
 # the real metrics service on it, the ladder page and last week's report in Debian's Chromium

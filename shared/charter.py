@@ -25,11 +25,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from shared.events import HandoffChecklist, Priority, Tier
+from shared.events import RANK, HandoffChecklist, Priority, Tier
 from shared.policy_files import validate_yaml
 
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "deploy" / "charter" / "default.yaml"
-RANK = {Tier.L0: 0, Tier.L1: 1, Tier.L2: 2, Tier.L3: 3, Tier.L4: 4}
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 

@@ -1,4 +1,4 @@
-"""Who may emit each event type (DESIGN §2, "emitted by"): consumers dead-letter an event
+"""Who may emit each event type (`EMITTED_BY`, the definition): consumers dead-letter an event
 whose `ce_source` may not emit its `ce_type`, so a producer that can reach the events topic
 cannot speak for another service (the broker's ACLs keep everyone else off the topic).
 

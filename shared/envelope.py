@@ -7,7 +7,7 @@ Invariants:
    consumers can deduplicate.
 3. `ce_correlationid` is the ticket's first event id; `ce_causationid` the direct cause.
    (CloudEvents extension names allow only lowercase letters and digits, hence no `_`.)
-4. `ce_cycle` is the ticket's cycle the event belongs to (DESIGN section 5): 1 from
+4. `ce_cycle` is the ticket's cycle the event belongs to (docs/architecture/delivery.md, invariant 7): 1 from
    `ticket.created`, and each `ticket.reopened` carries the number of the cycle it starts;
    an event caused by another carries its cause's cycle. A value that is not a plain
    positive integer makes the record invalid; an absent one (records written before cycles

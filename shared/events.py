@@ -45,6 +45,10 @@ class Tier(StrEnum):
     L4 = "L4"
 
 
+# The one tier order (L0 lowest): escalations go up it, bounces and returns down.
+RANK: dict[Tier, int] = {tier: rank for rank, tier in enumerate(Tier)}
+
+
 class Priority(StrEnum):
     P1 = "P1"  # urgent: production down
     P2 = "P2"  # high

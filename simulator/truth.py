@@ -1,4 +1,4 @@
-"""The tier KPIs of DESIGN section 4, computed from the event stream a second time, by a
+"""The tier KPIs of docs/kpis.md, computed from the event stream a second time, by a
 deliberately plain implementation (in memory, exact fractions, no code shared with the
 metrics service), so the simulator can check what `/metrics` exports, digit for digit.
 
@@ -45,6 +45,8 @@ class _Visit:
 class _Ticket:
     cycle_start: datetime
     cycle: int = 1
+    owner: str | None = None  # the latest routing's tier (None: not routed since created/resolved)
+    speaker: str | None = None  # that routing's communication owner
     resolved: bool = False
     rated: bool = False
     visit: _Visit | None = None
@@ -77,7 +79,7 @@ def _seconds(delta: timedelta) -> Fraction:
 
 
 def _fits(ticket: _Ticket | None, kind: str, cycle: int | None) -> bool:
-    """The staleness rule, written out again (DESIGN section 5): an event of a cycle before
+    """The staleness rule, written out again (docs/architecture/delivery.md): an event of a cycle before
     the ticket's is stale; an event without a cycle belongs to the current one."""
     if kind == "ticket.created":
         return ticket is None
@@ -88,6 +90,16 @@ def _fits(ticket: _Ticket | None, kind: str, cycle: int | None) -> bool:
     if ticket.resolved:
         return kind == "ticket.reopened" or (kind == "ticket.rated" and not ticket.rated)
     return kind not in ("ticket.reopened", "ticket.rated")
+
+
+def _claim_fits(ticket: _Ticket, event: Event) -> bool:
+    """The tier-claim rule, written out again (docs/kpis.md): a response by the owner or the
+    communication owner, a return by the owner; nobody owns an unrouted or resolved ticket."""
+    if event.type == "ticket.responded":
+        return ticket.owner is not None and event.body["tier"] in (ticket.owner, ticket.speaker)
+    if event.type == "ticket.return_requested":
+        return ticket.owner is not None and event.body["from_tier"] == ticket.owner
+    return True
 
 
 def replay(events: Iterable[Event]) -> Stream:
@@ -103,6 +115,8 @@ def replay(events: Iterable[Event]) -> Stream:
             stream.ignored["stale"] += 1
         elif ticket is None:
             stream.tickets[event.ticket] = _Ticket(cycle_start=event.time, cycle=event.cycle or 1)
+        elif not _claim_fits(ticket, event):
+            stream.ignored["tier_claim_mismatch"] += 1
         else:
             if event.type == "ticket.reopened":
                 ticket.cycle = event.cycle or ticket.cycle + 1
@@ -123,6 +137,7 @@ def _end_visit(stream: Stream, ticket: _Ticket, at: datetime, resolved: bool) ->
 def _apply(stream: Stream, ticket: _Ticket, event: Event) -> None:
     body, at = event.body, event.time
     if event.type == "ticket.routed":
+        ticket.owner, ticket.speaker = body["tier"], body.get("communication_owner")
         if ticket.visit is None or ticket.visit.tier != body["tier"]:
             _end_visit(stream, ticket, at, resolved=False)
             ticket.visit = _Visit(body["tier"], at)
@@ -150,6 +165,7 @@ def _apply(stream: Stream, ticket: _Ticket, event: Event) -> None:
         ticket.first_contact = None
         _end_visit(stream, ticket, at, resolved=True)
         ticket.resolved, ticket.rated, ticket.resolved_by = True, False, owner
+        ticket.owner = ticket.speaker = None
         ticket.first_resolution = ticket.first_resolution or at
     elif event.type == "ticket.reopened":
         if ticket.resolved_by is not None:
@@ -204,7 +220,7 @@ def expected_samples(events: Iterable[Event], now: datetime) -> dict[Sample, flo
             put("support_sla_breaches_total", s.breaches[(tier, kind)], tier=tier, kind=kind)
     for (source, target, reason), n in Counter((a, b, r) for a, b, r, _ in s.escalations).items():
         put("support_escalations_total", n, tier=source, to_tier=target, reason=reason)
-    for reason in ("duplicate", "stale"):
+    for reason in ("duplicate", "stale", "tier_claim_mismatch"):
         put("support_events_ignored_total", s.ignored[reason], reason=reason)
 
     for window, span in WINDOWS.items():
@@ -267,7 +283,7 @@ def expected_samples(events: Iterable[Event], now: datetime) -> dict[Sample, flo
     return out
 
 
-# The metric names this module predicts: every KPI of DESIGN section 4.
+# The metric names this module predicts: every KPI of docs/kpis.md.
 PREDICTED = (
     "support_tier_arrivals_total",
     "support_escalations_total",

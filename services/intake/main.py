@@ -20,11 +20,13 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import Counter, Histogram
 
 from services.intake.adapters.store import MIGRATIONS, PostgresStore, retention_rules, waiting_commands
-from services.intake.contracts import asyncapi, asyncapi_html
+from services.intake.asyncapi import asyncapi, asyncapi_html
 from services.intake.core.limits import RateLimits
 from services.intake.core.tickets import Accepted, Decision, Rejected, Replayed
+from services.intake.handlers.body import BodySizeLimit
 from services.intake.handlers.commands import batch_processor, read_command
-from services.intake.handlers.http import BodySizeLimit, api_router, install_error_handlers
+from services.intake.handlers.errors import install_error_handlers
+from services.intake.handlers.routes import api_router
 from services.intake.handlers.webhooks import webhook_router
 from services.intake.service import Batcher, Entry, QueueFull, process
 from services.intake.settings import IntakeSettings, KeySource, load_helpdesks

@@ -17,6 +17,11 @@ Invariants (tests: tests/integration/kit/):
    unread (another service reads them), types nobody knows are poison, and so is an event
    whose `ce_source` may not emit its type (`shared.emitters`; test: tests/integration/
    router/test_rules.py, the forged escalation).
+5. One rule for tier claims (`shared.lifecycle` invariant 5): a response or return request
+   naming a tier that neither owns the ticket nor (for a response) speaks to its customer
+   at that point of the stream reaches no handler and is counted `tier_claim_mismatch`
+   (test: tests/integration/test_tier_claims.py). A consumer that handles a claim type
+   also reads the routings, to know the owners; router handles none.
 4. Per ticket, events are applied in stream order; a batch holds its tickets' locks, so a
    service's other writers (e.g. SLA timers) never interleave with it.
 """
@@ -38,8 +43,17 @@ from shared.delivery.outbox import stage
 from shared.delivery.records import OutboxRecord, Rejection, SourceRecord, dead_letter
 from shared.emitters import not_allowed
 from shared.envelope import Envelope, EnvelopeError, decode
-from shared.events import EVENT_TYPES
-from shared.lifecycle import LIFECYCLE_TYPES, Lifecycle, Stale, Status, advance
+from shared.events import EVENT_TYPES, Tier
+from shared.lifecycle import (
+    CLAIM_TYPES,
+    LIFECYCLE_TYPES,
+    OWNER_TYPES,
+    TIER_CLAIM_MISMATCH,
+    Lifecycle,
+    Stale,
+    Status,
+    judge,
+)
 
 INVALID_EVENT = "invalid_event"
 SOURCE_NOT_ALLOWED = "source_not_allowed"
@@ -57,6 +71,7 @@ class EventBatch:
     # The partition each ticket's records came from (one per ticket: keyed by ticket id), for
     # state that follows the partition's stream time (escalation's SLA timers).
     partitions: Mapping[str, int] = field(default_factory=dict)
+    mismatched: int = 0  # fresh events whose tier claim did not fit the ticket (ignored)
 
 
 @dataclass
@@ -97,7 +112,8 @@ class EventConsumer:
         self._metrics = metrics
         self._pool = pool
         self._clock = clock
-        self._read = {name.encode() for name in handler.types | LIFECYCLE_TYPES}
+        tracked = LIFECYCLE_TYPES | (OWNER_TYPES if handler.types & CLAIM_TYPES else frozenset())
+        self._read = {name.encode() for name in handler.types | tracked}
         self._known = {name.encode() for name in EVENT_TYPES}
 
     def read(
@@ -134,9 +150,11 @@ class EventConsumer:
                 + [(record.identity_id, record.identity) for record, _ in poison],
             )
             fresh = [envelope for index, (envelope, _) in enumerate(events) if index in claims.fresh]
-            applied, stale = await self._judge(conn, fresh)
+            applied, stale, mismatched = await self._judge(conn, fresh)
             partitions = {envelope.ticket_id: record.partition for envelope, record in events}
-            effects = await self.handler.apply(conn, EventBatch(applied, stale, claims.duplicates, now, partitions))
+            effects = await self.handler.apply(
+                conn, EventBatch(applied, stale, claims.duplicates, now, partitions, mismatched)
+            )
             rejected = [
                 (record, rejection)
                 for index, (record, rejection) in enumerate(poison, start=len(events))
@@ -152,7 +170,12 @@ class EventConsumer:
                 ],
             )
         ignored = effects.ignored + Counter(
-            {"duplicate": claims.duplicates, "redelivered": claims.redelivered, "stale": len(stale)}
+            {
+                "duplicate": claims.duplicates,
+                "redelivered": claims.redelivered,
+                "stale": len(stale),
+                TIER_CLAIM_MISMATCH: mismatched,
+            }
         )
         for reason, count in ignored.items():
             if count:
@@ -164,24 +187,35 @@ class EventConsumer:
 
     async def _judge(
         self, conn: asyncpg.Connection, fresh: list[Envelope]
-    ) -> tuple[list[Envelope], list[tuple[Envelope, Stale]]]:
-        """Apply the shared staleness rule in stream order; persist the lifecycles it moved."""
+    ) -> tuple[list[Envelope], list[tuple[Envelope, Stale]], int]:
+        """Apply the shared lifecycle rule (staleness, tier claims) in stream order; persist
+        the lifecycles it moved."""
         if not fresh:
-            return [], []
+            return [], [], 0
         tickets = list({envelope.ticket_id for envelope in fresh})
         state: dict[str, Lifecycle] = {
-            row["ticket_id"]: Lifecycle(Status(row["status"]), row["rated"], row["cycle"])
+            row["ticket_id"]: Lifecycle(
+                Status(row["status"]),
+                row["rated"],
+                row["cycle"],
+                Tier(row["owner"]) if row["owner"] else None,
+                Tier(row["communication_owner"]) if row["communication_owner"] else None,
+                row["owners_known"],
+            )
             for row in await conn.fetch(
-                f"SELECT ticket_id, status, rated, cycle FROM {self.schema}.lifecycle "
-                "WHERE ticket_id = ANY($1::text[])",
+                f"SELECT ticket_id, status, rated, cycle, owner, communication_owner, owners_known "
+                f"FROM {self.schema}.lifecycle WHERE ticket_id = ANY($1::text[])",
                 tickets,
             )
         }
-        applied, stale, moved = [], [], set()
+        applied, stale, mismatched, moved = [], [], 0, set()
         for envelope in fresh:
-            verdict = advance(state.get(envelope.ticket_id), envelope.type, envelope.cycle)
+            verdict = judge(state.get(envelope.ticket_id), envelope.event, envelope.cycle)
             if isinstance(verdict, Stale):
                 stale.append((envelope, verdict))
+                continue
+            if verdict is None:
+                mismatched += 1
                 continue
             if verdict != state.get(envelope.ticket_id):
                 state[envelope.ticket_id] = verdict
@@ -190,13 +224,20 @@ class EventConsumer:
                 applied.append(envelope if envelope.cycle is not None else replace(envelope, cycle=verdict.cycle))
         if moved:
             await conn.execute(
-                f"INSERT INTO {self.schema}.lifecycle (ticket_id, status, rated, cycle) "
-                "SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::integer[]) "
+                f"INSERT INTO {self.schema}.lifecycle "
+                "(ticket_id, status, rated, cycle, owner, communication_owner, owners_known) "
+                "SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::integer[], $5::text[], "
+                "$6::text[], $7::boolean[]) "
                 "ON CONFLICT (ticket_id) DO UPDATE "
-                "SET status = excluded.status, rated = excluded.rated, cycle = excluded.cycle",
+                "SET status = excluded.status, rated = excluded.rated, cycle = excluded.cycle, "
+                "owner = excluded.owner, communication_owner = excluded.communication_owner, "
+                "owners_known = excluded.owners_known",
                 list(moved),
                 [state[t].status.value for t in moved],
                 [state[t].rated for t in moved],
                 [state[t].cycle for t in moved],
+                [state[t].owner for t in moved],
+                [state[t].communication_owner for t in moved],
+                [state[t].owners_known for t in moved],
             )
-        return applied, stale
+        return applied, stale, mismatched

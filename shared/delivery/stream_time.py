@@ -1,5 +1,5 @@
 """Stream time: how far this process has read each partition of a topic it consumes, so
-that what is late is decided by what was read, not by the wall clock (DESIGN.md §5).
+that what is late is decided by what was read, not by the wall clock (docs/architecture/delivery.md).
 
 A partition's *read-until* is the latest record time among the records whose effects are
 durable (processed by a batch of this process, or below the group's committed offset).
@@ -16,7 +16,7 @@ tests/integration/escalation/test_stream_time.py):
 3. Listeners hear every advance, after the batch's effects are durable.
 
 Record times are the producers' (CreateTime): a producer whose clock is off skews its
-partitions' read-until by as much, like any race between services (DESIGN.md §5).
+partitions' read-until by as much, like any race between services (docs/architecture/delivery.md).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import json
 import jsonschema_rs
 from aiokafka import AIOKafkaConsumer
 
-from services.intake.contracts import DOCS
+from cli.contracts import DOCS
 from shared import topics
 from shared.kafka import client_options
 from tests.conftest import SESSION_START

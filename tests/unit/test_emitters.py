@@ -9,7 +9,7 @@ from services.router.handlers.events import SOURCE as ROUTER_SOURCE
 from shared.emitters import EMITTED_BY, ESCALATION, INTAKE, ROUTER, emitter, not_allowed
 from shared.events import EVENT_TYPES
 
-DESIGN = {  # DESIGN.md §2, by hand
+DESIGN = {  # who emits each type, written out by hand
     "ticket.created": INTAKE,
     "ticket.routed": ROUTER,
     "ticket.responded": INTAKE,

@@ -14,9 +14,10 @@ Invariants (tests: tests/unit/escalation/test_tickets.py):
    a move (escalation, return with a fix, or a routing elsewhere) and a resolution cancel
    both.
 4. A handoff request is judged by `judge_handoff` and always answered: `ticket.escalated`
-   or `ticket.bounced` (handoff_incomplete). A return request from the owner (a tier above
-   `handoffs.return_to`) becomes `ticket.bounced` (returned_with_fix) to `return_to` with
-   the fix; any other return request is ignored and counted.
+   or `ticket.bounced` (handoff_incomplete). A return request (only the owner's reach it:
+   `shared.lifecycle` invariant 5 ignores and counts the others) from a tier above
+   `handoffs.return_to` becomes `ticket.bounced` (returned_with_fix) to `return_to` with
+   the fix; one from `return_to` or below is ignored and counted.
 5. Every emitted event's id is derived from its cause's id and type, its causation is the
    cause, its correlation and cycle the cause's: a re-run emits the same ids.
 """
@@ -31,9 +32,10 @@ from enum import StrEnum
 
 from services.escalation.core.handoffs import Escalate, judge_handoff
 from services.escalation.core.sla import SlaTimer, TimerState, answer, arm_visit
-from shared.charter import RANK, Charter
+from shared.charter import Charter
 from shared.envelope import Envelope
 from shared.events import (
+    RANK,
     BounceReason,
     Event,
     Priority,
@@ -79,7 +81,6 @@ class Verdict(StrEnum):
 
 
 class Ignored(StrEnum):
-    NOT_OWNER = "not_owner"  # a return requested by a tier that does not own the ticket
     NO_RETURN_PATH = "no_return_path"  # a return requested by a tier not above `handoffs.return_to`
 
 
@@ -141,8 +142,6 @@ def decide(charter: Charter, ticket: Ticket | None, cause: Envelope, now: dateti
             return Decision(ticket, (answer(cause, reply, now),), verdict=Verdict.BOUNCED)
         case TicketReturnRequested():
             home = charter.handoffs.return_to
-            if ticket.owner is not event.from_tier:
-                return Decision(ticket, ignored=Ignored.NOT_OWNER)
             if RANK[event.from_tier] <= RANK[home]:
                 return Decision(ticket, ignored=Ignored.NO_RETURN_PATH)
             reply = TicketBounced(

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import asyncpg
 
-from services.intake.core.tickets import PriorCommand, Status, Ticket
+from services.intake.core.tickets import PriorCommand, Ticket
 from services.intake.service import Parking, Waiting
 from shared.delivery.locks import client_key
 from shared.delivery.outbox import decode_headers, encode_headers
 from shared.delivery.records import OutboxRecord, SourceRecord
+from shared.lifecycle import Status
 from shared.retention import Rule, kit_rules
 
 MIGRATIONS = Path(__file__).parent / "migrations"

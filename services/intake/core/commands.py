@@ -14,9 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal, get_args
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, TypeAdapter, model_validator
 
 from shared.envelope import field_names
-from shared.events import AgentId, AwareDatetime, Channel, HandoffChecklist, Priority, TicketId, Tier
-
-TIER_RANK = {Tier.L0: 0, Tier.L1: 1, Tier.L2: 2, Tier.L3: 3, Tier.L4: 4}
+from shared.events import RANK, AgentId, AwareDatetime, Channel, HandoffChecklist, Priority, TicketId, Tier
 
 
 def _whole_number(value: object) -> object:
@@ -31,7 +29,7 @@ def _tier_pairs(upward: bool, default: Tier | None = None) -> dict[str, Any]:
     required where its default would not be allowed)."""
     rules: list[Any] = []
     for tier in Tier:
-        allowed = [t.value for t in Tier if t is not tier and (TIER_RANK[t] > TIER_RANK[tier]) == upward]
+        allowed = [t.value for t in Tier if t is not tier and (RANK[t] > RANK[tier]) == upward]
         then: dict[str, Any] | bool = False
         if allowed:
             then = {"properties": {"to_tier": {"enum": allowed}}}
@@ -102,7 +100,7 @@ class RequestEscalationRequest(_Body):
 
     @model_validator(mode="after")
     def _goes_up(self) -> RequestEscalationRequest:
-        if TIER_RANK[self.to_tier] <= TIER_RANK[self.from_tier]:
+        if RANK[self.to_tier] <= RANK[self.from_tier]:
             raise ValueError("to_tier must be above from_tier")
         return self
 
@@ -118,7 +116,7 @@ class ReturnWithFixRequest(_Body):
 
     @model_validator(mode="after")
     def _goes_down(self) -> ReturnWithFixRequest:
-        if TIER_RANK[self.to_tier] >= TIER_RANK[self.from_tier]:
+        if RANK[self.to_tier] >= RANK[self.from_tier]:
             raise ValueError("to_tier must be below from_tier")
         return self
 

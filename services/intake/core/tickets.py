@@ -1,6 +1,7 @@
 """Intake's decision core: does a command fit the ticket, and which event does it produce?
 
-Pure functions over plain data: no I/O, no clock (time comes in with the submission).
+Pure functions over plain data: no I/O, no clock (time comes in with the submission), no
+randomness (ids derive from the command id; a fresh one comes from the handler).
 
 Invariants:
 1. Every accepted command yields exactly one event whose id derives from the command id,
@@ -8,8 +9,9 @@ Invariants:
 2. A repeated command (same command id, or a create for an existing upstream ticket) with
    the same content is answered with the original outcome and produces no event; with
    different content it is rejected.
-3. Ticket lifecycle: created -> open <-> resolved; responses, handoffs and resolution need
-   an open ticket, reopening and rating a resolved one; one rating per resolution.
+3. Ticket lifecycle: the one rule every consumer applies (`shared.lifecycle`): responses,
+   handoffs, claims and resolution need an open ticket, reopening and rating a resolved
+   one; one rating per resolution. What the rule finds stale, intake refuses.
 4. Cycles: a ticket is created in cycle 1 and each reopen starts the next; every event
    carries the cycle it belongs to (`ce_cycle`), the reopen the one it starts.
 5. Scope: a ticket remembers the client that created it. A client whose key is not granted
@@ -50,14 +52,10 @@ from shared.events import (
     TicketResponded,
     TicketReturnRequested,
 )
+from shared.lifecycle import Lifecycle, Stale, Status, advance
 
 SOURCE = "ladder/intake"
 _NAMESPACE = uuid.UUID("4b1d2f5e-7a0c-4c8e-bf0e-2d9f8c3a6e51")
-
-
-class Status(StrEnum):
-    OPEN = "open"
-    RESOLVED = "resolved"
 
 
 class RejectCode(StrEnum):
@@ -150,10 +148,10 @@ def fingerprint(request: Request, ticket_id: str | None = None) -> str:
     return hashlib.sha256(subject.encode(errors="surrogatepass")).hexdigest()
 
 
-def command_id(client: str, *, idempotency_key: str | None = None) -> str:
-    """Idempotency keys are scoped per client: two clients may use the same key."""
-    if idempotency_key is None:
-        return str(uuid.uuid4())
+def command_id(client: str, *, idempotency_key: str) -> str:
+    """The id of a client's command named by an idempotency key (keys are scoped per client:
+    two clients may use the same key). A command without one gets a fresh id from the
+    handler's injected source: the core derives ids, it never draws them."""
     return name_based_id(_NAMESPACE, f"key/{client}/{idempotency_key}")
 
 
@@ -192,13 +190,13 @@ def decide(ticket: Ticket | None, prior: PriorCommand | None, submission: Submis
         return Rejected(RejectCode.UNKNOWN_TICKET, f"ticket {submission.ticket_id} does not exist")
     match request:
         case RecordResponseRequest():
-            return _when_open(
+            return _step(
                 ticket,
                 submission,
                 TicketResponded(ticket_id=ticket.ticket_id, tier=request.tier, agent_id=request.agent_id),
             )
         case RequestEscalationRequest():
-            return _when_open(
+            return _step(
                 ticket,
                 submission,
                 TicketEscalationRequested(
@@ -211,7 +209,7 @@ def decide(ticket: Ticket | None, prior: PriorCommand | None, submission: Submis
                 ),
             )
         case ReturnWithFixRequest():
-            return _when_open(
+            return _step(
                 ticket,
                 submission,
                 TicketReturnRequested(
@@ -226,9 +224,9 @@ def decide(ticket: Ticket | None, prior: PriorCommand | None, submission: Submis
             claim = TicketClaimRequested(
                 ticket_id=ticket.ticket_id, tier=request.tier, agent_id=request.agent_id, batch_id=request.batch_id
             )
-            return _when_open(ticket, submission, claim)
+            return _step(ticket, submission, claim)
         case ResolveTicketRequest():
-            decision = _when_open(
+            return _step(
                 ticket,
                 submission,
                 TicketResolved(
@@ -238,20 +236,10 @@ def decide(ticket: Ticket | None, prior: PriorCommand | None, submission: Submis
                     resolution_code=request.resolution_code,
                 ),
             )
-            return _then(decision, status=Status.RESOLVED, rated=False)
         case ReopenTicketRequest():
-            if ticket.status is not Status.RESOLVED:
-                return Rejected(RejectCode.TICKET_OPEN, "only a resolved ticket can be reopened")
-            reopened = replace(ticket, status=Status.OPEN, rated=False, cycle=ticket.cycle + 1)
-            return _accept(reopened, submission, TicketReopened(ticket_id=ticket.ticket_id))
+            return _step(ticket, submission, TicketReopened(ticket_id=ticket.ticket_id))
         case RateTicketRequest():
-            if ticket.status is not Status.RESOLVED:
-                return Rejected(RejectCode.TICKET_OPEN, "only a resolved ticket can be rated")
-            if ticket.rated:
-                return Rejected(RejectCode.ALREADY_RATED, "this resolution was already rated")
-            return _then(
-                _accept(ticket, submission, TicketRated(ticket_id=ticket.ticket_id, score=request.score)), rated=True
-            )
+            return _step(ticket, submission, TicketRated(ticket_id=ticket.ticket_id, score=request.score))
     raise TypeError(f"unhandled request {type(request).__name__}")
 
 
@@ -279,23 +267,29 @@ def _create(submission: Submission, request: CreateTicketRequest) -> Accepted:
     return Accepted(_envelope(event, event_id, ticket, submission), ticket)
 
 
-def _when_open(ticket: Ticket, submission: Submission, event: Event) -> Decision:
-    if ticket.status is not Status.OPEN:
-        return Rejected(RejectCode.TICKET_RESOLVED, "the ticket is resolved; reopen it first")
-    return _accept(ticket, submission, event)
+_REFUSED = {
+    Stale.TICKET_RESOLVED: (RejectCode.TICKET_RESOLVED, "the ticket is resolved; reopen it first"),
+    Stale.ALREADY_RATED: (RejectCode.ALREADY_RATED, "this resolution was already rated"),
+}
+
+
+def _step(ticket: Ticket, submission: Submission, event: Event) -> Decision:
+    """Accept `event` when it fits the ticket's lifecycle (invariant 3), moved by it (a
+    reopen's event carries the cycle it starts)."""
+    verdict = advance(Lifecycle(ticket.status, ticket.rated, ticket.cycle), event.TYPE)
+    if isinstance(verdict, Stale):
+        if verdict is Stale.TICKET_OPEN:
+            done = "reopened" if isinstance(event, TicketReopened) else "rated"
+            return Rejected(RejectCode.TICKET_OPEN, f"only a resolved ticket can be {done}")
+        code, reason = _REFUSED[verdict]  # unknown ticket, exists, earlier cycle: not reachable here
+        return Rejected(code, reason)
+    moved = replace(ticket, status=verdict.status, rated=verdict.rated, cycle=verdict.cycle)
+    return _accept(moved, submission, event)
 
 
 def _accept(ticket: Ticket, submission: Submission, event: Event) -> Accepted:
     event_id = derive_id(submission.command_id, event.TYPE)
     return Accepted(_envelope(event, event_id, ticket, submission), ticket)
-
-
-def _then(decision: Decision, *, status: Status | None = None, rated: bool | None = None) -> Decision:
-    if isinstance(decision, Accepted):
-        ticket = decision.ticket
-        changed = replace(ticket, status=status or ticket.status, rated=ticket.rated if rated is None else rated)
-        return Accepted(decision.envelope, changed)
-    return decision
 
 
 def _envelope(event: Event, event_id: str, ticket: Ticket, submission: Submission) -> Envelope:

@@ -4,7 +4,7 @@ custom collector turns the latest snapshot into metric families at scrape time.
 Invariants (tests: tests/unit/metrics/test_exporter.py, tests/integration/metrics/):
 1. A scrape never touches the database: it reads the cached snapshot, computed at start
    (before the consumers run) and then every `refresh_interval_s`.
-2. Exactly the names and labels of DESIGN §4 (tests/unit/deploy's contract); no per-ticket
+2. Exactly the names and labels of docs/kpis.md (tests/unit/deploy's contract); no per-ticket
    label. A ratio or a time with no sample is absent; counters are exported at 0 for every
    tier shown, and SLA breaches for every (tier, kind) of the catalogue, so `increase()`
    sees the first one.
@@ -35,7 +35,7 @@ from services.metrics.adapters.store import ProjectionStore
 from services.metrics.core.kpis import TIER_ORDER, WINDOWS, Snapshot
 from shared.events import SlaKind
 
-IGNORED_REASONS = ("duplicate", "stale")
+IGNORED_REASONS = ("duplicate", "stale", "tier_claim_mismatch")
 
 
 class Refresher:

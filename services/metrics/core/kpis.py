@@ -1,4 +1,4 @@
-"""The tier KPIs of DESIGN §4, from sample sums: pure arithmetic over what the store read.
+"""The tier KPIs of docs/kpis.md, from sample sums: pure arithmetic over what the store read.
 
 Invariants (tests: tests/unit/metrics/test_kpis.py):
 1. A ratio with no denominator yet is absent (None), never 0 or NaN; so are quantiles and

@@ -5,7 +5,7 @@ day from `sample`; `all` reads `total`. So counted samples (no duration) and dai
 older than the largest finite window, plus a margin of days, are never read again; daily
 sums are also read by the weekly report, for this week and REPORT_WEEKS before it. Duration
 samples are kept: the `all` window's quantiles are exact nearest-rank over every duration
-ever recorded (DESIGN §4), and no bounded structure holds those exactly; they cost one row
+ever recorded (docs/kpis.md), and no bounded structure holds those exactly; they cost one row
 per resolution and per first response (docs/architecture/metrics.md, "Retention").
 """
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.charter import RANK, Charter, Routing
-from shared.events import Priority, RoutingReason, Tier
+from shared.charter import Charter, Routing
+from shared.events import RANK, Priority, RoutingReason, Tier
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ async def test_a_complete_handoff_escalates_and_the_fix_comes_back_to_l1(desk):
     await desk.events.settle(1.0)
     assert len(desk.escalations(ticket)) == 3  # the return from L3, which does not own it, got no answer
     metrics = (await desk.escalation.client.get("/metrics")).text
-    assert 'support_consumer_events_ignored_total{reason="not_owner"}' in metrics
+    assert 'support_consumer_events_ignored_total{reason="tier_claim_mismatch"} 1.0' in metrics
     assert 'support_escalation_handoffs_total{verdict="returned"}' in metrics
 
 

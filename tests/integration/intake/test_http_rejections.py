@@ -116,7 +116,7 @@ async def test_authentication(intake, events, unique):
 
 
 async def test_operations_endpoints(intake):
-    from services.intake.openapi import document
+    from cli.contracts import openapi as document
 
     assert (await intake.get("/healthz")).json() == {"status": "alive"}
     ready = await intake.get("/readyz")
@@ -132,7 +132,7 @@ async def test_operations_endpoints(intake):
         "keys": True,
     }
     assert (await intake.get("/openapi.json")).json() == document()
-    from services.intake.contracts import asyncapi
+    from services.intake.asyncapi import asyncapi
 
     assert (await intake.get("/asyncapi.json")).json() == asyncapi()
     page = await intake.get("/asyncapi")

@@ -4,9 +4,9 @@ full HTTP queue answers 503 with Retry-After. Both are in the OpenAPI document."
 import asyncio
 import json
 
+from cli.contracts import openapi as document
 from services.intake.core.auth import hash_key
 from services.intake.main import create_app
-from services.intake.openapi import document
 from services.intake.settings import IntakeSettings
 from tests.apps import in_process
 from tests.integration.intake.conftest import HELPDESK, KEY_CONFIG, intake_env, ticket_body

@@ -9,7 +9,7 @@ import os
 import re
 import subprocess
 
-from services.intake.contracts import DOCS
+from cli.contracts import DOCS
 from tests.integration.intake.conftest import KEYS, intake_env_at_tail
 from tests.processes import ROOT, ServiceProcess
 

@@ -81,7 +81,8 @@ def p5(s):  # L2 returns a quick fix, L1 closes the loop on a second visit.
 
 def p6(s):  # jump straight to L3; L1's customer update is not L3's response. rated 4.
     # L3: A1 E1 G1 Res 241 FR 60, rating good. TR (1, 1)
-    return s.routed(1, "L3", "jump").responded(5, "L1").responded(61, "L3").resolved(241, "L3").rated(250, 4)
+    jumped = s.routed(1, "L3", "jump", speaker="L1")
+    return jumped.responded(5, "L1").responded(61, "L3").resolved(241, "L3").rated(250, 4)
 
 
 def p7(s):  # resolved, reopened, resolved again, rated 5.
@@ -220,6 +221,7 @@ def expected_series() -> dict[tuple[str, frozenset], float]:
     e[("support_sla_breaches_total", labels(tier="L1", kind="time_in_tier"))] = 1
     e[("support_events_ignored_total", labels(reason="duplicate"))] = 1
     e[("support_events_ignored_total", labels(reason="stale"))] = 4
+    e[("support_events_ignored_total", labels(reason="tier_claim_mismatch"))] = 0  # every claim fits
     for tier, count in {"L1": 1, "L2": 3, "L3": 0}.items():
         e[("support_backlog_tickets", labels(tier=tier))] = count
     # histogram: L1 30m x1, 31m x9, 41m x4, 50m x3, 61m x18, 81m x3, 37d x1; L2 70m, 91m x3, 121m x6;

@@ -2,7 +2,7 @@
 interface contract below. No network and no running services: promtool runs offline.
 
 CONTRACT is the interface the services export and the rules and dashboards depend on
-(DESIGN.md section 4 plus the pipeline metrics every service serves). Changing a name
+(docs/kpis.md plus the pipeline metrics every service serves). Changing a name
 here means changing the services, rules and dashboards with it."""
 
 from __future__ import annotations

@@ -7,8 +7,9 @@ from pathlib import Path
 import jsonschema_rs
 import pytest
 
-from services.intake.contracts import DOCS, asyncapi, committed, event_schemas
-from services.intake.openapi import document
+from cli.contracts import DOCS, committed
+from cli.contracts import openapi as document
+from services.intake.asyncapi import asyncapi, event_schemas
 from tests.unit.test_envelope import SAMPLES
 
 ASYNCAPI_SCHEMA = Path(__file__).resolve().parents[2] / "contract" / "schemas" / "asyncapi-3.0.0.json"

@@ -14,7 +14,28 @@ from shared.delivery.failures import Kind, Outage, Systemic, classify, describe,
 from shared.delivery.locks import LADDER, client_key, internal_key, lock_statement
 from shared.delivery.outbox import decode_headers, encode_headers
 from shared.delivery.records import Rejection, SourceRecord, dead_letter
-from shared.lifecycle import LIFECYCLE_TYPES, Lifecycle, Stale, Status, advance
+from shared.events import (
+    RoutingReason,
+    TicketCreated,
+    TicketReopened,
+    TicketResolved,
+    TicketResponded,
+    TicketReturnRequested,
+    TicketRouted,
+    Tier,
+)
+from shared.lifecycle import LIFECYCLE_TYPES, Lifecycle, Stale, Status, advance, judge
+
+CREATED_BODY = {
+    "ticket_id": "t",
+    "customer_id": "c",
+    "channel": "email",
+    "subject": "s",
+    "intent": "login",
+    "priority": "P3",
+    "customer_blocked": False,
+    "created_at": datetime(2026, 1, 1, tzinfo=UTC),
+}
 
 header_names = st.text(st.characters(codec="utf-8"), max_size=40)  # NUL included
 header_values = st.none() | st.binary(max_size=300)
@@ -244,3 +265,44 @@ def test_a_late_event_of_the_previous_cycle_is_stale():
     assert advance(reopened, "ticket.routed", 2) == reopened
     assert advance(reopened, "ticket.routed") == reopened  # no ce_cycle: the current cycle
     assert advance(state, "ticket.reopened") == Lifecycle(Status.OPEN, cycle=2)  # no ce_cycle: the next
+
+
+def _routed(tier: Tier, speaker: Tier | None = None) -> TicketRouted:
+    return TicketRouted(ticket_id="t", tier=tier, queue="q", reason=RoutingReason.RULE, communication_owner=speaker)
+
+
+def _response(tier: Tier) -> TicketResponded:
+    return TicketResponded(ticket_id="t", tier=tier, agent_id="bot")
+
+
+def _return(tier: Tier) -> TicketReturnRequested:
+    return TicketReturnRequested(ticket_id="t", from_tier=tier, to_tier=Tier.L1, agent_id="a", fix_summary="fixed")
+
+
+def test_a_tier_claim_fits_only_the_owner_or_the_communication_owner():
+    """Issue 16: a response claiming L2 on a ticket L1 owns does not fit; nor before the first
+    routing or after a resolution (nobody owns it); a mismatch leaves the lifecycle as it was."""
+    created = judge(None, TicketCreated.model_validate(CREATED_BODY, strict=False))
+    assert isinstance(created, Lifecycle)
+    assert judge(created, _response(Tier.L1)) is None  # not routed yet
+    at_l1 = judge(created, _routed(Tier.L1))
+    assert isinstance(at_l1, Lifecycle) and at_l1.owner is Tier.L1
+    assert judge(at_l1, _response(Tier.L2)) is None
+    assert judge(at_l1, _response(Tier.L1)) == at_l1
+    assert judge(at_l1, _return(Tier.L2)) is None
+    jumped = judge(at_l1, _routed(Tier.L3, speaker=Tier.L1))
+    assert isinstance(jumped, Lifecycle)
+    assert judge(jumped, _response(Tier.L1)) == jumped  # the communication owner speaks
+    assert judge(jumped, _response(Tier.L3)) == jumped
+    assert judge(jumped, _response(Tier.L2)) is None
+    assert judge(jumped, _return(Tier.L1)) is None  # only the owner hands it back
+    assert judge(jumped, _return(Tier.L3)) == jumped
+    # a resolution is not judged (the owner is credited), and leaves nobody owning the ticket
+    resolved = judge(jumped, TicketResolved(ticket_id="t", tier=Tier.L2, agent_id="a", resolution_code="x"))
+    assert isinstance(resolved, Lifecycle) and (resolved.status, resolved.owner) == (Status.RESOLVED, None)
+    reopened = judge(resolved, TicketReopened(ticket_id="t"))
+    assert isinstance(reopened, Lifecycle) and judge(reopened, _response(Tier.L3)) is None
+    # a lifecycle stored before owners were tracked judges no claim until its next routing
+    legacy = Lifecycle(owners_known=False)
+    assert judge(legacy, _response(Tier.L4)) == legacy
+    assert judge(judge(legacy, _routed(Tier.L1)), _response(Tier.L4)) is None  # type: ignore[arg-type]

@@ -49,9 +49,16 @@ class Story:
         )
         return self
 
-    def routed(self, minutes: float, tier: str, reason: str = "rule") -> Story:
+    def routed(self, minutes: float, tier: str, reason: str = "rule", speaker: str | None = None) -> Story:
         return self.add(
-            minutes, TicketRouted(ticket_id=self.ticket_id, tier=Tier(tier), queue="q", reason=RoutingReason(reason))
+            minutes,
+            TicketRouted(
+                ticket_id=self.ticket_id,
+                tier=Tier(tier),
+                queue="q",
+                reason=RoutingReason(reason),
+                communication_owner=Tier(speaker) if speaker else None,
+            ),
         )
 
     def responded(self, minutes: float, tier: str) -> Story:

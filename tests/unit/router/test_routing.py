@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.router.core.routing import declared, place, route_ticket
-from shared.charter import RANK, load_charter
-from shared.events import Priority, RoutingReason, Tier
+from shared.charter import load_charter
+from shared.events import RANK, Priority, RoutingReason, Tier
 
 CHARTER = load_charter()
 ROUTING = CHARTER.routing

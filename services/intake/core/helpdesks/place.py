@@ -24,7 +24,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from services.intake.core.commands import (
-    TIER_RANK,
     CreateTicketRequest,
     RateTicketRequest,
     RecordResponseRequest,
@@ -37,7 +36,7 @@ from services.intake.core.commands import (
 from services.intake.core.helpdesks.mapping import HelpdeskMapping
 from services.intake.core.helpdesks.vendors import Change, Ignored, Unplaceable
 from shared.envelope import describe_validation_error
-from shared.events import Tier
+from shared.events import RANK, Tier
 
 _NOT_CODE = re.compile(r"[^a-z0-9_.-]+")
 UNASSIGNED = "unassigned"
@@ -96,7 +95,7 @@ def _place(change: Change, mapping: HelpdeskMapping) -> Placed | Ignored | Unpla
                 raise _Refuse("missing_field", "previous_group: a group change must say which group it leaves")
             source = _tier(mapping, change.previous_group, "previous_group")
             target = _tier(mapping, change.group, "group")
-            if TIER_RANK[target] > TIER_RANK[source]:
+            if RANK[target] > RANK[source]:
                 handoff = mapping.handoff
                 checklist = {
                     "impact": _field(change, handoff.impact),
@@ -116,7 +115,7 @@ def _place(change: Change, mapping: HelpdeskMapping) -> Placed | Ignored | Unpla
                     ),
                     external,
                 )
-            if TIER_RANK[target] < TIER_RANK[source]:
+            if RANK[target] < RANK[source]:
                 fix = _field(change, mapping.handoff.fix_summary)
                 if not fix:
                     raise _Refuse("missing_field", "a return to a lower tier needs the fix (handoff.fix_summary)")

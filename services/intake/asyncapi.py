@@ -1,16 +1,14 @@
-"""The documents upstream and downstream teams code against, generated from the code:
-OpenAPI (intake's HTTP API), AsyncAPI 3.0 (the three topics), and one JSON Schema per event
-type. `make contracts` writes them under docs/; tests hold the committed copies equal to
-what this module generates, so the documents cannot drift from the models.
+"""The documents of the topics, built from the models: AsyncAPI 3.0 (the three topics) and
+one JSON Schema per event type. Intake serves the AsyncAPI document (`/asyncapi.json`);
+`python -m cli.contracts` (`make contracts`) writes these and the OpenAPI document under
+docs/. This module imports nothing of the app, so the app can serve what it builds.
 
 The pydantic models are the source: `shared.events` for events, `core.commands` for commands.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, get_args
 
 from pydantic import BaseModel
@@ -20,7 +18,6 @@ from services.intake.core.commands import _ON_TOPIC
 from shared import signing, topics
 from shared.events import EVENT_TYPES
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 SCHEMAS = "#/components/schemas/{model}"
 _CE_DESCRIPTIONS = {
     "ce_specversion": "CloudEvents version, always 1.0.",
@@ -289,26 +286,3 @@ def asyncapi_html(doc: dict[str, Any]) -> str:
         f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(doc['info']['title'])}</title>"
         f"<style>{style}</style></head><body>{''.join(parts)}</body></html>"
     )
-
-
-def render(document: Any) -> str:
-    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def committed() -> dict[Path, str]:
-    """Every generated document, by its path under docs/."""
-    from services.intake.openapi import document
-
-    files = {
-        DOCS / "openapi" / "intake.json": render(document()),
-        DOCS / "asyncapi" / "ladder.json": render(asyncapi()),
-    }
-    files.update({DOCS / "schemas" / name: render(schema) for name, schema in event_schemas().items()})
-    return files
-
-
-if __name__ == "__main__":
-    for path, text in committed().items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        print(path.relative_to(DOCS.parent))
