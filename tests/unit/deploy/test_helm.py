@@ -7,10 +7,13 @@ PrometheusRule against the one copy of the rules in deploy/prometheus."""
 
 from __future__ import annotations
 
+import ast
 import functools
+import importlib.metadata
 import json
 import re
 import subprocess
+import sys
 import tempfile
 import tomllib
 from pathlib import Path
@@ -560,6 +563,28 @@ def test_the_image_and_the_install_use_the_hashed_lock():
         name, version = requirement.split("==")
         assert test_locked.get(normalize(name)) == version, f"{requirement}: test.lock is stale (make lock)"
     assert {name: test_locked[name] for name in locked} == locked, "the test lock pins the runtime as runtime.lock"
+
+
+def test_the_image_has_every_library_its_code_imports():
+    """The image installs runtime.lock only: a library imported by the services, the CLI or the
+    simulator but locked for the tests alone (httpx for `ladder kpis` was) breaks in the image."""
+    first_party = {"cli", "services", "shared", "simulator"}
+    distributions = importlib.metadata.packages_distributions()
+    locked = lock_pins(ROOT / "requirements" / "runtime.lock")
+    missing = set()
+    for package in sorted(first_party):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    modules = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    modules = [node.module]
+                else:
+                    continue
+                for top in {module.split(".")[0] for module in modules} - first_party - sys.stdlib_module_names:
+                    if not any(normalize(dist) in locked for dist in distributions.get(top, [top])):
+                        missing.add(f"{path.relative_to(ROOT)}: {top}")
+    assert missing == set()
 
 
 def normalize(name: str) -> str:
