@@ -7,21 +7,25 @@ PrometheusRule against the one copy of the rules in deploy/prometheus."""
 
 from __future__ import annotations
 
+import ast
 import functools
+import importlib.metadata
 import json
 import re
 import subprocess
+import sys
 import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
 
-from services.intake.settings import load_key_ring
+from services.intake.settings import IntakeSettings, load_helpdesks, load_key_ring
 from shared.charter import charter_for_service
 from shared.settings import load
 from tests.unit.deploy import PROMETHEUS_DIR, ROOT, load_yaml
@@ -46,8 +50,8 @@ PRE_STOP_S = 5  # the chart's preStop sleep
 CHECKOV_ACCEPTED = {
     "CKV_K8S_43": "image by digest: set image.digest for production; the default is the tag `make image` builds",
     "CKV_K8S_15": "imagePullPolicy IfNotPresent: tags are never reused (appVersion), or image.digest pins it",
-    "CKV_K8S_35": "DATABASE_URL comes from a Secret through the environment: the services read no _FILE "
-    "variant for it (the Kafka password is a mounted file)",
+    "CKV_K8S_35": "a help-desk secret named by a mapping's secret_env comes from a Secret through the "
+    "environment (helpdesks.secretEnv); secret_file reads it from the mounted Secret instead",
 }
 
 
@@ -201,8 +205,14 @@ def rendered_environment(values: Path, service: str, tmp_path: Path) -> dict[str
     volumes = {volume["name"]: volume for volume in pod["volumes"]}
     mounts = {mount["mountPath"]: volumes[mount["name"]] for mount in main["volumeMounts"]}
     configmaps, secrets = objects(values, "ConfigMap"), objects(values, "Secret")
+    # An existing help-desk ConfigMap's stand-in: the repository's mappings whose secret the pod gets.
+    given = {variable["name"] for variable in main["env"]}
+    helpdesk_mappings = {
+        path.name: path.read_text()
+        for path in sorted((ROOT / "deploy" / "helpdesks").glob("*.yaml"))
+        if load_yaml(path)["secret_env"] in given
+    }
     stand_ins = {
-        "url": "postgresql://ladder:secret@postgres:5432/ladder",
         "api-keys.json": (ROOT / "deploy" / "local" / "api-keys.json").read_text(),
         "charter.yaml": (ROOT / "deploy" / "charter" / "default.yaml").read_text(),
         "ca.crt": "-----BEGIN CERTIFICATE-----\n",
@@ -218,11 +228,24 @@ def rendered_environment(values: Path, service: str, tmp_path: Path) -> dict[str
         data = secrets.get(volume["secret"]["secretName"], {}).get("stringData", {})
         return data.get(items[name], stand_ins.get(items[name], "a-password"))
 
+    def write_directory(path: str) -> Path:
+        """A mounted ConfigMap as a directory: its data, or an existing one's stand-in."""
+        local = tmp_path / path.lstrip("/")
+        local.mkdir(parents=True, exist_ok=True)
+        name = mounts[path]["configMap"]["name"]
+        for key, content in configmaps.get(name, {}).get("data", helpdesk_mappings).items():
+            (local / key).write_text(content)
+        return local
+
     environment = {}
     for variable in main["env"]:
         name = variable["name"]
         if "valueFrom" in variable:
-            environment[name] = stand_ins[variable["valueFrom"]["secretKeyRef"]["key"]]
+            environment[name] = stand_ins.get(
+                variable["valueFrom"]["secretKeyRef"]["key"], "a-webhook-secret-of-32-characters"
+            )
+        elif variable["value"] in mounts:
+            environment[name] = str(write_directory(variable["value"]))
         elif variable["value"].startswith("/etc/ladder/"):
             local = tmp_path / variable["value"].lstrip("/")
             local.parent.mkdir(parents=True, exist_ok=True)
@@ -238,7 +261,9 @@ def rendered_environment(values: Path, service: str, tmp_path: Path) -> dict[str
 def test_the_chart_sets_only_variables_the_service_reads(values, service):
     names = [variable["name"] for variable in container(values, service)["env"]]
     assert len(names) == len(set(names)), f"{service}: a variable is set twice"
-    unknown = set(names) - variables(SETTINGS[service])
+    # The help-desk mappings' secret_env variables are read by intake's mappings, not its settings.
+    helpdesk_secrets = set(values_of(values)["helpdesks"]["secretEnv"]) if service == "intake" else set()
+    unknown = set(names) - variables(SETTINGS[service]) - helpdesk_secrets
     assert unknown == set(), f"{service}: {sorted(unknown)} are read by no setting of {SETTINGS[service].__name__}"
 
 
@@ -260,9 +285,20 @@ def test_the_service_accepts_the_charts_environment(values, service, tmp_path, m
     [port] = container(values, service)["ports"]
     assert settings.port == port["containerPort"] == values_of(values)["services"][service]["port"]
     # Every variable the chart sets reaches a field (none shadowed by another of the same name).
-    assert set(environment) <= variables(settings_class)
+    helpdesk_secrets = set(values_of(values)["helpdesks"]["secretEnv"]) if service == "intake" else set()
+    assert set(environment) - helpdesk_secrets <= variables(settings_class)
+    # Its own login: the service's user, the password from the mounted file, the URL's TLS kept.
+    login = urlsplit(settings.database_url)
+    assert login.username == values_of(values)["database"]["users"][service]
+    database = values_of(values)["database"]
+    assert login.password == ("a-password" if database["existingSecret"] else database["passwords"][service])
+    assert login.query == urlsplit(values_of(values)["database"]["url"]).query
     if service == "intake":
         load_key_ring(settings)  # type: ignore[arg-type]
+        assert isinstance(settings, IntakeSettings)
+        connections = load_helpdesks(settings)
+        assert (settings.helpdesks_dir is not None) == bool(values_of(values)["helpdesks"]["existingConfigMap"])
+        assert (connections != {}) == (settings.helpdesks_dir is not None)
     if service in ("router", "escalation"):
         charter_for_service(settings.charter)  # type: ignore[attr-defined]
 
@@ -291,6 +327,104 @@ def test_the_chart_refuses_env_for_what_it_sets_itself(tmp_path):
     overrides.write_text(yaml.safe_dump({"services": {"intake": {"env": {"INTAKE_PORT": "9000"}}}}))
     result = template("-f", VALUES[-1], "-f", overrides)
     assert result.returncode != 0 and "INTAKE_PORT is set by the chart from its own values" in result.stderr
+
+
+# --- one database login per service -----------------------------------------------------
+
+
+@values_files
+def test_each_service_logs_in_as_its_own_role_with_a_mounted_password(values):
+    merged = values_of(values)["database"]
+    users = {}
+    for service in SETTINGS:
+        pod = deployment(values, service)["spec"]["template"]["spec"]
+        env = {variable["name"]: variable for variable in container(values, service)["env"]}
+        assert "valueFrom" not in env["DATABASE_URL"] and urlsplit(env["DATABASE_URL"]["value"]).password is None
+        users[service] = urlsplit(env["DATABASE_URL"]["value"]).username
+        assert env["DATABASE_PASSWORD_FILE"]["value"] == "/etc/ladder/database/password"
+        [volume] = [volume for volume in pod["volumes"] if volume["name"] == "database"]
+        items = {item["path"]: item["key"] for item in volume["secret"]["items"]}
+        # The pod gets its own password only, never another service's.
+        assert items == {"password": f"{service}-password"} | ({"ca.crt": "ca.crt"} if merged["caFromSecret"] else {})
+    assert users == merged["users"]
+    if values.stem != "small":
+        assert len(set(users.values())) == 4, "one role per service"
+
+
+def overridden(base: Path, tmp_path: Path, **overrides: Any) -> Path:
+    """A values file: `base` with top-level sections replaced."""
+    path = tmp_path / f"{base.stem}-overridden.yaml"
+    path.write_text(yaml.safe_dump(load_yaml(base) | overrides))
+    return path
+
+
+def test_the_chart_refuses_a_login_in_database_url(tmp_path):
+    database = load_yaml(VALUES[-1])["database"] | {"url": "postgresql://ladder:secret@postgres:5432/ladder"}
+    result = template("-f", overridden(VALUES[-1], tmp_path, database=database))
+    assert result.returncode != 0 and "database.url names the server, not a login" in result.stderr
+
+
+def test_the_database_ca_is_what_the_url_verifies_against(tmp_path):
+    managed = HELM_DIR / "values" / "managed-kafka.yaml"
+    database = load_yaml(managed)["database"] | {"url": "postgresql://db.example.net:5432/ladder?sslmode=verify-full"}
+    result = template("-f", overridden(managed, tmp_path, database=database))
+    assert result.returncode != 0 and "sslrootcert=/etc/ladder/database/ca.crt" in result.stderr
+
+
+# --- help-desk connections ------------------------------------------------------------------
+
+
+def with_helpdesks(tmp_path: Path, **helpdesks: Any) -> Path:
+    return overridden(VALUES[-1], tmp_path, helpdesks=helpdesks)
+
+
+def test_helpdesk_mappings_from_values_are_loaded_by_intake(tmp_path, monkeypatch):
+    mappings = {name: (ROOT / "deploy" / "helpdesks" / name).read_text() for name in ("zendesk.yaml", "jira.yaml")}
+    values = with_helpdesks(
+        tmp_path,
+        mappings=mappings,
+        existingSecret="ladder-helpdesks",
+        secretEnv=["LADDER_ZENDESK_SECRET", "LADDER_JIRA_SECRET"],
+    )
+    [configmap] = [c for name, c in objects(values, "ConfigMap").items() if name == "ladder-helpdesks"]
+    assert configmap["data"] == mappings
+    secrets = {
+        variable["name"]: variable["valueFrom"]["secretKeyRef"]
+        for variable in container(values, "intake")["env"]
+        if "valueFrom" in variable
+    }
+    assert secrets == {
+        name: {"name": "ladder-helpdesks", "key": name} for name in ("LADDER_ZENDESK_SECRET", "LADDER_JIRA_SECRET")
+    }
+    for name in variables(IntakeSettings):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in rendered_environment(values, "intake", tmp_path).items():
+        monkeypatch.setenv(name, value)
+    settings = load(IntakeSettings)
+    assert set(load_helpdesks(settings)) == {"zendesk", "jira"}
+    # Only intake takes help-desk webhooks.
+    for service in ("router", "escalation", "metrics"):
+        mounted = {mount["mountPath"] for mount in container(values, service)["volumeMounts"]}
+        assert "/etc/ladder/helpdesks" not in mounted and "/etc/ladder/helpdesk-secrets" not in mounted
+
+
+def test_helpdesk_secrets_can_be_mounted_files(tmp_path):
+    mapping = (ROOT / "deploy" / "helpdesks" / "zammad.yaml").read_text()
+    mapping = mapping.replace("secret_env: LADDER_ZAMMAD_SECRET", "secret_file: /etc/ladder/helpdesk-secrets/zammad")
+    values = with_helpdesks(tmp_path, mappings={"zammad.yaml": mapping}, existingSecret="ladder-helpdesks")
+    pod = deployment(values, "intake")["spec"]["template"]["spec"]
+    mounts = {mount["mountPath"]: mount["name"] for mount in container(values, "intake")["volumeMounts"]}
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    assert volumes[mounts["/etc/ladder/helpdesk-secrets"]]["secret"]["secretName"] == "ladder-helpdesks"
+    assert all("valueFrom" not in variable for variable in container(values, "intake")["env"])
+
+
+def test_the_chart_refuses_a_mapping_whose_secret_variable_it_does_not_set(tmp_path):
+    mapping = (ROOT / "deploy" / "helpdesks" / "zendesk.yaml").read_text()
+    values = with_helpdesks(tmp_path, mappings={"zendesk.yaml": mapping}, existingSecret="ladder-helpdesks")
+    result = template("-f", values)
+    assert result.returncode != 0
+    assert "secret_env LADDER_ZENDESK_SECRET is not in helpdesks.secretEnv" in result.stderr
 
 
 # --- what each Deployment promises -------------------------------------------------------
@@ -429,6 +563,28 @@ def test_the_image_and_the_install_use_the_hashed_lock():
         name, version = requirement.split("==")
         assert test_locked.get(normalize(name)) == version, f"{requirement}: test.lock is stale (make lock)"
     assert {name: test_locked[name] for name in locked} == locked, "the test lock pins the runtime as runtime.lock"
+
+
+def test_the_image_has_every_library_its_code_imports():
+    """The image installs runtime.lock only: a library imported by the services, the CLI or the
+    simulator but locked for the tests alone (httpx for `ladder kpis` was) breaks in the image."""
+    first_party = {"cli", "services", "shared", "simulator"}
+    distributions = importlib.metadata.packages_distributions()
+    locked = lock_pins(ROOT / "requirements" / "runtime.lock")
+    missing = set()
+    for package in sorted(first_party):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    modules = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    modules = [node.module]
+                else:
+                    continue
+                for top in {module.split(".")[0] for module in modules} - first_party - sys.stdlib_module_names:
+                    if not any(normalize(dist) in locked for dist in distributions.get(top, [top])):
+                        missing.add(f"{path.relative_to(ROOT)}: {top}")
+    assert missing == set()
 
 
 def normalize(name: str) -> str:

@@ -35,6 +35,7 @@ app.kubernetes.io/component: {{ .component }}
 
 {{- define "ladder.kafkaSecret" -}}{{ .Values.kafka.existingSecret | default (printf "%s-kafka" (include "ladder.fullname" .)) }}{{- end -}}
 {{- define "ladder.databaseSecret" -}}{{ .Values.database.existingSecret | default (printf "%s-database" (include "ladder.fullname" .)) }}{{- end -}}
+{{- define "ladder.helpdesksConfigMap" -}}{{ .Values.helpdesks.existingConfigMap | default (ternary (printf "%s-helpdesks" (include "ladder.fullname" .)) "" (not (empty .Values.helpdesks.mappings))) }}{{- end -}}
 {{- define "ladder.apiKeysConfigMap" -}}{{ .Values.apiKeys.existingConfigMap | default (printf "%s-api-keys" (include "ladder.fullname" .)) }}{{- end -}}
 {{- define "ladder.charterConfigMap" -}}{{ .Values.charter.existingConfigMap | default (printf "%s-charter" (include "ladder.fullname" .)) }}{{- end -}}
 
@@ -53,3 +54,16 @@ app.kubernetes.io/component: {{ .component }}
 {{/* The HTTP server drains for 5 s (shared/service.py serve), the service stops within
      <S>_SHUTDOWN_TIMEOUT_S, preStop waits 5 s: the grace period leaves 10 s more. */}}
 {{- define "ladder.grace" -}}{{ add (int .shutdownTimeoutSeconds) 20 }}{{- end -}}
+
+{{/* A service's DATABASE_URL: database.url with the service's own login (no password: that
+     is DATABASE_PASSWORD_FILE). */}}
+{{- define "ladder.databaseUrl" -}}
+{{- $db := .root.Values.database -}}
+{{- $url := urlParse ($db.url | required "database.url is required (server, database, TLS; no login)") -}}
+{{- if $url.userinfo -}}{{- fail "database.url names the server, not a login: the user is database.users.<service>, the password in the Secret" -}}{{- end -}}
+{{- if and $db.caFromSecret (not (contains "sslrootcert=/etc/ladder/database/ca.crt" $db.url)) -}}
+{{- fail "database.caFromSecret: database.url needs sslrootcert=/etc/ladder/database/ca.crt (and sslmode=verify-full)" -}}
+{{- end -}}
+{{- $_ := set $url "userinfo" (index $db.users .name | required (printf "database.users.%s is required" .name)) -}}
+{{- urlJoin $url -}}
+{{- end -}}
