@@ -24,7 +24,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.common import BOOTSTRAP, DATABASE_URL, OUT, ROOT, Namespace, Service
-from bench.pipeline import CHARTER, HEADERS, SERVICES, Kpis, agent_commands, send_creates
+from bench.pipeline import CHARTER, SERVICES, Kpis, agent_commands, send_creates, signed
 from services.escalation.adapters.store import retention_rules as escalation_rules
 from services.intake.adapters.store import retention_rules as intake_rules
 from services.metrics.adapters.store import retention_rules as metrics_rules
@@ -80,7 +80,9 @@ async def agents(producer: AIOKafkaProducer, topics: Topics) -> None:
                     if b'"reason":"rule"' not in (record.value or b""):
                         continue
                     for command in agent_commands(record.key.decode()):
-                        await producer.send(topics.commands, command, key=record.key, headers=HEADERS)
+                        await producer.send(
+                            topics.commands, command, key=record.key, headers=signed(record.key, command)
+                        )
     finally:
         await consumer.stop()
 
