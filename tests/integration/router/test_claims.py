@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from shared.events import TicketClaimRequested
-from tests.integration.intake.conftest import HELPDESK
+from tests.integration.intake.conftest import HELPDESK, signed
 from tests.integration.router.conftest import Clock, stack
 
 TUESDAY = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)  # L3 at work (kofi, lena), outside its office hours
@@ -62,11 +62,9 @@ async def test_a_batch_claimed_twice_at_once_leaves_the_shadow_queue_once(floor,
 async def test_a_claim_on_the_commands_topic_and_the_claim_on_the_stream(floor):
     (ticket,) = await suspected_bugs(floor, 1)
     command = {"type": "claim_ticket", "ticket_id": ticket, "tier": "L3", "agent_id": "kofi", "batch_id": "b-7"}
+    value = json.dumps(command).encode()
     await floor.producer.send_and_wait(
-        floor.topics.commands,
-        json.dumps(command).encode(),
-        key=ticket.encode(),
-        headers=[("authorization", HELPDESK["Authorization"].encode())],
+        floor.topics.commands, value, key=ticket.encode(), headers=signed(ticket.encode(), value)
     )
     _, claimed = await floor.wait_routed(ticket, 2)
     assert (claimed.event.assignee, claimed.event.reason.value) == ("kofi", "claim")
