@@ -220,13 +220,15 @@ class ProjectionStore:
 
 def retention_rules(keep: timedelta) -> list[Rule]:
     """The kit's tables, then counted samples and daily sums no window or report week reads
-    any more (services/metrics/core/retention.py); duration samples stay for `all`'s quantiles."""
+    any more (services/metrics/core/retention.py); duration samples stay for `all`'s quantiles.
+    Timelines keep the retention's events (a ticket's current state, `ticket_now`, stays)."""
     counted = ", ".join(f"'{kind}'" for kind in retention.COUNTED_KINDS)  # our enum's values, not client data
     old = retention.keep(keep)
     return [
         *kit_rules(keep),
         Rule("sample", "at", old, where=f"kind IN ({counted})"),
         Rule("daily", "day", retention.keep_daily(keep)),  # the weekly report reads further back
+        Rule("ticket_event", "at", keep),
     ]
 
 

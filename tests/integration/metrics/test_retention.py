@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry
 
+from services.metrics.adapters.read_store import ReadStore
 from services.metrics.adapters.store import retention_rules
 from services.metrics.core.retention import REPORT_WEEKS, keep_daily
 from services.metrics.core.weekly import week_bounds, week_of, weeks_before
@@ -26,7 +27,7 @@ async def test_pruning_changes_no_kpi_in_any_window(store, unique):  # noqa: F81
     consumer = EventConsumer(
         service="metrics",
         schema=projection.schema,
-        handler=KpiProjection(projection),
+        handler=KpiProjection(projection, ReadStore(projection.schema)),
         metrics=DeliveryMetrics(CollectorRegistry()),
         pool=lambda: pool,
         dead_letter_topic="dlq",
@@ -49,6 +50,7 @@ async def test_pruning_changes_no_kpi_in_any_window(store, unique):  # noqa: F81
         await pool.fetchval(f"SELECT count(*) FROM {s}.sample WHERE micros IS NOT NULL"),
     )
     days = await pool.fetchval(f"SELECT count(DISTINCT day) FROM {s}.daily")
+    timeline = await pool.fetchval(f"SELECT count(*) FROM {s}.ticket_event")
 
     removed = await prune(pool, s, retention_rules(timedelta(days=30)), now)
 
@@ -58,6 +60,9 @@ async def test_pruning_changes_no_kpi_in_any_window(store, unique):  # noqa: F81
     assert await pool.fetchval(f"SELECT count(DISTINCT day) FROM {s}.daily") < days
     assert await pool.fetchval(f"SELECT min(at) FROM {s}.sample WHERE micros IS NULL") >= now - timedelta(days=32)
     assert await projection.read(pool, now) == before
+    # timelines keep the retention's events, and only those
+    assert 0 < removed["ticket_event"] < timeline
+    assert await pool.fetchval(f"SELECT min(at) FROM {s}.ticket_event") >= now - timedelta(days=30)
     # the weekly report's weeks (last week and the REPORT_WEEKS before it, this week) keep theirs
     assert [await projection.read_window(pool, since, until) for since, until in report_weeks] == weeks_before_pruning
     (oldest,) = [i for i, (since, until) in enumerate(report_weeks) if since <= now - timedelta(days=45) < until]
