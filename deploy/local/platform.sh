@@ -14,7 +14,8 @@
 #   up-test    like up, but without Prometheus (tests that need one start their own), and records
 #              in var/run/platform.test-started which components THIS call started (those already
 #              running are not recorded).
-#   down-test  stops only what var/run/platform.test-started lists, then deletes it; stops
+#   down-test  stops only what var/run/platform.test-started lists (and drops the database
+#              roles per service made meanwhile: postgres.sh service-role), then deletes it; stops
 #              nothing if the file is absent. Platform parts the developer had up stay up.
 #   --no-services   (up, up-test) start only PostgreSQL, Kafka and (up) Prometheus.
 #
@@ -108,6 +109,7 @@ case "$cmd" in
     svcs=()
     for p in "${parts[@]}"; do [[ "$p" == service:* ]] && svcs+=("${p#service:}"); done
     ((${#svcs[@]})) && svc stop "${svcs[@]}"
+    for p in "${parts[@]}"; do [[ "$p" == pgrole:* ]] && pg drop-service-role "${p#pgrole:}"; done
     [[ " ${parts[*]} " == *" kafka "* ]] && k stop
     [[ " ${parts[*]} " == *" postgres "* ]] && pg stop
     rm -f "$TEST_RECORD"

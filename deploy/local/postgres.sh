@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Local PostgreSQL for Ladder.
 #
-# Usage: deploy/local/postgres.sh start|stop|status|restart [fast|immediate]|service-role NAME [SCHEMA]
+# Usage: deploy/local/postgres.sh start|stop|status|restart [fast|immediate]|service-role NAME [SCHEMA]|drop-service-role NAME
 #   start   If DATABASE_URL points at a non-local host, or at a server that already accepts
 #           connections, only check that we can log in with it. (Without DATABASE_URL, a
 #           running local Debian cluster that lacks the role/database gets them.) Otherwise use Debian's
@@ -20,6 +20,8 @@
 #           reset, CLI) becomes a member, so it can read and drop the schema. Prints the
 #           service's DATABASE_URL (no password; DATABASE_PASSWORD_FILE carries it). Exit 3 when
 #           roles cannot be managed here (not a local Debian cluster, or not root).
+#   drop-service-role NAME   drop role ladder_NAME, what it owns, and its password file
+#           (platform.sh down-test does it for the roles made while `make test` ran).
 #   restart Restart the cluster we started (the chaos suite's fault): "fast" (default) ends
 #           sessions and checkpoints, "immediate" is a crash (recovery on start).
 #
@@ -158,6 +160,9 @@ cmd_service_role() { # cmd_service_role NAME [SCHEMA]
 SELECT format('CREATE ROLE %I LOGIN NOCREATEDB NOCREATEROLE PASSWORD %L', :'r', :'p') \gexec
 SQL
     say "new role $role (password in ${file#"$LADDER_ROOT"/})" >&2
+    # made during `make test` (platform.sh up-test): down-test drops it again, so a later
+    # clone on this machine (whose var/secrets lacks the password) starts from nothing too
+    [[ ! -f "$RUN_DIR/platform.test-started" ]] || echo "pgrole:$svc" >>"$RUN_DIR/platform.test-started"
   elif [[ ! -s "$file" ]]; then
     die "role $role exists but ${file#"$LADDER_ROOT"/} does not: write its password there (the script never resets a password)"
   fi
@@ -184,6 +189,20 @@ SQL
     die "cannot log in as $role with ${file#"$LADDER_ROOT"/}: the role exists and its password is never reset (put its password in the file)"
   [[ "$PG_LIBPQ_URL" != *\?* ]] || url+="?${PG_LIBPQ_URL#*\?}"
   echo "$url"
+}
+
+cmd_drop_service_role() { # cmd_drop_service_role NAME: the role, what it owns, its password file
+  local svc="${1:-}" role
+  [[ "$svc" =~ ^[a-z][a-z0-9_]{0,40}$ ]] || die "drop-service-role: bad service name '$svc'"
+  [[ "$PG_LOCAL" == 1 && "$EUID" == 0 && -n "$(cluster_on_port)" ]] || exit 3
+  role="ladder_$svc"
+  take_lock postgres
+  psql_admin -d "$PG_DB" -v r="$role" <<'SQL' >/dev/null || die "could not drop role $role"
+SELECT format('DROP OWNED BY %I CASCADE', :'r') WHERE EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'r') \gexec
+SELECT format('DROP ROLE %I', :'r') WHERE EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'r') \gexec
+SQL
+  rm -f "$SECRETS/postgres-$svc.password"
+  say "dropped role $role"
 }
 
 ensure_debian_postgres() {
@@ -313,5 +332,6 @@ case "${1:-}" in
   status) cmd_status ;;
   restart) cmd_restart "${2:-fast}" ;;
   service-role) cmd_service_role "${2:-}" "${3:-}" ;;
-  *) echo "usage: $0 start|stop|status|restart [fast|immediate]|service-role NAME [SCHEMA]" >&2; exit 2 ;;
+  drop-service-role) cmd_drop_service_role "${2:-}" ;;
+  *) echo "usage: $0 start|stop|status|restart [fast|immediate]|service-role NAME [SCHEMA]|drop-service-role NAME" >&2; exit 2 ;;
 esac
