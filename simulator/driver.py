@@ -147,7 +147,7 @@ class Driver:
     async def _watch(self, consumer: AIOKafkaConsumer) -> None:
         """Route each event to its ticket's inbox (tickets are learned by external id)."""
         while True:
-            for records in (await consumer.getmany(timeout_ms=200, max_records=5000)).values():
+            for records in (await _poll(consumer, timeout_ms=200, max_records=5000)).values():
                 for record in records:
                     headers = dict(record.headers)
                     kind = (headers.get("ce_type") or b"").decode()
@@ -292,7 +292,7 @@ class Driver:
                 time.monotonic() + 90
             )  # the unknown ticket is dead-lettered after INTAKE_UNKNOWN_TICKET_WAIT_S (60)
             while any(v is None for v in run.dead_letters.values()) and time.monotonic() < deadline:
-                for records in (await dead.getmany(timeout_ms=500)).values():
+                for records in (await _poll(dead, timeout_ms=500)).values():
                     for record in records:
                         dlq = {n: (v or b"").decode(errors="replace") for n, v in record.headers}
                         if dlq.get("dlq_source_topic") != self.topics.commands:
@@ -302,6 +302,16 @@ class Driver:
                             run.dead_letters[sent[source]] = (dlq.get("dlq_code", ""), dlq.get("dlq_reason", ""))
         finally:
             await _close(dead)
+
+
+async def _poll(consumer: AIOKafkaConsumer, **options: int) -> dict[Any, list[Any]]:
+    """`getmany`, where a fetch from a broker that is down (killed by the chaos suite) is an
+    empty poll: the next one reads from the partition's new leader."""
+    try:
+        return await consumer.getmany(**options)
+    except KafkaError:
+        await asyncio.sleep(0.2)
+        return {}
 
 
 async def _close(consumer: AIOKafkaConsumer) -> None:
