@@ -11,7 +11,6 @@ delivery, byte for byte, as the vendors retry). A ticket that shows no progress 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 import zlib
@@ -304,7 +303,7 @@ class Driver:
             await _close(dead)
 
 
-async def _poll(consumer: AIOKafkaConsumer, **options: int) -> dict[Any, list[Any]]:
+async def _poll(consumer: AIOKafkaConsumer, **options: int) -> Any:
     """`getmany`, where a fetch from a broker that is down (killed by the chaos suite) is an
     empty poll: the next one reads from the partition's new leader."""
     try:
@@ -317,8 +316,14 @@ async def _poll(consumer: AIOKafkaConsumer, **options: int) -> dict[Any, list[An
 async def _close(consumer: AIOKafkaConsumer) -> None:
     """Stop a reading consumer. A fetch in flight to a broker that is down (the chaos suite
     kills them) fails as the consumer closes: that says nothing about what was read."""
-    with contextlib.suppress(KafkaError):
+    try:
         await consumer.stop()
+    except KafkaError:
+        pass
+    except asyncio.CancelledError:  # aiokafka re-raises its own fetch task's cancellation
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
 
 
 async def _nothing() -> None:
