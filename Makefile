@@ -20,6 +20,7 @@ help:
 	@echo "make test                  the whole suite against the real broker and database"
 	@echo "make unit                  unit tests only (no I/O)"
 	@echo "make bench [BENCH=pipeline|intake|router|escalation|metrics]   benchmarks (var/bench/*.json)"
+	@echo "  [BENCH_ARGS=--profile]   ...and where each service spends its CPU (py-spy)"
 	@echo "make soak [SOAK_TICKETS=1000000]   a long run; table rows and sizes before, after, after retention"
 	@echo "make contracts             regenerate docs/openapi, docs/asyncapi and docs/schemas from the code"
 	@echo "make demo                  the main job: everything running, simulated traffic, KPIs checked"
@@ -65,6 +66,14 @@ $(CHECKOV): requirements/checkov.lock
 	var/tools/checkov/bin/pip install --quiet --require-hashes -r requirements/checkov.lock
 	@touch $@
 
+# py-spy for `make bench BENCH_ARGS=--profile` (bench/common.py Profiler), pinned, in its own virtualenv.
+PY_SPY := var/tools/py-spy/bin/py-spy
+$(PY_SPY): requirements/py-spy.lock
+	rm -rf var/tools/py-spy
+	$(PYTHON) -m venv var/tools/py-spy
+	var/tools/py-spy/bin/pip install --quiet --require-hashes -r requirements/py-spy.lock
+	@touch $@
+
 # Re-resolves the locks (uv, pinned, in a throwaway virtualenv). Commit the result.
 UV_VERSION := 0.13.8
 lock:
@@ -72,7 +81,8 @@ lock:
 	UV="var/tools/uv/bin/uv pip compile --universal --generate-hashes --python-version 3.11 --no-header --quiet"; \
 	$$UV pyproject.toml -o requirements/runtime.lock && \
 	$$UV pyproject.toml --extra test -c requirements/runtime.lock -o requirements/test.lock && \
-	$$UV requirements/checkov.in -o requirements/checkov.lock
+	$$UV requirements/checkov.in -o requirements/checkov.lock && \
+	$$UV requirements/py-spy.in -o requirements/py-spy.lock
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 image:
@@ -102,7 +112,7 @@ lint: install
 unit: install
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-bench: install
+bench: install $(PY_SPY)
 	LADDER_BENCH_TOOLS=1 bash deploy/local/install.sh
 	$(PLATFORM) up-test --no-services || { $(PLATFORM) down-test; exit 1; }
 	@rc=0; $(KAFKA_ENV) $(PY) -m bench $(BENCH) $(BENCH_ARGS) || rc=$$?; $(PLATFORM) down-test; exit $$rc
@@ -112,7 +122,7 @@ bench: install
 SOAK_TICKETS ?= 1000000
 soak: install
 	$(PLATFORM) up-test --no-services || { $(PLATFORM) down-test; exit 1; }
-	@rc=0; SOAK_TICKETS=$(SOAK_TICKETS) $(PY) -m bench soak $(SOAK_ARGS) || rc=$$?; $(PLATFORM) down-test; exit $$rc
+	@rc=0; $(KAFKA_ENV) SOAK_TICKETS=$(SOAK_TICKETS) $(PY) -m bench soak $(SOAK_ARGS) || rc=$$?; $(PLATFORM) down-test; exit $$rc
 
 contracts: install
 	$(PY) -m cli.contracts

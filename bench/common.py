@@ -4,10 +4,14 @@ under a prefix, their own schemas), their CPU and memory, and the cleanup."""
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import signal
 import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -115,3 +119,49 @@ def platform_cpu() -> dict[str, float]:
         if kind:
             found[kind] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return found
+
+
+# py-spy is a tool, not a dependency: `make bench` installs it pinned (requirements/py-spy.lock).
+PY_SPY = next(
+    (str(p) for p in (ROOT / "var/tools/py-spy/bin/py-spy", Path(sys.executable).parent / "py-spy") if p.exists()),
+    shutil.which("py-spy") or "py-spy",
+)
+
+
+class Profiler:
+    """py-spy sampling each of `pids` (name -> pid) into var/bench/profile-<tag>-<name>.folded
+    (folded stacks: `frame;frame;... count` per line) until `stop`."""
+
+    def __init__(self, pids: dict[str, int], tag: str) -> None:
+        if not shutil.which(PY_SPY):
+            raise SystemExit("profiling needs py-spy: `make bench` installs it (var/tools/py-spy)")
+        self.files = {name: OUT / f"profile-{tag}-{name}.folded" for name in pids}
+        options = ["--rate", "100", "--format", "raw", "--nonblocking"]
+        self._procs = [
+            subprocess.Popen(
+                [PY_SPY, "record", "--pid", str(pid), "--output", str(self.files[name]), *options],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for name, pid in pids.items()
+        ]
+
+    def stop(self) -> dict[str, list[tuple[str, float]]]:
+        """Stop sampling; per process, its top costs (`top_costs`)."""
+        for proc in self._procs:
+            proc.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+        for proc in self._procs:
+            proc.wait(60)
+        return {name: top_costs(path) for name, path in self.files.items() if path.exists()}
+
+
+def top_costs(folded: Path, n: int = 5) -> list[tuple[str, float]]:
+    """The `n` functions found running most often themselves (self time), each with its
+    percentage of the samples in which the process was busy (py-spy leaves idle ones out)."""
+    own: Counter[str] = Counter()
+    for line in folded.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack:
+            own[re.sub(r":\d+\)$", ")", stack.rsplit(";", 1)[-1])] += int(count)
+    total = sum(own.values()) or 1
+    return [(frame, round(100 * count / total, 1)) for frame, count in own.most_common(n)]

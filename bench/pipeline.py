@@ -5,15 +5,17 @@ lifecycle is three commands on the commands topic: the create, and once router h
 it to L1, the L1 agent's response and resolution (the bench plays the agents); it is
 complete when the metrics service's KPIs count the resolution at L1.
 1. Burst: `--lifecycles` as fast as possible: sustained lifecycles/s and events/s.
-2. Steady: `--rate` lifecycles/s for `--seconds`: latency from the resolution command's
-   acknowledgement to the KPI counting it (p50, p99). KPIs are sampled every 50 ms from the
+2. Steady: `--rate` lifecycles/s for `--seconds`: latency from the create command's
+   acknowledgement to its ticket.routed written (the record's timestamp), and from the
+   resolution command's acknowledgement to the KPI counting it (p50, p99). KPIs are sampled every 50 ms from the
    metrics service; the i-th resolution sent is matched to the moment the count reaches i.
    The two hops, to say where the time goes: command acknowledged -> its ticket.resolved
    written to the events topic (intake's batch, commit and relay; the record's timestamp),
    and that -> the KPI (metrics' batch, commit and refresh; the i-th event to the i-th count).
 3. Baseline, in the same run: a bare aiokafka consume-and-produce passthrough of the same
    number of events on the same broker, so the pipeline's rate is also a ratio.
-Peak RSS and CPU seconds per service (and PostgreSQL, Kafka) say where the time goes.
+Peak RSS and CPU seconds per service (and PostgreSQL, Kafka) say where the time goes;
+`--profile` adds each service's top five costs in the burst (py-spy, bench/common.py).
 Writes var/bench/pipeline.json and prints a markdown table. Numbers only: nothing asserts.
 4. `--plaintext HOST:PORT`: then all of it again with every client on that PLAINTEXT listener
    (no login, no TLS), same database and sizes, printed beside the first run: what the
@@ -40,7 +42,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.common import BOOTSTRAP, OUT, ROOT, Namespace, Service, platform_cpu
+from bench.common import BOOTSTRAP, OUT, ROOT, Namespace, Profiler, Service, platform_cpu
 from services.intake.core.commands import CreateTicketRequest
 from services.intake.core.tickets import command_id, new_ticket_id
 from shared import signing
@@ -126,7 +128,16 @@ def signed(key: bytes | None, value: bytes) -> list[tuple[str, bytes | None]]:
     return signing.sign(CLIENT, KEY, key, value)
 
 
-async def send_creates(producer: AIOKafkaProducer, topic: str, run: str, indexes: range, rate: float | None) -> None:
+async def send_creates(
+    producer: AIOKafkaProducer,
+    topic: str,
+    run: str,
+    indexes: range,
+    rate: float | None,
+    acked: dict[str, float] | None = None,
+) -> None:
+    """Create commands for `indexes`, at `rate` per second (None: flat out); each ticket's
+    acknowledgement time goes into `acked` when given."""
     started = time.monotonic()
     pending = []
     for i in indexes:
@@ -135,7 +146,10 @@ async def send_creates(producer: AIOKafkaProducer, topic: str, run: str, indexes
             if ahead > 0:
                 await asyncio.sleep(ahead)
         ticket, value = create(run, i)
-        pending.append(await producer.send(topic, value, key=ticket.encode(), headers=signed(ticket.encode(), value)))
+        sent = await producer.send(topic, value, key=ticket.encode(), headers=signed(ticket.encode(), value))
+        if acked is not None:
+            sent.add_done_callback(lambda _, t=ticket: acked.__setitem__(t, time.time()))
+        pending.append(sent)
         if len(pending) > 5000:
             await asyncio.gather(*pending)
             pending.clear()
@@ -143,11 +157,15 @@ async def send_creates(producer: AIOKafkaProducer, topic: str, run: str, indexes
 
 
 async def l1_agents(
-    producer: AIOKafkaProducer, topics: Any, resolved_at: dict[str, float], event_at: dict[str, float]
+    producer: AIOKafkaProducer,
+    topics: Any,
+    resolved_at: dict[str, float],
+    event_at: dict[str, float],
+    routed_at: dict[str, float],
 ) -> None:
     """The L1 agents: on each ticket's routing to L1 they answer and resolve it at once
-    (commands on the ticket's partition); the resolution's acknowledgement time is kept,
-    and the time its ticket.resolved was written."""
+    (commands on the ticket's partition); kept per ticket: when its routing was written,
+    the resolution's acknowledgement time, and when its ticket.resolved was written."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, fetch_max_wait_ms=20, **client_options()
     )
@@ -168,6 +186,7 @@ async def l1_agents(
                     if ticket in resolved_at or b'"reason":"rule"' not in record.value:
                         continue
                     resolved_at[ticket] = 0.0
+                    routed_at[ticket] = record.timestamp / 1000
                     respond, resolve = agent_commands(ticket)
                     await producer.send(topics.commands, respond, key=record.key, headers=signed(record.key, respond))
                     done = await producer.send(
@@ -204,11 +223,13 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
     result: dict[str, Any] = {}
     resolved_at: dict[str, float] = {}
     event_at: dict[str, float] = {}
-    agents = asyncio.create_task(l1_agents(producer, space.topics, resolved_at, event_at))
+    routed_at: dict[str, float] = {}
+    agents = asyncio.create_task(l1_agents(producer, space.topics, resolved_at, event_at, routed_at))
     try:
         run = uuid.uuid4().hex[:8]
         cpu_before = {name: s.cpu_seconds() for name, s in services.items()} | platform_cpu()
         consumed_before = consumed(services)
+        profiler = Profiler({name: s.proc.pid for name, s in services.items()}, "pipeline") if args.profile else None
         started = time.time()
         await send_creates(producer, space.topics.commands, run, range(args.lifecycles), None)
         while kpis.count() < args.lifecycles and time.time() - started < args.timeout:  # noqa: ASYNC110 - a remote count
@@ -216,6 +237,8 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
         finished = kpis.reached(args.lifecycles) or time.time()
         cpu_after = {name: s.cpu_seconds() for name, s in services.items()} | platform_cpu()
         consumed_after = consumed(services)
+        if profiler is not None:
+            result["profile"] = profiler.stop()
         events = await events_written(space.topics.events)
         elapsed = finished - started
         result["burst"] = {
@@ -239,13 +262,15 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
         # steady rate: latency from the resolution's acknowledgement to the KPI counting it
         base, seen = kpis.count(), set(resolved_at)
         steady = range(args.lifecycles, args.lifecycles + int(args.rate * args.seconds))
-        await send_creates(producer, space.topics.commands, run, steady, args.rate)
+        created_at: dict[str, float] = {}
+        await send_creates(producer, space.topics.commands, run, steady, args.rate, created_at)
         deadline = time.time() + args.timeout
         while kpis.count() < base + len(steady) and time.time() < deadline:  # noqa: ASYNC110 - a remote count
             await asyncio.sleep(0.2)
         mine = [ticket for ticket, at in resolved_at.items() if ticket not in seen and at]
         order = sorted(resolved_at[ticket] for ticket in mine)
         latencies = [at - sent for k, sent in enumerate(order) if (at := kpis.reached(base + k + 1)) is not None]
+        to_routed = [routed_at[ticket] - at for ticket, at in created_at.items() if ticket in routed_at]
         to_event = [event_at[ticket] - resolved_at[ticket] for ticket in mine if ticket in event_at]
         written = sorted(event_at[ticket] for ticket in mine if ticket in event_at)
         to_kpi = [at - w for k, w in enumerate(written) if (at := kpis.reached(base + k + 1)) is not None]
@@ -255,6 +280,7 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
             "lifecycles": len(steady),
             "counted": len(latencies),
             **percentiles("", latencies),
+            **percentiles("create_to_routed_", to_routed),
             **percentiles("command_to_event_", to_event),
             **percentiles("event_to_kpi_", to_kpi),
         }
@@ -353,6 +379,10 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str]]:
         ("events per second on support.ticket-events", f"{burst['events_per_s']:,}"),
         ("baseline: bare aiokafka passthrough, events per second", f"{base['events_per_s']:,}"),
         ("pipeline ÷ baseline (events per second)", f"{burst['events_per_s'] / base['events_per_s']:.2f}"),
+        (
+            f"create command → ticket.routed at {steady['rate_per_s']:g} lifecycles/s, p50 / p99",
+            f"{steady.get('create_to_routed_p50_ms')} / {steady.get('create_to_routed_p99_ms')} ms",
+        ),
         (f"command → KPI latency at {steady['rate_per_s']:g} lifecycles/s, p50", f"{steady['p50_ms']} ms"),
         (f"command → KPI latency at {steady['rate_per_s']:g} lifecycles/s, p99", f"{steady['p99_ms']} ms"),
         (
@@ -364,6 +394,13 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str]]:
             f"{steady['event_to_kpi_p50_ms']} / {steady['event_to_kpi_p99_ms']} ms",
         ),
     ]
+    cpu = burst["cpu_seconds"]
+    rows.append(
+        (
+            "CPU ms per lifecycle in the burst, all processes",
+            f"{1000 * sum(cpu.values()) / max(burst['completed'], 1):.2f}",
+        )
+    )
     rows += [(f"peak RSS {name}", f"{rss['peak']} MiB") for name, rss in result["rss_mib"].items()]
     rows += [(f"CPU seconds in the burst: {name}", str(cpu)) for name, cpu in burst["cpu_seconds"].items()]
     return rows
@@ -391,6 +428,12 @@ def main() -> None:
         help="then the same run again on this PLAINTEXT listener (no login, no TLS), and both side by side "
         "(var/bench/pipeline-plaintext.json): what the secured listener costs",
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample each service with py-spy during the burst (var/bench/profile-pipeline-*.folded) and print "
+        "the top five costs of each",
+    )
     parser.add_argument("--out", type=Path, default=OUT / "pipeline.json", help=argparse.SUPPRESS)
     args = parser.parse_args()
     result = asyncio.run(main_async(args))
@@ -400,6 +443,10 @@ def main() -> None:
     if args.plaintext:
         runs.append((listener(args.plaintext, {}), plaintext_run(args)))
     print(table(*runs))
+    for name, costs in result.get("profile", {}).items():
+        print(f"\n{name}: top costs in the burst (% of the samples in which it was busy)")
+        for frame, share in costs:
+            print(f"  {share:5.1f}%  {frame}")
 
 
 def listener(bootstrap: str, environ: Mapping[str, str]) -> str:

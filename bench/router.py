@@ -7,7 +7,7 @@ published as fast as possible, and the routed events are read back. Throughput i
 routings over the span of their broker timestamps (first to last). CPU seconds of the router
 processes (and of the local PostgreSQL and Kafka) say where the time went. Numbers only:
 nothing here asserts a timing. Writes var/bench/router.json (and, with --profile, py-spy's
-folded stacks of the first process: `.venv/bin/pip install py-spy`, a tool, not a dependency).
+folded stacks of the first process, var/bench/profile-router-<n>.folded, and its top costs).
 """
 
 from __future__ import annotations
@@ -16,25 +16,19 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.common import BOOTSTRAP, OUT, ROOT, Namespace, Service, platform_cpu
+from bench.common import BOOTSTRAP, OUT, ROOT, Namespace, Profiler, Service, platform_cpu
 from shared import envelope as ce
 from shared.emitters import emitter
 from shared.events import Channel, Priority, TicketCreated
 from shared.kafka import client_options, topic_partitions
 
 CHARTER = ROOT / "tests" / "charters" / "burst.yaml"
-PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
 INTENTS = ["login"] * 6 + ["billing", "data_loss", "crash", "refund_fraud"]  # L1, L2 / L3 jumps, shadow, triage
 
 
@@ -132,28 +126,11 @@ def measure(processes: int, args: argparse.Namespace) -> dict:
     profiler = None
     try:
         if args.profile:
-            profiler = subprocess.Popen(
-                [
-                    PY_SPY,
-                    "record",
-                    "--pid",
-                    str(routers.services[0].proc.pid),
-                    "--rate",
-                    "100",
-                    "--format",
-                    "raw",
-                    "--output",
-                    str(OUT / f"router-{processes}.folded"),
-                    "--nonblocking",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            profiler = Profiler({"router": routers.services[0].proc.pid}, f"router-{processes}")
         return asyncio.run(burst(space.topics.events, args.tickets, routers, settle_s=3.0 * processes))
     finally:
         if profiler is not None:
-            profiler.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
-            profiler.wait(30)
+            print(profiler.stop())
         routers.stop()
         asyncio.run(space.close())
 
@@ -166,8 +143,6 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18102)
     parser.add_argument("--profile", action="store_true", help="py-spy folded stacks of the first router process")
     args = parser.parse_args()
-    if args.profile and not Path(PY_SPY).exists():
-        raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
     OUT.mkdir(parents=True, exist_ok=True)
     results: dict = {"machine": {"cores": os.cpu_count()}, "charter": str(CHARTER.relative_to(ROOT))}
     for processes in args.processes:

@@ -6,7 +6,8 @@ router routes the ticket to L1, the L1 agent's response and resolution. It print
 count and size (`pg_total_relation_size`) of every table of every service's schema before,
 after the run, and after pruning as if the retention had passed (`prune` at now + the
 retention + a day, with each service's own rules): what stays is the per-ticket state and the
-durations the `all` quantiles rank. Writes var/bench/soak.json. Not part of `make test`.
+durations the `all` quantiles rank. Each service's RSS is printed as the run goes, and its
+peak at the end: memory should stay flat. Writes var/bench/soak.json. Not part of `make test`.
 """
 
 from __future__ import annotations
@@ -141,6 +142,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         kpis = Kpis(services["metrics"].url)
         kpis.start()
         l1 = asyncio.create_task(agents(producer, space.topics))
+        result["rss_mib"] = []  # per service, as the run goes: flat memory is one of the soak's findings
         started = time.time()
         try:
             run = uuid.uuid4().hex[:8]
@@ -150,7 +152,12 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 while kpis.count() < chunk - args.chunk and time.time() - started < args.timeout:  # noqa: ASYNC110
                     await asyncio.sleep(1)
-                print(f"sent {min(chunk + args.chunk, args.tickets):,}; resolved {kpis.count():,}", flush=True)
+                rss = {name: round(service.status("VmRSS"), 1) for name, service in services.items()}
+                result["rss_mib"].append({"resolved": kpis.count(), **rss})
+                print(
+                    f"sent {min(chunk + args.chunk, args.tickets):,}; resolved {kpis.count():,}; RSS MiB {rss}",
+                    flush=True,
+                )
             while kpis.count() < args.tickets and time.time() - started < args.timeout:  # noqa: ASYNC110
                 await asyncio.sleep(1)
         finally:
@@ -158,6 +165,8 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             kpis.stop()
             await producer.stop()
         result["resolved"] = kpis.count()
+        result["peak_rss_mib"] = {name: round(service.status("VmHWM"), 1) for name, service in services.items()}
+        print(f"peak RSS MiB {result['peak_rss_mib']}")
         result["seconds"] = round(time.time() - started, 1)
         result["after"] = await tables(space.schemas)
         print(f"\n{result['resolved']:,} of {args.tickets:,} tickets resolved in {result['seconds']} s")
