@@ -11,8 +11,9 @@ Invariants (tests: tests/integration/kit/test_consumer.py):
 3. A transient failure (broker or database unreachable) is retried with exponential
    pauses, then the batch is nacked and redelivered: no hot loop, nothing skipped.
 4. A record-level failure is never retried as is: the batch is split in halves, each
-   processed on its own, down to the single record that fails, which is dead-lettered
-   (`unprocessable`, with the error's class, never its text); its neighbours land. A
+   processed on its own, down to the single record that fails, which is tried once more
+   after its neighbours landed (a fault may have healed meanwhile) and then dead-lettered
+   (`unprocessable`, with the error's class, never its text). A
    redelivery after that changes nothing: the dead letter is claimed by the record's identity.
 5. A systemic failure (`failures.Kind.SYSTEMIC`: by its type, or because every record of
    the batch failed alike, or a lone record failed like the one dead-lettered just before
@@ -78,6 +79,8 @@ class BatchConsumer:
         dead_letter_topic: str,
         members: int = 1,
         batch_size: int = 500,
+        fetch_wait_ms: int = 20,
+        fetch_min_bytes: int = 1,
         on_committed: Callable[[], None] = lambda: None,
     ) -> None:
         self.service, self.schema, self.topic, self.group_id = service, schema, topic, group_id
@@ -86,6 +89,7 @@ class BatchConsumer:
         self._metrics = metrics
         self._members = members
         self._batch_size = batch_size
+        self._fetch_wait_ms, self._fetch_min_bytes = fetch_wait_ms, fetch_min_bytes
         self._on_committed = on_committed
         self._subscribers: list[Any] = []
         self.outage = Outage(f"consumer {topic}", metrics.stalled)
@@ -103,6 +107,9 @@ class BatchConsumer:
                 self.topic,
                 batch=True,
                 max_records=self._batch_size,
+                fetch_max_wait_ms=self._fetch_wait_ms,
+                fetch_min_bytes=self._fetch_min_bytes,
+                batch_timeout_ms=self._fetch_wait_ms,  # how long an idle poll waits (then as long again)
                 group_id=self.group_id,
                 auto_offset_reset="earliest",
                 ack_policy=AckPolicy.NACK_ON_ERROR,
@@ -164,6 +171,10 @@ class BatchConsumer:
         record failed alike (then nothing is dead-lettered: `Systemic`)."""
         failures: list[tuple[SourceRecord, BaseException]] = []
         committed = await self._bisect(records, error, failures)
+        if committed and failures:
+            # A part committed after these failed: perhaps the fault healed meanwhile (a
+            # systemic one ending mid-bisection). Poison fails again; the rest lands now.
+            failures = await self._fail_again(failures)
         if not failures:  # every part committed when tried again on its own
             return
         causes = {describe(failure) for _, failure in failures}
@@ -201,6 +212,20 @@ class BatchConsumer:
                     raise
                 committed = await self._bisect(half, failure, failures) or committed
         return committed
+
+    async def _fail_again(
+        self, failures: list[tuple[SourceRecord, BaseException]]
+    ) -> list[tuple[SourceRecord, BaseException]]:
+        """Each failed record tried once more on its own; those that fail again."""
+        still: list[tuple[SourceRecord, BaseException]] = []
+        for record, _ in failures:
+            try:
+                await retrying(functools.partial(self._process, [record]), what=f"{self.service} record")
+            except Exception as failure:
+                if classify(failure) is not Kind.POISON:
+                    raise
+                still.append((record, failure))
+        return still
 
     async def quarantine(self, record: SourceRecord, rejection: Rejection) -> None:
         """Dead-letter one record in its own transaction, once per record identity."""
