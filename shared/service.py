@@ -41,6 +41,7 @@ from shared.periodic import Periodic
 from shared.settings import ServiceSettings, load
 
 log = logging.getLogger(__name__)
+SERVICES_SHARING_A_DATABASE = 4  # intake, router, escalation and metrics, each as busy
 DELIVERY_MIGRATIONS = Path(__file__).parent / "delivery" / "migrations"
 Step = Callable[[], Awaitable[object]]
 
@@ -89,6 +90,7 @@ class ServiceRuntime:
         self._starts: list[Step] = []
         self._stops: list[Step] = []
         self._periodic: list[Periodic] = []
+        self._on_change: list[Periodic] = []
         self._started = False
         self._checks: dict[str, ReadyCheck] = {
             "database": self._database_ready,
@@ -103,9 +105,12 @@ class ServiceRuntime:
         return self._pool
 
     def committed(self) -> None:
-        """Call after a transaction that staged outbox records: the relay publishes at once."""
+        """Called after each committed consumer batch: the relay publishes what it staged at
+        once, and work driven by change (`every(..., on_change=True)`) is woken."""
         if self.relay is not None:
             self.relay.wake()
+        for periodic in self._on_change:
+            periodic.wake()
 
     # --- what a service adds --------------------------------------------------------------
 
@@ -120,6 +125,8 @@ class ServiceRuntime:
             dead_letter_topic=self.topics.dead_letter,
             members=self.settings.consumers,
             batch_size=self.settings.batch_size,
+            fetch_wait_ms=self.settings.fetch_wait_ms,
+            fetch_min_bytes=self.settings.fetch_min_bytes,
             on_committed=self.committed,
         )
         consumer.register(self.broker)
@@ -148,11 +155,24 @@ class ServiceRuntime:
         if stop is not None:
             self._stops.append(stop)
 
-    def every(self, name: str, interval_s: float, step: Callable[[], Awaitable[object]]) -> Periodic:
+    def every(
+        self,
+        name: str,
+        interval_s: float,
+        step: Callable[[], Awaitable[object]],
+        *,
+        on_change: Callable[[], float] | None = None,
+    ) -> Periodic:
         """Periodic work (`shared.periodic`): `step` every `interval_s` once the consumers
-        run, stopped before them; its failures are reported by readiness check `name`."""
-        periodic = Periodic(name, step, interval_s=interval_s, stalled=self.metrics.stalled)
+        run, stopped before them; its failures are reported by readiness check `name`. With
+        `on_change`, also soon after each committed batch, but no sooner than `on_change()`
+        seconds after the previous step began."""
+        periodic = Periodic(
+            name, step, interval_s=interval_s, stalled=self.metrics.stalled, soonest=on_change or (lambda: 0.0)
+        )
         self._periodic.append(periodic)
+        if on_change is not None:
+            self._on_change.append(periodic)
         self._checks[name] = periodic.ready
         return periodic
 
@@ -194,6 +214,7 @@ class ServiceRuntime:
         lag: asyncio.Task[None] | None = None
         try:
             applied = await migrate(self._pool, self.schema, self._migrations)
+            await self._check_lock_table()
             for consumer in self.consumers:
                 consumer.pool = self._pool
             await start_broker(self.broker, settings.kafka_bootstrap_servers, settings.startup_timeout_s, settings)
@@ -226,6 +247,22 @@ class ServiceRuntime:
                 lag.cancel()
             await self._pool.close()
             self._pool = None
+
+    async def _check_lock_table(self) -> None:
+        """Warn once when PostgreSQL's shared lock table is small for the batches: a batch holds
+        an advisory lock per ticket (intake also per command id) until it commits, and a full
+        table fails every transaction with "out of shared memory" (retried, but slow)."""
+        capacity = await self.pool.fetchval(
+            "SELECT current_setting('max_locks_per_transaction')::int * (current_setting('max_connections')::int "
+            "+ current_setting('max_prepared_transactions')::int)"
+        )
+        mine = 2 * self.settings.consumers * self.settings.batch_size * len(self.consumers)
+        if capacity < SERVICES_SHARING_A_DATABASE * mine:
+            log.warning(
+                "PostgreSQL's lock table is small for these batches: raise max_locks_per_transaction "
+                "(README: PostgreSQL) or lower the batch size",
+                extra={"lock_table": capacity, "locks_this_service_may_hold": mine},
+            )
 
     async def _stop_within(self, budget: float) -> None:
         deadline = time.monotonic() + budget

@@ -103,6 +103,13 @@ SELECT format('CREATE ROLE %I LOGIN CREATEDB PASSWORD %L', :'u', :'p')
 SELECT format('CREATE DATABASE %I OWNER %I', :'d', :'u')
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'d') \gexec
 SQL
+  # The admin may read and reset the statement statistics (`make bench BENCH_ARGS=--profile`).
+  psql_admin -d "$PG_DB" -v u="$PG_USER" <<'SQL' >/dev/null || die "could not set up pg_stat_statements as the postgres user"
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+SELECT format('GRANT pg_read_all_stats TO %I', :'u') \gexec
+SELECT format('GRANT EXECUTE ON FUNCTION pg_stat_statements_reset TO %I', :'u') \gexec
+SQL
   local err
   if ! err="$(login_check)"; then
     # The role existed with another password: never reset it (someone else's login may depend on it).
@@ -217,6 +224,14 @@ ensure_debian_postgres() {
   command -v pg_ctlcluster >/dev/null 2>&1 || die "postgresql installed but pg_ctlcluster is still missing"
 }
 
+# What Ladder asks of its server (README "PostgreSQL"), set before the cluster starts: room for
+# every batch's advisory locks (one per ticket, and per command id in intake), and
+# pg_stat_statements, which `make bench BENCH_ARGS=--profile` reads.
+server_settings() { # server_settings VERSION NAME
+  pg_conftool "$1" "$2" set max_locks_per_transaction 512
+  pg_conftool "$1" "$2" set shared_preload_libraries pg_stat_statements
+}
+
 cmd_start() {
   require_cmd pg_isready "install postgresql-client (or run deploy/local/install.sh)"
   require_cmd psql "install postgresql-client (or run deploy/local/install.sh)"
@@ -264,6 +279,7 @@ cmd_start() {
   local t0
   t0=$(now_s)
   if [[ "$st" != online* ]]; then
+    server_settings "$ver" "$name"
     # 9>&-: the server must not inherit our lock fd (it would hold the lock forever)
     pg_ctlcluster "$ver" "$name" start 9>&- || die "pg_ctlcluster $ver $name start failed (log: /var/log/postgresql/postgresql-$ver-$name.log)"
     echo "$ver $name" >"$MARKER"

@@ -1,0 +1,41 @@
+"""A service warns at start when PostgreSQL's lock table is small for its batches (shared/
+service.py `_check_lock_table`): each batch holds an advisory lock per ticket until it commits."""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+
+from shared.db import drop_schemas
+from tests.integration.kit.conftest import echo_env, running_echo
+
+WARNING = "PostgreSQL's lock table is small for these batches"
+
+
+async def started_with(platform, echo_topics, unique, caplog, batch_size: str) -> list[logging.LogRecord]:
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="shared.service"):
+        async with running_echo(echo_env(unique, *echo_topics, ECHO_BATCH_SIZE=batch_size, ECHO_CONSUMERS="2")):
+            pass
+    await drop_schemas(platform.database_url, f"kit_{unique}")
+    return [r for r in caplog.records if r.getMessage().startswith(WARNING)]
+
+
+async def test_batches_the_lock_table_cannot_hold_are_named_at_start(platform, echo_topics, unique, caplog):
+    table = await platform_lock_table(platform)
+    too_big = str(min(10_000, table // 8 + 1))  # 2 members x 2 locks per record x 4 services > the table
+    (warning,) = await started_with(platform, echo_topics, unique, caplog, too_big)
+    assert warning.lock_table == table  # type: ignore[attr-defined]
+    assert await started_with(platform, echo_topics, unique, caplog, "10") == []
+
+
+async def platform_lock_table(platform) -> int:
+    conn = await asyncpg.connect(platform.database_url)
+    try:
+        return await conn.fetchval(
+            "SELECT current_setting('max_locks_per_transaction')::int * (current_setting('max_connections')::int "
+            "+ current_setting('max_prepared_transactions')::int)"
+        )
+    finally:
+        await conn.close()
