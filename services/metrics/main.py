@@ -1,7 +1,7 @@
 """Wires metrics on the delivery kit: every ticket event is projected into PostgreSQL in the
-transaction that claims it (`KpiProjection`); a refresher computes the KPIs from there
-(at start, then every METRICS_REFRESH_INTERVAL_S) and `/metrics` and `/v1/kpis` serve that
-snapshot. Metrics publishes nothing; the kit's relay only carries its dead letters.
+transaction that claims it (`KpiProjection`); a refresher computes the KPIs from there (at
+start, soon after each committed batch, at least every METRICS_REFRESH_INTERVAL_S) and
+`/metrics` and `/v1/kpis` serve that snapshot. Metrics publishes nothing; the kit's relay only carries its dead letters.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from shared.charter import charter_for_service
 from shared.service import ServiceRuntime
 from shared.service import main as run_service
 from shared.settings import ConfigError
+
+REFRESH_SHARE = 9  # a change-driven refresh waits nine of its own durations: <= a tenth of the time
 
 
 def read_keys(settings: MetricsSettings) -> KeyRing | None:
@@ -44,7 +46,12 @@ def create_app(settings: MetricsSettings) -> FastAPI:
     refresher = Refresher(store, lambda: runtime.pool, clock=runtime.clock)
     runtime.registry.register(KpiCollector(refresher, clock=runtime.clock))
     runtime.on_start(refresher.refresh)  # before the consumers: a scrape never waits
-    runtime.every("kpis", settings.refresh_interval_s, refresher.refresh)
+    runtime.every(  # driven by change: a committed batch shows in the KPIs within a refresh gap
+        "kpis",
+        settings.refresh_interval_s,
+        refresher.refresh,
+        on_change=lambda: max(settings.refresh_gap_s, REFRESH_SHARE * refresher.duration_s),
+    )
     retention.schedule(runtime, retention_rules(settings.retention))
     app = runtime.app(
         title="Ladder metrics",

@@ -18,8 +18,12 @@ class MetricsSettings(ServiceSettings):
     port: int = Field(8004, ge=1, le=65535)
     consumer_group: str = Field("ladder-metrics", min_length=1, max_length=200)
     schema_name: SchemaName = "metrics"
-    # KPIs are recomputed from PostgreSQL this often (and at start); scrapes read the result.
+    # KPIs are recomputed from PostgreSQL at start, soon after each committed batch, and at
+    # least this often (windows move with time); scrapes read the result.
     refresh_interval_s: float = Field(5.0, gt=0, le=300)
+    # The shortest time between two refreshes driven by change; longer while refreshes are
+    # slow, so that at most a tenth of the time goes to refreshing (services/metrics/main.py).
+    refresh_gap_s: float = Field(0.2, ge=0, le=300)
     # The read API's keys (action `read`): the same key file as intake's unless told otherwise.
     # Without keys, every per-ticket read is refused (401); aggregates stay public.
     api_keys_file: Path | None = Field(
