@@ -15,7 +15,8 @@ complete when the metrics service's KPIs count the resolution at L1.
 3. Baseline, in the same run: a bare aiokafka consume-and-produce passthrough of the same
    number of events on the same broker, so the pipeline's rate is also a ratio.
 Peak RSS and CPU seconds per service (and PostgreSQL, Kafka) say where the time goes;
-`--profile` adds each service's top five costs in the burst (py-spy, bench/common.py).
+`--profile` adds each service's top five costs in the burst (py-spy, bench/common.py) and
+PostgreSQL's five costliest statements (pg_stat_statements).
 Writes var/bench/pipeline.json and prints a markdown table. Numbers only: nothing asserts.
 4. `--plaintext HOST:PORT`: then all of it again with every client on that PLAINTEXT listener
    (no login, no TLS), same database and sizes, printed beside the first run: what the
@@ -37,15 +38,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.common import BOOTSTRAP, OUT, ROOT, Namespace, Profiler, Service, platform_cpu
+from bench.common import BOOTSTRAP, DATABASE_URL, OUT, ROOT, Namespace, Profiler, Service, platform_cpu
 from services.intake.core.commands import CreateTicketRequest
 from services.intake.core.tickets import command_id, new_ticket_id
 from shared import signing
+from shared.db import connect_options
 from shared.kafka import client_options, create_topics, topic_partitions
 
 KEY, CLIENT = "ladder-dev-helpdesk-key", "helpdesk"  # deploy/local/api-keys.json
@@ -230,6 +233,7 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
         cpu_before = {name: s.cpu_seconds() for name, s in services.items()} | platform_cpu()
         consumed_before = consumed(services)
         profiler = Profiler({name: s.proc.pid for name, s in services.items()}, "pipeline") if args.profile else None
+        statements = await Statements.reset() if args.profile else None
         started = time.time()
         await send_creates(producer, space.topics.commands, run, range(args.lifecycles), None)
         while kpis.count() < args.lifecycles and time.time() - started < args.timeout:  # noqa: ASYNC110 - a remote count
@@ -237,8 +241,8 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
         finished = kpis.reached(args.lifecycles) or time.time()
         cpu_after = {name: s.cpu_seconds() for name, s in services.items()} | platform_cpu()
         consumed_after = consumed(services)
-        if profiler is not None:
-            result["profile"] = profiler.stop()
+        if profiler is not None and statements is not None:
+            result["profile"] = profiler.stop() | {"postgres": await statements.top()}
         events = await events_written(space.topics.events)
         elapsed = finished - started
         result["burst"] = {
@@ -295,6 +299,46 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
         for service in services.values():
             service.stop()
     return result
+
+
+class Statements:
+    """PostgreSQL's side of a profile: pg_stat_statements between `reset` and `top`, when the
+    server loads it (deploy/local/postgres.sh starts its cluster so, and lets the admin read it)."""
+
+    def __init__(self, conn: asyncpg.Connection | None) -> None:
+        self._conn = conn
+
+    @classmethod
+    async def reset(cls) -> Statements:
+        conn = await asyncpg.connect(DATABASE_URL, **connect_options(DATABASE_URL))
+        try:
+            await conn.execute("SELECT pg_stat_statements_reset()")
+        except asyncpg.PostgresError as error:
+            print(f"no PostgreSQL profile ({type(error).__name__}: {error})")
+            await conn.close()
+            return cls(None)
+        return cls(conn)
+
+    async def top(self, n: int = 5) -> list[tuple[str, float]]:
+        """The `n` statements that took the most execution time, with their share of it."""
+        if self._conn is None:
+            return []
+        try:
+            rows = await self._conn.fetch(
+                "SELECT calls, total_exec_time AS spent, sum(total_exec_time) OVER () AS whole, query "
+                "FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                "ORDER BY total_exec_time DESC LIMIT $1",
+                n,
+            )
+        finally:
+            await self._conn.close()
+        return [
+            (
+                f"{' '.join(row['query'].split())[:120]} ({row['calls']:,} calls)",
+                round(100 * row["spent"] / row["whole"], 1),
+            )
+            for row in rows
+        ]
 
 
 def percentiles(name: str, seconds: list[float]) -> dict[str, int | None]:
@@ -432,7 +476,7 @@ def main() -> None:
         "--profile",
         action="store_true",
         help="sample each service with py-spy during the burst (var/bench/profile-pipeline-*.folded) and print "
-        "the top five costs of each",
+        "the top five costs of each, and PostgreSQL's five costliest statements (pg_stat_statements)",
     )
     parser.add_argument("--out", type=Path, default=OUT / "pipeline.json", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -444,7 +488,7 @@ def main() -> None:
         runs.append((listener(args.plaintext, {}), plaintext_run(args)))
     print(table(*runs))
     for name, costs in result.get("profile", {}).items():
-        print(f"\n{name}: top costs in the burst (% of the samples in which it was busy)")
+        print(f"\n{name}: top costs in the burst (% of its busy samples; PostgreSQL: of the statements' time)")
         for frame, share in costs:
             print(f"  {share:5.1f}%  {frame}")
 

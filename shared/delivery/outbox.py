@@ -19,30 +19,47 @@ from shared.envelope import Headers
 
 _LENGTH = struct.Struct(">i")
 _NULL = -1
+_NULL_LENGTH = _LENGTH.pack(_NULL)
+# Header names repeat on every record (ce_id, ce_type...): their encoded form, and the name of
+# an encoded one, are looked up rather than rebuilt. Bounded: names are client data too.
+_HEADS: dict[str, bytes] = {}
+_NAMES: dict[bytes, str] = {}
+_CACHED = 256
 
 
 def encode_headers(headers: Headers) -> bytes:
     """`[(name, value)]` as `(>i len, name utf-8, >i len or -1 for null, value)*`."""
     parts = []
     for name, value in headers:
-        raw_name = name.encode(errors="surrogateescape")
-        parts += [_LENGTH.pack(len(raw_name)), raw_name]
+        head = _HEADS.get(name)
+        if head is None:
+            raw_name = name.encode(errors="surrogateescape")
+            head = _LENGTH.pack(len(raw_name)) + raw_name
+            if len(_HEADS) < _CACHED:
+                _HEADS[name] = head
+        parts.append(head)
         if value is None:
-            parts.append(_LENGTH.pack(_NULL))
+            parts.append(_NULL_LENGTH)
         else:
-            parts += [_LENGTH.pack(len(value)), value]
+            parts.append(_LENGTH.pack(len(value)))
+            parts.append(value)
     return b"".join(parts)
 
 
 def decode_headers(data: bytes) -> Headers:
     headers: Headers = []
+    unpack = _LENGTH.unpack_from
     at, end = 0, len(data)
     while at < end:
-        (size,) = _LENGTH.unpack_from(data, at)
-        name = data[at + 4 : at + 4 + size].decode(errors="surrogateescape")
-        at += 4 + size
-        (size,) = _LENGTH.unpack_from(data, at)
-        at += 4
+        (size,) = unpack(data, at)
+        raw_name = data[at + 4 : at + 4 + size]
+        name = _NAMES.get(raw_name)
+        if name is None:
+            name = raw_name.decode(errors="surrogateescape")
+            if len(_NAMES) < _CACHED:
+                _NAMES[raw_name] = name
+        (size,) = unpack(data, at + 4 + size)
+        at += 8 + len(raw_name)
         if size == _NULL:
             headers.append((name, None))
         else:

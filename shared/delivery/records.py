@@ -75,7 +75,7 @@ class SourceRecord:
         """The last value of header `name` (case-insensitive), None when absent or null."""
         found = None
         for key, value in self.headers:
-            if key.lower() == name:
+            if key == name or (not key.islower() and key.lower() == name):  # most names are lowercase already
                 found = value
         return found
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
@@ -71,6 +72,8 @@ REFUSALS: tuple[type[BaseException], ...] = (
     PolicyViolationError,
 )
 _UNHEALTHY_AFTER_S = 30.0
+# A ticket's records come in runs (one per event it causes): its partition is looked up, not rehashed.
+_partition = functools.lru_cache(maxsize=65536)(partition_for)
 _METADATA_WAIT_S = 2.0  # to learn a topic's partitions before holding its records back
 
 
@@ -291,16 +294,15 @@ class OutboxRelay:
         """Rows grouped by destination partition, in `seq` order within each (the partition
         every producer computes for the key: `shared.partitioning`). Rows for a topic
         without partitions are left out, and the topic held (invariant 5)."""
+        known = {topic: await self._partitions_of(topic) for topic in {row["topic"] for row in rows}}
         groups: dict[tuple[str, int], list[asyncpg.Record]] = {}
         for row in rows:
-            partitions = await self._partitions_of(row["topic"])
+            topic, key = row["topic"], row["key"]
+            partitions = known[topic]
             if partitions is None:
                 continue
-            if row["key"] is None:
-                partition = random.choice(partitions)
-            else:
-                partition = partitions[partition_for(row["key"], len(partitions))]
-            groups.setdefault((row["topic"], partition), []).append(row)
+            partition = random.choice(partitions) if key is None else partitions[_partition(key, len(partitions))]
+            groups.setdefault((topic, partition), []).append(row)
         return groups
 
     async def _partitions_of(self, topic: str) -> list[int] | None:

@@ -19,9 +19,24 @@ _NOW = (
 )
 
 
+_COLUMNS = _NOW.split(", ")
+_TYPES = (
+    "text", "text", "text", "boolean", "text", "text", "text", "text", "text",
+    "timestamptz", "timestamptz", "timestamptz", "text",
+)  # fmt: skip
+
+
 class ReadStore:
     def __init__(self, schema: str) -> None:
         self.schema = schema
+        arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(_TYPES, start=1))
+        self._upsert = (
+            f"INSERT INTO {schema}.ticket_now ({_NOW}) SELECT * FROM unnest({arrays}) "
+            "ON CONFLICT (ticket_id) DO UPDATE SET status = excluded.status, tier = excluded.tier, "
+            "queue = excluded.queue, assignee = excluded.assignee, "
+            "communication_owner = excluded.communication_owner, queued_at = excluded.queued_at, "
+            "visit_start = excluded.visit_start"
+        )
 
     async def save(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         if not events:
@@ -48,21 +63,15 @@ class ReadStore:
         states = await self.load(conn, {e.ticket_id for e in events})
         changed = fold(states, events)
         if changed:
-            rows = [tuple(getattr(t, c) for c in _NOW.split(", ")) for t in changed.values()]
-            await conn.executemany(
-                f"INSERT INTO {s}.ticket_now ({_NOW}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) "
-                "ON CONFLICT (ticket_id) DO UPDATE SET status = excluded.status, tier = excluded.tier, "
-                "queue = excluded.queue, assignee = excluded.assignee, "
-                "communication_owner = excluded.communication_owner, queued_at = excluded.queued_at, "
-                "visit_start = excluded.visit_start",
-                rows,
-            )
+            # One statement for the batch (columns as arrays), not one per ticket.
+            tickets = list(changed.values())
+            await conn.execute(self._upsert, *([getattr(t, column) for t in tickets] for column in _COLUMNS))
 
     async def load(self, conn: asyncpg.Connection, ticket_ids: Collection[str]) -> dict[str, TicketNow]:
         rows = await conn.fetch(
             f"SELECT {_NOW} FROM {self.schema}.ticket_now WHERE ticket_id = ANY($1::text[])", list(ticket_ids)
         )
-        return {row["ticket_id"]: TicketNow(**dict(row)) for row in rows}
+        return {row["ticket_id"]: TicketNow(*row) for row in rows}
 
     async def ticket(self, pool: asyncpg.Pool, ticket_id: str) -> tuple[TicketNow | None, list[dict[str, Any]]]:
         async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
