@@ -214,7 +214,6 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
     env = {
         "LADDER_CHARTER": str(CHARTER),
         "INTAKE_API_KEYS_FILE": str(ROOT / "deploy/local/api-keys.json"),
-        "METRICS_REFRESH_INTERVAL_S": "0.25",
     }
     services = {name: Service(name, {**env, **space.env(name)}) for name in SERVICES}
     kpis = Kpis(services["metrics"].url)

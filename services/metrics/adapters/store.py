@@ -114,7 +114,9 @@ class ProjectionStore:
                 name: await (self._totals_all(conn) if start is None else self._totals_since(conn, start))
                 for name, start in since.items()
             }
-            ranked = await self._ranked(conn, {name: (since[name], None, rank_lookups(totals[name])) for name in since})
+            ranked = await self._ranked(
+                conn, {name: (since[name], None, rank_lookups(totals[name])) for name in since}, totals
+            )
             backlog = dict(
                 await conn.fetch(
                     f"SELECT visit_tier, count(*) FROM {self.schema}.ticket "
@@ -191,11 +193,25 @@ class ProjectionStore:
         self,
         conn: asyncpg.Connection,
         lookups: Mapping[str, tuple[datetime | None, datetime | None, list[RankLookup]]],
+        nested: Mapping[str, Totals] | None = None,
     ) -> Mapping[str, Ranked]:
         """Every window's quantiles in one statement: per lookup, a walk along the rank index
-        inside one duration bucket, counting only the window's samples."""
-        wanted = [(name, since, until, lookup) for name, (since, until, found) in lookups.items() for lookup in found]
+        inside one duration bucket, counting only the window's samples. With `nested` (the
+        windows' totals, when each window holds the next: same end, earlier start), a walk
+        is made once for windows with as many samples in that bucket: they hold the same ones."""
         ranked: dict[str, dict[tuple[str, str, float], int]] = {name: {} for name in lookups}
+        asked: dict[object, list[tuple[str, RankLookup]]] = {}
+        wanted = []
+        for name, (since, until, found) in lookups.items():
+            for lookup in found:
+                same: object = (name, lookup)
+                if nested is not None:
+                    held = nested[name][(lookup.kind, lookup.tier, str(lookup.bucket))].n
+                    same = (lookup.kind, lookup.tier, lookup.bucket, lookup.residual, held)
+                if same not in asked:
+                    asked[same] = []
+                    wanted.append((same, since, until, lookup))
+                asked[same].append((name, lookup))
         if not wanted:
             return ranked
         rows = await conn.fetch(
@@ -213,8 +229,9 @@ class ProjectionStore:
             [since for _, since, _, _ in wanted],
             [until for _, _, until, _ in wanted],
         )
-        for (name, _, _, lookup), (micros,) in zip(wanted, rows, strict=True):
-            ranked[name][(lookup.kind, lookup.tier, lookup.quantile)] = micros
+        for (same, _, _, _), (micros,) in zip(wanted, rows, strict=True):
+            for name, lookup in asked[same]:
+                ranked[name][(lookup.kind, lookup.tier, lookup.quantile)] = micros
         return ranked
 
 
