@@ -2,7 +2,7 @@
 KPI refresh, every service's retention pass. The decision lives in the service's `core/`;
 this is only the loop around it.
 
-Invariants (tests: tests/integration/kit/test_faults.py):
+Invariants (tests: tests/integration/kit/test_faults.py, tests/unit/kit/test_periodic.py):
 1. `step` runs every `interval_s` after the service started; a step never overlaps the next.
 2. A failing step is an `Outage`: backoff steps up to a cap, one log line per step, the
    loop's readiness check names the cause (at once when systemic), and the next success

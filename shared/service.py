@@ -106,7 +106,7 @@ class ServiceRuntime:
 
     def committed(self) -> None:
         """Called after each committed consumer batch: the relay publishes what it staged at
-        once, and work driven by change (`every(..., on_change=True)`) is woken."""
+        once, and work driven by change (`every(..., on_change=...)`) is woken."""
         if self.relay is not None:
             self.relay.wake()
         for periodic in self._on_change:
