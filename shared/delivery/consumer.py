@@ -79,7 +79,7 @@ class BatchConsumer:
         dead_letter_topic: str,
         members: int = 1,
         batch_size: int = 500,
-        fetch_wait_ms: int = 20,
+        fetch_wait_ms: int = 50,
         fetch_min_bytes: int = 1,
         on_committed: Callable[[], None] = lambda: None,
     ) -> None:
