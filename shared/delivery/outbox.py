@@ -21,10 +21,11 @@ _LENGTH = struct.Struct(">i")
 _NULL = -1
 _NULL_LENGTH = _LENGTH.pack(_NULL)
 # Header names repeat on every record (ce_id, ce_type...): their encoded form, and the name of
-# an encoded one, are looked up rather than rebuilt. Bounded: names are client data too.
+# an encoded one, are looked up rather than rebuilt. Bounded in count and length: names are
+# client data too.
 _HEADS: dict[str, bytes] = {}
 _NAMES: dict[bytes, str] = {}
-_CACHED = 256
+_CACHED, _CACHED_LENGTH = 256, 64
 
 
 def encode_headers(headers: Headers) -> bytes:
@@ -35,7 +36,7 @@ def encode_headers(headers: Headers) -> bytes:
         if head is None:
             raw_name = name.encode(errors="surrogateescape")
             head = _LENGTH.pack(len(raw_name)) + raw_name
-            if len(_HEADS) < _CACHED:
+            if len(_HEADS) < _CACHED and len(raw_name) <= _CACHED_LENGTH:
                 _HEADS[name] = head
         parts.append(head)
         if value is None:
@@ -56,7 +57,7 @@ def decode_headers(data: bytes) -> Headers:
         name = _NAMES.get(raw_name)
         if name is None:
             name = raw_name.decode(errors="surrogateescape")
-            if len(_NAMES) < _CACHED:
+            if len(_NAMES) < _CACHED and size <= _CACHED_LENGTH:
                 _NAMES[raw_name] = name
         (size,) = unpack(data, at + 4 + size)
         at += 8 + len(raw_name)

@@ -72,8 +72,15 @@ REFUSALS: tuple[type[BaseException], ...] = (
     PolicyViolationError,
 )
 _UNHEALTHY_AFTER_S = 30.0
-# A ticket's records come in runs (one per event it causes): its partition is looked up, not rehashed.
-_partition = functools.lru_cache(maxsize=65536)(partition_for)
+# A ticket's records come in runs (one per event it causes): its partition is looked up, not
+# rehashed. Only short keys are kept (a dead letter may carry a client's huge key).
+_cached_partition = functools.lru_cache(maxsize=65536)(partition_for)
+
+
+def _partition(key: bytes, partitions: int) -> int:
+    return _cached_partition(key, partitions) if len(key) <= 200 else partition_for(key, partitions)
+
+
 _METADATA_WAIT_S = 2.0  # to learn a topic's partitions before holding its records back
 
 

@@ -10,6 +10,7 @@ from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError, NotL
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shared.delivery import outbox
 from shared.delivery.failures import Kind, Outage, Systemic, classify, describe, is_transient
 from shared.delivery.locks import LADDER, client_key, internal_key, lock_statement
 from shared.delivery.outbox import decode_headers, encode_headers
@@ -306,3 +307,11 @@ def test_a_tier_claim_fits_only_the_owner_or_the_communication_owner():
     legacy = Lifecycle(owners_known=False)
     assert judge(legacy, _response(Tier.L4)) == legacy
     assert judge(judge(legacy, _routed(Tier.L1)), _response(Tier.L4)) is None  # type: ignore[arg-type]
+
+
+def test_the_outbox_remembers_few_and_short_header_names():
+    for i in range(1000):  # client-chosen names: many, some huge
+        headers = [(f"x-{i}", b"v"), ("n" * 100_000 + str(i), None)]
+        assert outbox.decode_headers(outbox.encode_headers(headers)) == headers
+    assert len(outbox._HEADS) <= 256 and len(outbox._NAMES) <= 256
+    assert max(map(len, outbox._HEADS)) <= 64 and max(map(len, outbox._NAMES)) <= 64
