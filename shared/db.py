@@ -107,6 +107,16 @@ async def migrate(pool: asyncpg.Pool, schema: str, directory: Path, *, ledger: s
     return applied_now
 
 
+async def lock_table_size(conn: asyncpg.Pool | asyncpg.Connection) -> int:
+    """How many locks the server's shared lock table holds, for every session together."""
+    return int(
+        await conn.fetchval(
+            "SELECT current_setting('max_locks_per_transaction')::int * (current_setting('max_connections')::int "
+            "+ current_setting('max_prepared_transactions')::int)"
+        )
+    )
+
+
 async def ping(pool: asyncpg.Pool, timeout: float = 2.0) -> bool:
     try:
         async with asyncio.timeout(timeout):

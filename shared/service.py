@@ -252,10 +252,7 @@ class ServiceRuntime:
         """Warn once when PostgreSQL's shared lock table is small for the batches: a batch holds
         an advisory lock per ticket (intake also per command id) until it commits, and a full
         table fails every transaction with "out of shared memory" (retried, but slow)."""
-        capacity = await self.pool.fetchval(
-            "SELECT current_setting('max_locks_per_transaction')::int * (current_setting('max_connections')::int "
-            "+ current_setting('max_prepared_transactions')::int)"
-        )
+        capacity = await db.lock_table_size(self.pool)
         mine = 2 * self.settings.consumers * self.settings.batch_size * len(self.consumers)
         if capacity < SERVICES_SHARING_A_DATABASE * mine:
             log.warning(

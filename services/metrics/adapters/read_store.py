@@ -13,23 +13,21 @@ import orjson
 from services.metrics.core.read_model import TicketNow, fold, stored_body
 from shared.envelope import Envelope
 
-_NOW = (
-    "ticket_id, priority, intent, customer_blocked, status, tier, queue, assignee, communication_owner, "
-    "queued_at, visit_start, created_at, client"
-)
-
-
-_COLUMNS = _NOW.split(", ")
-_TYPES = (
-    "text", "text", "text", "boolean", "text", "text", "text", "text", "text",
-    "timestamptz", "timestamptz", "timestamptz", "text",
+# ticket_now's columns and their types, in TicketNow's field order.
+_TYPED = (
+    ("ticket_id", "text"), ("priority", "text"), ("intent", "text"), ("customer_blocked", "boolean"),
+    ("status", "text"), ("tier", "text"), ("queue", "text"), ("assignee", "text"),
+    ("communication_owner", "text"), ("queued_at", "timestamptz"), ("visit_start", "timestamptz"),
+    ("created_at", "timestamptz"), ("client", "text"),
 )  # fmt: skip
+_COLUMNS = [column for column, _ in _TYPED]
+_NOW = ", ".join(_COLUMNS)
 
 
 class ReadStore:
     def __init__(self, schema: str) -> None:
         self.schema = schema
-        arrays = ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(_TYPES, start=1))
+        arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(_TYPED, start=1))
         self._upsert = (
             f"INSERT INTO {schema}.ticket_now ({_NOW}) SELECT * FROM unnest({arrays}) "
             "ON CONFLICT (ticket_id) DO UPDATE SET status = excluded.status, tier = excluded.tier, "

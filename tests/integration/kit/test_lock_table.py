@@ -7,7 +7,7 @@ import logging
 
 import asyncpg
 
-from shared.db import drop_schemas
+from shared.db import drop_schemas, lock_table_size
 from tests.integration.kit.conftest import echo_env, running_echo
 
 WARNING = "PostgreSQL's lock table is small for these batches"
@@ -23,19 +23,12 @@ async def started_with(platform, echo_topics, unique, caplog, batch_size: str) -
 
 
 async def test_batches_the_lock_table_cannot_hold_are_named_at_start(platform, echo_topics, unique, caplog):
-    table = await platform_lock_table(platform)
+    conn = await asyncpg.connect(platform.database_url)
+    try:
+        table = await lock_table_size(conn)
+    finally:
+        await conn.close()
     too_big = str(min(10_000, table // 8 + 1))  # 2 members x 2 locks per record x 4 services > the table
     (warning,) = await started_with(platform, echo_topics, unique, caplog, too_big)
     assert warning.lock_table == table  # type: ignore[attr-defined]
     assert await started_with(platform, echo_topics, unique, caplog, "10") == []
-
-
-async def platform_lock_table(platform) -> int:
-    conn = await asyncpg.connect(platform.database_url)
-    try:
-        return await conn.fetchval(
-            "SELECT current_setting('max_locks_per_transaction')::int * (current_setting('max_connections')::int "
-            "+ current_setting('max_prepared_transactions')::int)"
-        )
-    finally:
-        await conn.close()
