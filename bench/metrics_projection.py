@@ -6,7 +6,7 @@ ticket histories (L1 resolutions, escalations, bounces, returns with a fix, jump
 ratings, SLA breaches, open tickets), encodes them as the CloudEvents records Kafka would
 deliver, and feeds them straight into the kit's event consumer (`EventConsumer.process`:
 decode, ticket locks, inbox claims, the staleness rule and the projection, one transaction
-per batch of 500) with two concurrent members, like one service process; Kafka's fetch is
+per batch of 500) with two concurrent members, like METRICS_CONSUMERS=2; Kafka's fetch is
 the only part left out. Then it times the refresh (`ProjectionStore.read`) and scrapes the
 real service process (`python -m services.metrics` on the projected schema). Prints a table
 and writes var/bench/metrics.json. Numbers only: nothing here asserts a timing.

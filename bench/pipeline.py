@@ -15,7 +15,9 @@ complete when the metrics service's KPIs count the resolution at L1.
    and that -> the KPI (metrics' batch, commit and refresh; the i-th event to the i-th count).
 3. Baseline, in the same run: a bare aiokafka consume-and-produce passthrough of the same
    number of events on the same broker, so the pipeline's rate is also a ratio.
-Peak RSS and CPU seconds per service (and PostgreSQL, Kafka) say where the time goes;
+Peak RSS, CPU seconds per service (and PostgreSQL, Kafka), CPU per lifecycle in each phase,
+each consumer's records and milliseconds per batch and the KPI refresh's duration say where
+the time goes;
 `--profile` adds each service's top five costs in the burst (py-spy, bench/common.py) and
 PostgreSQL's five costliest statements (pg_stat_statements).
 Writes var/bench/pipeline.json and prints a markdown table. Numbers only: nothing asserts.
@@ -55,6 +57,7 @@ from shared.kafka import client_options, create_topics, topic_partitions
 KEY, CLIENT = "ladder-dev-helpdesk-key", "helpdesk"  # deploy/local/api-keys.json
 CHARTER = ROOT / "tests" / "charters" / "burst.yaml"  # every tier staffed around the clock
 SERVICES = ("metrics", "router", "escalation", "intake")
+CPU_NAMES = {"kafka_jit": "kafka, of which its JIT compiler"}
 
 
 def create(run: str, i: int) -> tuple[str, bytes]:
@@ -166,6 +169,7 @@ async def l1_agents(
     resolved_at: dict[str, float],
     event_at: dict[str, float],
     routed_at: dict[str, float],
+    created_at: dict[str, float],
 ) -> None:
     """The L1 agents: on each ticket's routing to L1 they answer and resolve it at once
     (commands on the ticket's partition); kept per ticket: when its routing was written,
@@ -184,6 +188,8 @@ async def l1_agents(
                     kind = dict(record.headers).get("ce_type")
                     if kind == b"ticket.resolved" and record.key is not None:
                         event_at[record.key.decode()] = record.timestamp / 1000
+                    if kind == b"ticket.created" and record.key is not None:
+                        created_at[record.key.decode()] = record.timestamp / 1000
                     if kind != b"ticket.routed" or record.key is None:
                         continue
                     ticket = record.key.decode()
@@ -227,7 +233,8 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
     resolved_at: dict[str, float] = {}
     event_at: dict[str, float] = {}
     routed_at: dict[str, float] = {}
-    agents = asyncio.create_task(l1_agents(producer, space.topics, resolved_at, event_at, routed_at))
+    written_at: dict[str, float] = {}  # each ticket's ticket.created
+    agents = asyncio.create_task(l1_agents(producer, space.topics, resolved_at, event_at, routed_at, written_at))
     try:
         run, started_at = uuid.uuid4().hex[:8], time.time()
         # Warm up first (the broker's JIT, the services' statement caches): a freshly started
@@ -237,7 +244,7 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
             await asyncio.sleep(0.2)
         events_before = await events_written(space.topics.events)
         burst = range(args.warmup, args.warmup + args.lifecycles)
-        cpu_before = {name: s.cpu_seconds() for name, s in services.items()} | platform_cpu()
+        cpu_before = cpu_now(services)
         consumed_before = consumed(services)
         profiler = Profiler({name: s.proc.pid for name, s in services.items()}, "pipeline") if args.profile else None
         statements = await Statements.reset() if args.profile else None
@@ -247,8 +254,7 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
             await asyncio.sleep(0.2)
         finished = kpis.reached(burst.stop) or time.time()
         completed = kpis.count() - args.warmup
-        cpu_after = {name: s.cpu_seconds() for name, s in services.items()} | platform_cpu()
-        consumed_after = consumed(services)
+        cpu_after = cpu_now(services)
         if profiler is not None and statements is not None:
             result["profile"] = profiler.stop() | {"postgres": await statements.top()}
         events = await events_written(space.topics.events) - events_before
@@ -262,19 +268,13 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
             "events": events,
             "events_per_s": round(events / elapsed),
             "cpu_seconds": {name: round(cpu_after[name] - cpu_before[name], 1) for name in cpu_after},
-            "records_per_batch": {
-                name: round(
-                    (consumed_after[name]["records"] - consumed_before[name]["records"])
-                    / max(consumed_after[name]["batches"] - consumed_before[name]["batches"], 1),
-                    1,
-                )
-                for name in services
-            },
+            "batches": batches(consumed_before, consumed(services)),
         }
         # steady rate: latency from the resolution's acknowledgement to the KPI counting it
         base, seen = kpis.count(), set(resolved_at)
         steady = range(burst.stop, burst.stop + int(args.rate * args.seconds))
         created_at: dict[str, float] = {}
+        consumed_before, cpu_before = consumed(services), cpu_now(services)
         await send_creates(producer, space.topics.commands, run, steady, args.rate, created_at)
         deadline = time.time() + args.timeout
         while kpis.count() < base + len(steady) and time.time() < deadline:  # noqa: ASYNC110 - a remote count
@@ -283,6 +283,7 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
         order = sorted(resolved_at[ticket] for ticket in mine)
         latencies = [at - sent for k, sent in enumerate(order) if (at := kpis.reached(base + k + 1)) is not None]
         to_routed = [routed_at[ticket] - at for ticket, at in created_at.items() if ticket in routed_at]
+        to_created = [written_at[ticket] - at for ticket, at in created_at.items() if ticket in written_at]
         to_event = [event_at[ticket] - resolved_at[ticket] for ticket in mine if ticket in event_at]
         written = sorted(event_at[ticket] for ticket in mine if ticket in event_at)
         to_kpi = [at - w for k, w in enumerate(written) if (at := kpis.reached(base + k + 1)) is not None]
@@ -293,8 +294,12 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
             "counted": len(latencies),
             **percentiles("", latencies),
             **percentiles("create_to_routed_", to_routed),
+            **percentiles("create_to_created_", to_created),
             **percentiles("command_to_event_", to_event),
             **percentiles("event_to_kpi_", to_kpi),
+            "batches": batches(consumed_before, consumed(services)),
+            "cpu_seconds": {name: round(seconds - cpu_before[name], 1) for name, seconds in cpu_now(services).items()},
+            "kpi_refresh_ms": round(1000 * consumed(services)["metrics"].get("refresh_seconds", 0), 1),
         }
         result["rss_mib"] = {
             name: {"peak": round(s.status("VmHWM"), 1), "now": round(s.status("VmRSS"), 1)}
@@ -398,19 +403,40 @@ async def baseline(events: int, size: int) -> dict[str, Any]:
 
 
 def consumed(services: dict[str, Service]) -> dict[str, dict[str, float]]:
-    """Per service: committed consumer batches and the records they held (from /metrics)."""
+    """Per service: committed consumer batches, the records they held and the seconds they
+    took (from /metrics)."""
     from prometheus_client.parser import text_string_to_metric_families
 
     out = {}
     for name, service in services.items():
-        totals = {"batches": 0.0, "records": 0.0}
+        totals = {"batches": 0.0, "records": 0.0, "seconds": 0.0}
         for family in text_string_to_metric_families(httpx.get(f"{service.url}/metrics").text):
             for sample in family.samples:
                 if sample.name == "support_consumer_batches_total":
                     totals["batches"] += sample.value
                 elif sample.name == "faststream_received_messages_total":
                     totals["records"] += sample.value
+                elif sample.name == "support_consumer_batch_duration_seconds_sum":
+                    totals["seconds"] += sample.value
+                elif sample.name == "support_kpi_refresh_duration_seconds":
+                    totals["refresh_seconds"] = sample.value
         out[name] = totals
+    return out
+
+
+def cpu_now(services: dict[str, Service]) -> dict[str, float]:
+    return {name: s.cpu_seconds() for name, s in services.items()} | platform_cpu()
+
+
+def batches(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Per service between two `consumed` readings: records per batch, ms per batch."""
+    out = {}
+    for name in after:
+        count = max(after[name]["batches"] - before[name]["batches"], 1)
+        out[name] = {
+            "records": round((after[name]["records"] - before[name]["records"]) / count, 1),
+            "ms": round(1000 * (after[name]["seconds"] - before[name]["seconds"]) / count, 1),
+        }
     return out
 
 
@@ -421,6 +447,11 @@ def table(*results: tuple[str, dict[str, Any]]) -> str:
     lines = [header, "|---|" + "---|" * len(results)]
     lines += [f"| {name} | " + " | ".join(c.get(name, "—") for c in columns) + " |" for name in columns[0]]
     return "\n".join(lines)
+
+
+def per_lifecycle(cpu_seconds: dict[str, float], lifecycles: int) -> str:
+    used = sum(seconds for name, seconds in cpu_seconds.items() if name != "kafka_jit")  # part of kafka
+    return f"{1000 * used / max(lifecycles, 1):.2f}"
 
 
 def rows(result: dict[str, Any]) -> list[tuple[str, str]]:
@@ -435,6 +466,10 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str]]:
             f"create command → ticket.routed at {steady['rate_per_s']:g} lifecycles/s, p50 / p99",
             f"{steady.get('create_to_routed_p50_ms')} / {steady.get('create_to_routed_p99_ms')} ms",
         ),
+        (
+            "of which create command → ticket.created written (intake, relay), p50 / p99",
+            f"{steady.get('create_to_created_p50_ms')} / {steady.get('create_to_created_p99_ms')} ms",
+        ),
         (f"command → KPI latency at {steady['rate_per_s']:g} lifecycles/s, p50", f"{steady['p50_ms']} ms"),
         (f"command → KPI latency at {steady['rate_per_s']:g} lifecycles/s, p99", f"{steady['p99_ms']} ms"),
         (
@@ -446,15 +481,26 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str]]:
             f"{steady['event_to_kpi_p50_ms']} / {steady['event_to_kpi_p99_ms']} ms",
         ),
     ]
-    cpu = burst["cpu_seconds"]
-    rows.append(
+    rows.append(("the last KPI refresh took (metrics)", f"{steady['kpi_refresh_ms']} ms"))
+    rows += [
+        ("CPU ms per lifecycle in the burst, all processes", per_lifecycle(burst["cpu_seconds"], burst["completed"])),
         (
-            "CPU ms per lifecycle in the burst, all processes",
-            f"{1000 * sum(cpu.values()) / max(burst['completed'], 1):.2f}",
-        )
-    )
+            f"CPU ms per lifecycle at {steady['rate_per_s']:g} lifecycles/s, all processes",
+            per_lifecycle(steady["cpu_seconds"], steady["counted"]),
+        ),
+    ]
+    phases = ((burst, "in the burst"), (steady, f"at {steady['rate_per_s']:g} lifecycles/s"))
+    for phase, label in phases:
+        rows += [
+            (f"consumer batch {label}: {name}", f"{b['records']:g} records, {b['ms']:g} ms")
+            for name, b in phase["batches"].items()
+        ]
     rows += [(f"peak RSS {name}", f"{rss['peak']} MiB") for name, rss in result["rss_mib"].items()]
-    rows += [(f"CPU seconds in the burst: {name}", str(cpu)) for name, cpu in burst["cpu_seconds"].items()]
+    for phase, label in phases:
+        rows += [
+            (f"CPU seconds {label}: {CPU_NAMES.get(name, name)}", str(cpu))
+            for name, cpu in phase["cpu_seconds"].items()
+        ]
     return rows
 
 

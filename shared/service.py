@@ -127,6 +127,7 @@ class ServiceRuntime:
             batch_size=self.settings.batch_size,
             fetch_wait_ms=self.settings.fetch_wait_ms,
             fetch_min_bytes=self.settings.fetch_min_bytes,
+            poll_ms=self.settings.poll_ms,
             on_committed=self.committed,
         )
         consumer.register(self.broker)

@@ -22,7 +22,6 @@ class IntakeSettings(ServiceSettings):
     port: int = Field(8001, ge=1, le=65535)
     consumer_group: str = Field("ladder-intake", min_length=1, max_length=200)
     schema_name: SchemaName = "intake"
-    consumers: int = Field(3, ge=1, le=32)  # group members per process on the commands topic (6 partitions)
     api_keys_file: Path | None = None  # JSON {"keys": [{"name", "sha256", "actions"}]}
     api_keys: str | None = None  # the same JSON inline (takes precedence over the file)
     max_body_bytes: int = Field(1024 * 1024, ge=1024)  # above the largest valid body, escapes and all

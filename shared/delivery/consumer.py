@@ -79,8 +79,9 @@ class BatchConsumer:
         dead_letter_topic: str,
         members: int = 1,
         batch_size: int = 500,
-        fetch_wait_ms: int = 50,
+        fetch_wait_ms: int = 500,
         fetch_min_bytes: int = 1,
+        poll_ms: int = 50,
         on_committed: Callable[[], None] = lambda: None,
     ) -> None:
         self.service, self.schema, self.topic, self.group_id = service, schema, topic, group_id
@@ -89,7 +90,7 @@ class BatchConsumer:
         self._metrics = metrics
         self._members = members
         self._batch_size = batch_size
-        self._fetch_wait_ms, self._fetch_min_bytes = fetch_wait_ms, fetch_min_bytes
+        self._fetch_wait_ms, self._fetch_min_bytes, self._poll_ms = fetch_wait_ms, fetch_min_bytes, poll_ms
         self._on_committed = on_committed
         self._subscribers: list[Any] = []
         self.outage = Outage(f"consumer {topic}", metrics.stalled)
@@ -109,7 +110,7 @@ class BatchConsumer:
                 max_records=self._batch_size,
                 fetch_max_wait_ms=self._fetch_wait_ms,
                 fetch_min_bytes=self._fetch_min_bytes,
-                batch_timeout_ms=self._fetch_wait_ms,  # how long an idle poll waits (then as long again)
+                batch_timeout_ms=self._poll_ms,  # a look for fetched records (local); idle: then as long again
                 group_id=self.group_id,
                 auto_offset_reset="earliest",
                 ack_policy=AckPolicy.NACK_ON_ERROR,
