@@ -4,8 +4,10 @@ intake, router, escalation and metrics run as processes on a private namespace. 
 lifecycle is three commands on the commands topic: the create, and once router has routed
 it to L1, the L1 agent's response and resolution (the bench plays the agents); it is
 complete when the metrics service's KPIs count the resolution at L1.
-1. Burst: after `--warmup` lifecycles (not measured: a cold broker and cold services cost
-   more), `--lifecycles` as fast as possible: sustained lifecycles/s and events/s.
+0. Warm-up, not measured: `--broker-warmup` records through a bare passthrough (a freshly
+   started broker's JIT compiler otherwise runs through every phase; a long-running broker's
+   does not), then `--warmup` lifecycles (the services' caches and statements).
+1. Burst: `--lifecycles` as fast as possible: sustained lifecycles/s and events/s.
 2. Steady: `--rate` lifecycles/s for `--seconds`: latency from the create command's
    acknowledgement to its ticket.routed written (the record's timestamp), and from the
    resolution command's acknowledgement to the KPI counting it (p50, p99). KPIs are sampled every 50 ms from the
@@ -18,8 +20,8 @@ complete when the metrics service's KPIs count the resolution at L1.
 Peak RSS, CPU seconds per service (and PostgreSQL, Kafka), CPU per lifecycle in each phase,
 each consumer's records and milliseconds per batch and the KPI refresh's duration say where
 the time goes;
-`--profile` adds each service's top five costs in the burst (py-spy, bench/common.py) and
-PostgreSQL's five costliest statements (pg_stat_statements).
+`--profile` adds each service's top five costs (py-spy, bench/common.py) and PostgreSQL's
+five costliest statements (pg_stat_statements), in the burst and at the steady rate.
 Writes var/bench/pipeline.json and prints a markdown table. Numbers only: nothing asserts.
 4. `--plaintext HOST:PORT`: then all of it again with every client on that PLAINTEXT listener
    (no login, no TLS), same database and sizes, printed beside the first run: what the
@@ -237,8 +239,7 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
     agents = asyncio.create_task(l1_agents(producer, space.topics, resolved_at, event_at, routed_at, written_at))
     try:
         run, started_at = uuid.uuid4().hex[:8], time.time()
-        # Warm up first (the broker's JIT, the services' statement caches): a freshly started
-        # broker spent four times the CPU per record of a warm one in the first burst.
+        # Warm up the services first (statement caches): a fresh start cost more per record.
         await send_creates(producer, space.topics.commands, run, range(args.warmup), None)
         while kpis.count() < args.warmup and time.time() - started_at < args.timeout:  # noqa: ASYNC110 - a remote count
             await asyncio.sleep(0.2)
@@ -246,8 +247,7 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
         burst = range(args.warmup, args.warmup + args.lifecycles)
         cpu_before = cpu_now(services)
         consumed_before = consumed(services)
-        profiler = Profiler({name: s.proc.pid for name, s in services.items()}, "pipeline") if args.profile else None
-        statements = await Statements.reset() if args.profile else None
+        profile = await Profile.start(services, "burst") if args.profile else None
         started = time.time()
         await send_creates(producer, space.topics.commands, run, burst, None)
         while kpis.count() < burst.stop and time.time() - started < args.timeout:  # noqa: ASYNC110 - a remote count
@@ -255,8 +255,8 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
         finished = kpis.reached(burst.stop) or time.time()
         completed = kpis.count() - args.warmup
         cpu_after = cpu_now(services)
-        if profiler is not None and statements is not None:
-            result["profile"] = profiler.stop() | {"postgres": await statements.top()}
+        if profile is not None:
+            result["profile"] = {"burst": await profile.stop()}
         events = await events_written(space.topics.events) - events_before
         elapsed = finished - started
         result["burst"] = {
@@ -275,10 +275,13 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
         steady = range(burst.stop, burst.stop + int(args.rate * args.seconds))
         created_at: dict[str, float] = {}
         consumed_before, cpu_before = consumed(services), cpu_now(services)
+        profile = await Profile.start(services, "steady") if args.profile else None
         await send_creates(producer, space.topics.commands, run, steady, args.rate, created_at)
         deadline = time.time() + args.timeout
         while kpis.count() < base + len(steady) and time.time() < deadline:  # noqa: ASYNC110 - a remote count
             await asyncio.sleep(0.2)
+        if profile is not None:
+            result["profile"]["steady"] = await profile.stop()
         mine = [ticket for ticket, at in resolved_at.items() if ticket not in seen and at]
         order = sorted(resolved_at[ticket] for ticket in mine)
         latencies = [at - sent for k, sent in enumerate(order) if (at := kpis.reached(base + k + 1)) is not None]
@@ -312,6 +315,21 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
         for service in services.values():
             service.stop()
     return result
+
+
+class Profile:
+    """One phase's profile: each service's top costs (py-spy) and PostgreSQL's statements."""
+
+    def __init__(self, profiler: Profiler, statements: Statements) -> None:
+        self.profiler, self.statements = profiler, statements
+
+    @classmethod
+    async def start(cls, services: dict[str, Service], phase: str) -> Profile:
+        pids = {name: s.proc.pid for name, s in services.items()}
+        return cls(Profiler(pids, f"pipeline-{phase}"), await Statements.reset())
+
+    async def stop(self) -> dict[str, list[tuple[str, float]]]:
+        return self.profiler.stop() | {"postgres": await self.statements.top()}
 
 
 class Statements:
@@ -505,6 +523,8 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    if args.broker_warmup:  # a fresh broker's JIT compiles for minutes: let it, before measuring
+        await baseline(args.broker_warmup, 400)
     space = await Namespace("pipeline").open()
     try:
         result = await pipeline(args, space)
@@ -518,6 +538,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lifecycles", type=int, default=20_000, help="lifecycles in the burst")
     parser.add_argument("--warmup", type=int, default=2_000, help="lifecycles before the burst, not measured")
+    parser.add_argument(
+        "--broker-warmup", type=int, default=200_000, help="passthrough records before anything, not measured"
+    )
     parser.add_argument("--rate", type=float, default=500, help="lifecycles per second in the steady run")
     parser.add_argument("--seconds", type=int, default=20, help="length of the steady run")
     parser.add_argument("--timeout", type=float, default=300)
@@ -530,8 +553,9 @@ def main() -> None:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="sample each service with py-spy during the burst (var/bench/profile-pipeline-*.folded) and print "
-        "the top five costs of each, and PostgreSQL's five costliest statements (pg_stat_statements)",
+        help="sample each service with py-spy in the burst and at the steady rate "
+        "(var/bench/profile-pipeline-*.folded) and print the top five costs of each, and PostgreSQL's five "
+        "costliest statements (pg_stat_statements)",
     )
     parser.add_argument("--out", type=Path, default=OUT / "pipeline.json", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -542,10 +566,11 @@ def main() -> None:
     if args.plaintext:
         runs.append((listener(args.plaintext, {}), plaintext_run(args)))
     print(table(*runs))
-    for name, costs in result.get("profile", {}).items():
-        print(f"\n{name}: top costs in the burst (% of its busy samples; PostgreSQL: of the statements' time)")
-        for frame, share in costs:
-            print(f"  {share:5.1f}%  {frame}")
+    for phase, profile in result.get("profile", {}).items():
+        for name, costs in profile.items():
+            print(f"\n{name}: top costs, {phase} (% of its busy samples; PostgreSQL: of the statements' time)")
+            for frame, share in costs:
+                print(f"  {share:5.1f}%  {frame}")
 
 
 def listener(bootstrap: str, environ: Mapping[str, str]) -> str:

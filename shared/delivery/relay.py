@@ -23,6 +23,10 @@ Invariants (tests: tests/integration/kit/test_relay.py):
 6. `wake()` after each commit keeps latency low; polling covers rows committed by other
    replicas and rows left by a crash. A pass that found a partial batch waits `linger`
    before the next, so under load each pass carries many records.
+7. The leader VACUUMs the outbox after every `vacuum_after` deleted rows (at most once a
+   second). Each pass reads the head of the `seq` index, and every row published since the
+   last vacuum is a dead entry there: autovacuum visits a database about once a minute,
+   and at 500 lifecycles/s intake's pass read up to 90,000 dead entries to find its rows.
 """
 
 from __future__ import annotations
@@ -106,6 +110,7 @@ class OutboxRelay:
         linger: float = 0.01,
         max_batch_bytes: int = 512 * 1024,
         hold: float = 10.0,
+        vacuum_after: int = 10_000,
     ) -> None:
         self._service = service
         self._schema = schema
@@ -118,6 +123,9 @@ class OutboxRelay:
         self._linger = linger
         self._max_batch_bytes = max_batch_bytes
         self._hold = hold
+        self._vacuum_after = vacuum_after
+        self._deleted = 0  # rows deleted since the last VACUUM
+        self._vacuumed_at = 0.0
         self._held: dict[str, float] = {}  # topic without partitions -> until when its records wait
         self._held_since: float | None = None  # since when some records have waited so
         self._lock_key = internal_key(f"relay:{schema}")
@@ -215,6 +223,7 @@ class OutboxRelay:
                 published = await self._pass(conn)
                 self._failing_since = None
                 await self._measure(conn)
+                await self._vacuum(conn, published)
                 if published == self._batch_size:
                     continue
                 if self._stopping and not published:
@@ -231,6 +240,14 @@ class OutboxRelay:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
         self._wakeup.clear()
+
+    async def _vacuum(self, conn: asyncpg.Connection, deleted: int) -> None:
+        """Invariant 7. VACUUM takes no lock that blocks writers or readers of the table."""
+        self._deleted += deleted
+        if self._deleted < self._vacuum_after or time.monotonic() - self._vacuumed_at < 1.0:
+            return
+        await conn.execute(f"VACUUM {self._schema}.outbox")
+        self._deleted, self._vacuumed_at = 0, time.monotonic()
 
     async def _measure(self, conn: asyncpg.Connection) -> None:
         """Outbox depth and oldest age, at most once a second, from the two ends of the `seq`
@@ -267,19 +284,19 @@ class OutboxRelay:
         )
         delivered = [seq for result in results for seq in result.delivered]
         refused = [item for result in results for item in result.refused]
-        async with conn.transaction():
-            if delivered:
-                await conn.execute(f"DELETE FROM {self._schema}.outbox WHERE seq = ANY($1::bigint[])", delivered)
-            if refused:
-                await conn.execute(
-                    f"WITH moved AS (DELETE FROM {self._schema}.outbox WHERE seq = ANY($1::bigint[]) RETURNING *) "
-                    f"INSERT INTO {self._schema}.outbox_quarantine "
-                    "(seq, topic, key, value, headers, created_at, reason) "
-                    "SELECT m.seq, m.topic, m.key, m.value, m.headers, m.created_at, r.reason "
-                    "FROM moved m JOIN unnest($1::bigint[], $2::text[]) AS r(seq, reason) USING (seq)",
-                    [seq for seq, _ in refused],
-                    [reason for _, reason in refused],
-                )
+        # One statement, atomic without a transaction of its own (BEGIN and COMMIT were two
+        # more round trips per pass): the delivered rows go, the refused move to quarantine.
+        await conn.execute(
+            f"WITH moved AS (DELETE FROM {self._schema}.outbox WHERE seq = ANY($2::bigint[]) RETURNING *), "
+            f"parked AS (INSERT INTO {self._schema}.outbox_quarantine "
+            "(seq, topic, key, value, headers, created_at, reason) "
+            "SELECT m.seq, m.topic, m.key, m.value, m.headers, m.created_at, r.reason "
+            "FROM moved m JOIN unnest($2::bigint[], $3::text[]) AS r(seq, reason) USING (seq)) "
+            f"DELETE FROM {self._schema}.outbox WHERE seq = ANY($1::bigint[])",
+            delivered,
+            [seq for seq, _ in refused],
+            [reason for _, reason in refused],
+        )
         by_seq = {row["seq"]: row["topic"] for row in rows}
         for topic, count in Counter(by_seq[seq] for seq in delivered).items():
             self._metrics.outbox_published.labels(topic).inc(count)

@@ -1,6 +1,6 @@
 """The kit's outbox relay on the real broker: a standby takes over from a killed leader, a
 record the broker refuses is quarantined, and records for a topic the broker lacks wait;
-neither holds back the records behind it."""
+neither holds back the records behind it; the leader vacuums the outbox it empties."""
 
 import asyncio
 import uuid
@@ -122,5 +122,36 @@ async def test_records_for_a_topic_the_broker_lacks_wait_and_hold_nothing_back(p
                 await arrived.settle(1.0)
                 assert [r.value for r in arrived.records] == waiting
                 await outbox_reaches(platform.database_url, schema, 0)
+    finally:
+        await drop_schemas(platform.database_url, schema)
+
+
+async def test_the_leader_vacuums_the_outbox_it_empties(platform, echo_topics, outputs, unique):
+    """Each pass reads the head of the outbox's `seq` index; without a vacuum it walks every
+    row published since the last autovacuum (about a minute of traffic) to find its own."""
+    env = echo_env(unique, *echo_topics)
+    schema = f"kit_{unique}"
+    try:
+        async with running_echo(env):
+            values = [f"r{i}".encode() for i in range(10_500)]  # more than the relay's 10,000 between vacuums
+            await stage(platform.database_url, schema, echo_topics[1], values)
+            await outputs.wait_for(lambda rs: len(rs) >= len(values), timeout=60)
+            await outbox_reaches(platform.database_url, schema, 0)
+            conn = await asyncpg.connect(platform.database_url)
+            try:
+                deadline = asyncio.get_running_loop().time() + 10
+                while True:  # statistics reach pg_stat_user_tables within about a second
+                    row = await conn.fetchrow(
+                        "SELECT vacuum_count, n_dead_tup FROM pg_stat_user_tables WHERE schemaname = $1 "
+                        "AND relname = 'outbox'",
+                        schema,
+                    )
+                    if row["vacuum_count"] >= 1 or asyncio.get_running_loop().time() > deadline:
+                        break
+                    await asyncio.sleep(0.5)
+            finally:
+                await conn.close()
+            assert row["vacuum_count"] >= 1
+            assert row["n_dead_tup"] < 10_000
     finally:
         await drop_schemas(platform.database_url, schema)
