@@ -290,6 +290,7 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
         to_event = [event_at[ticket] - resolved_at[ticket] for ticket in mine if ticket in event_at]
         written = sorted(event_at[ticket] for ticket in mine if ticket in event_at)
         to_kpi = [at - w for k, w in enumerate(written) if (at := kpis.reached(base + k + 1)) is not None]
+        consumed_after = consumed(services)
         result["steady"] = {
             "rate_per_s": args.rate,
             "seconds": args.seconds,
@@ -300,9 +301,9 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
             **percentiles("create_to_created_", to_created),
             **percentiles("command_to_event_", to_event),
             **percentiles("event_to_kpi_", to_kpi),
-            "batches": batches(consumed_before, consumed(services)),
+            "batches": batches(consumed_before, consumed_after),
             "cpu_seconds": {name: round(seconds - cpu_before[name], 1) for name, seconds in cpu_now(services).items()},
-            "kpi_refresh_ms": round(1000 * consumed(services)["metrics"].get("refresh_seconds", 0), 1),
+            "kpi_refresh_ms": round(1000 * consumed_after["metrics"].get("refresh_seconds", 0), 1),
         }
         result["rss_mib"] = {
             name: {"peak": round(s.status("VmHWM"), 1), "now": round(s.status("VmRSS"), 1)}
