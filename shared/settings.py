@@ -245,7 +245,8 @@ class ServiceSettings(LadderSettings):
     consumer_group: str = Field(min_length=1, max_length=200)
     # Consumer-group members per process. One: on a shared event loop more members meant
     # smaller batches, more transactions and fetches for the same records (bench, 500
-    # lifecycles/s: create -> routed p50 443 -> 238 ms, CPU 3.5 -> 3.4 ms per lifecycle).
+    # lifecycles/s, three interleaved pairs against 2 (intake 3): create -> routed p50
+    # 508/658/695 -> 365/525/348 ms, CPU 3.6-3.8 -> 3.4-3.5 ms per lifecycle).
     consumers: int = Field(1, ge=1, le=32)
     batch_size: int = Field(2000, ge=1, le=10_000)  # records per transaction (bench: 500 -> 2000, +24% lifecycles/s)
     # The broker holds a fetch up to fetch_wait_ms for fetch_min_bytes to gather, and answers
