@@ -37,7 +37,7 @@ from typing import Protocol
 import asyncpg
 
 from shared.delivery.inbox import claim
-from shared.delivery.locks import lock_tickets
+from shared.delivery.locks import tickets_locked
 from shared.delivery.metrics import DeliveryMetrics
 from shared.delivery.outbox import stage
 from shared.delivery.records import OutboxRecord, Rejection, SourceRecord, dead_letter
@@ -141,8 +141,8 @@ class EventConsumer:
         if not events and not poison:
             return
         now = self._clock()
-        async with self._pool().acquire() as conn, conn.transaction():
-            await lock_tickets(conn, self.schema, [envelope.ticket_id for envelope, _ in events])
+        tickets = [envelope.ticket_id for envelope, _ in events]
+        async with self._pool().acquire() as conn, tickets_locked(conn, self.schema, tickets):
             claims = await claim(
                 conn,
                 self.schema,

@@ -13,9 +13,10 @@ different locks. Hence:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import zlib
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 
 import asyncpg
 
@@ -41,7 +42,19 @@ def lock_statement(kind: str, values: Iterable[str]) -> str:
     return f"SELECT pg_advisory_xact_lock(k) FROM unnest('{{{keys}}}'::bigint[]) AS k"
 
 
-async def lock_tickets(conn: asyncpg.Connection, schema: str, ticket_ids: Iterable[str]) -> None:
-    """Serialise this service's work on these tickets until the transaction ends (across
-    its replicas; other services take their own locks)."""
-    await conn.execute(lock_statement(f"{schema}:ticket", ticket_ids))
+@contextlib.asynccontextmanager
+async def tickets_locked(conn: asyncpg.Connection, schema: str, ticket_ids: Iterable[str]) -> AsyncIterator[None]:
+    """A transaction holding this service's locks on these tickets until it ends (across its
+    replicas; other services take their own locks): committed when the block returns,
+    rolled back when it raises. BEGIN and the locks travel as one simple query, a round trip
+    fewer than a BEGIN of its own. The locks come before any read: in READ COMMITTED a
+    statement reads from a snapshot taken when it starts, i.e. before it waited for a lock."""
+    try:
+        await conn.execute(f"BEGIN; {lock_statement(f'{schema}:ticket', ticket_ids)}")
+        yield
+    except BaseException:
+        if not conn.is_closed() and conn.is_in_transaction():
+            with contextlib.suppress(Exception):  # a broken connection: the pool discards it
+                await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("COMMIT")

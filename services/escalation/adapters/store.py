@@ -49,7 +49,7 @@ class EscalationStore:
     def __init__(self, schema: str) -> None:
         s = self.schema = schema
         self.channel = f"{schema}_sla_timers"  # LISTEN/NOTIFY channel of the timer loops
-        self._lock_kind = f"{schema}:ticket"  # as shared.delivery.locks.lock_tickets names it
+        self._lock_kind = f"{schema}:ticket"  # as shared.delivery.locks.tickets_locked names it
         self._load = f"SELECT {_TICKET} FROM {s}.tickets WHERE ticket_id = ANY($1::text[])"
         # One statement: sub-statements share a snapshot, so the cancellation reaches only
         # timers stored before this batch (`core.tickets.apply_events` relies on that).

@@ -23,7 +23,7 @@ from services.escalation.metrics import EscalationMetrics
 from shared import envelope as ce
 from shared.db import drop_schemas
 from shared.delivery.failures import Outage
-from shared.delivery.locks import lock_tickets
+from shared.delivery.locks import tickets_locked
 from shared.delivery.metrics import DeliveryMetrics
 from shared.delivery.outbox import decode_headers
 from shared.delivery.stream_time import Watermark
@@ -88,8 +88,8 @@ async def pg(platform):
 
 def pg_timeline(pool: asyncpg.Pool, store: EscalationStore) -> Timeline:
     async def process(events, now, partitions):
-        async with pool.acquire() as conn, conn.transaction():
-            await lock_tickets(conn, store.schema, {e.ticket_id for e in events})  # as the kit's consumer does
+        tickets = {e.ticket_id for e in events}
+        async with pool.acquire() as conn, tickets_locked(conn, store.schema, tickets):  # as the kit's consumer does
             changes = apply_events(ALWAYS, await store.load(conn, {e.ticket_id for e in events}), events, now)
             await store.save(conn, changes, partitions)
         return changes
@@ -158,19 +158,13 @@ async def test_a_pass_skips_a_ticket_a_batch_holds_and_never_waits(pg):
     async with pool.acquire() as conn, conn.transaction():
         await store.save(conn, changes, {ticket: 0})
     late = b.T0 + timedelta(hours=1)
-    batch = await pool.acquire()
-    holding = batch.transaction()
-    await holding.start()
-    await lock_tickets(batch, store.schema, [ticket])  # a batch of the consumer is working on it
-    try:
+    # a batch of the consumer is working on the ticket
+    async with pool.acquire() as batch, tickets_locked(batch, store.schema, [ticket]):
         async with asyncio.timeout(5), pool.acquire() as conn, conn.transaction():
             skipped = await fire_due_timers(
                 conn, store, ALWAYS, now=late, stream_time={0: late}, limit=10, events_topic="events"
             )
         assert skipped.busy and skipped.fired == []
-    finally:
-        await holding.commit()
-        await pool.release(batch)
     async with pool.acquire() as conn, conn.transaction():
         fired = await fire_due_timers(
             conn, store, ALWAYS, now=late, stream_time={0: late}, limit=10, events_topic="events"
