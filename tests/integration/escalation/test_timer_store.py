@@ -90,7 +90,7 @@ def pg_timeline(pool: asyncpg.Pool, store: EscalationStore) -> Timeline:
     async def process(events, now, partitions):
         tickets = {e.ticket_id for e in events}
         async with pool.acquire() as conn, tickets_locked(conn, store.schema, tickets):  # as the kit's consumer does
-            changes = apply_events(ALWAYS, await store.load(conn, {e.ticket_id for e in events}), events, now)
+            changes = apply_events(ALWAYS, await store.load(conn, tickets), events, now)
             await store.save(conn, changes, partitions)
         return changes
 

@@ -6,9 +6,10 @@ state, and asyncpg's reset query was one more round trip per transaction."""
 
 from __future__ import annotations
 
+import asyncpg
 import pytest
 
-from shared.db import create_pool, drop_schemas
+from shared.db import connect_options, create_pool, drop_schemas
 from shared.delivery.locks import client_key, tickets_locked
 
 
@@ -35,24 +36,26 @@ async def test_a_released_connection_is_rolled_back_but_not_reset(pool):
         assert await conn.fetchval(f"SELECT count(*) FROM {schema}.done") == 0
 
 
-async def test_a_batch_transaction_commits_or_rolls_back_and_frees_its_locks(pool):
+async def test_a_batch_transaction_commits_or_rolls_back_and_frees_its_locks(pool, platform):
     pool, schema = pool
-    async with pool.acquire() as conn:
-        async with tickets_locked(conn, schema, ["t1", "t2"]):
-            await conn.execute(f"INSERT INTO {schema}.done VALUES ('t1')")
-            held = await conn.fetchval(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
-            )
-            assert held == 2
-        with pytest.raises(ZeroDivisionError):
-            async with tickets_locked(conn, schema, ["t2"]):
-                await conn.execute(f"INSERT INTO {schema}.done VALUES ('t2')")
-                raise ZeroDivisionError  # the batch failed
-        assert not conn.is_in_transaction()
-        assert [row[0] for row in await conn.fetch(f"SELECT ticket_id FROM {schema}.done")] == ["t1"]
-        assert (
-            await conn.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")
-            == 0
+    other = await asyncpg.connect(platform.database_url, **connect_options(platform.database_url))  # another replica
+
+    async def free(ticket: str) -> bool:
+        return bool(
+            await other.fetchval("SELECT pg_try_advisory_xact_lock($1)", client_key(f"{schema}:ticket", ticket))
         )
-        # the key is the one every replica of this service computes for the ticket
-        assert await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", client_key(f"{schema}:ticket", "t2"))
+
+    try:
+        async with pool.acquire() as conn:
+            async with tickets_locked(conn, schema, ["t1", "t2"]):
+                await conn.execute(f"INSERT INTO {schema}.done VALUES ('t1')")
+                assert not await free("t1") and not await free("t2")
+            assert await free("t1") and await free("t2")
+            with pytest.raises(ZeroDivisionError):
+                async with tickets_locked(conn, schema, ["t2"]):
+                    await conn.execute(f"INSERT INTO {schema}.done VALUES ('t2')")
+                    raise ZeroDivisionError  # the batch failed
+            assert not conn.is_in_transaction() and await free("t2")
+            assert [row[0] for row in await conn.fetch(f"SELECT ticket_id FROM {schema}.done")] == ["t1"]
+    finally:
+        await other.close()
