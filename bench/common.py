@@ -167,6 +167,62 @@ class Profiler:
         return {name: top_costs(path) for name, path in self.files.items() if path.exists()}
 
 
+class Machine:
+    """`perf record` on every CPU over a phase: each process's share of the machine's samples
+    (the services, this bench, PostgreSQL, Kafka; `swapper` is idle) and each library's (the
+    interpreter, the database, the JVM's compiled code, the kernel, OpenSSL). py-spy sees
+    Python frames only. Needs Linux perf (`LADDER_BENCH_TOOLS=1 deploy/local/install.sh`)."""
+
+    def __init__(self, names: dict[int, str], tag: str) -> None:
+        self.names = names  # pid -> what to call the process
+        self.data = OUT / f"perf-{tag}.data"
+        self._proc = None
+        if shutil.which("perf"):
+            command = ["perf", "record", "--all-cpus", "--freq", "499", "--output", str(self.data)]
+            self._proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self) -> dict[str, list[tuple[str, float]]]:
+        if self._proc is None:
+            print("no machine profile: perf is not installed (Debian's linux-perf)")
+            return {}
+        self._proc.send_signal(signal.SIGINT)  # perf writes its data on SIGINT
+        self._proc.wait(60)
+        processes: dict[str, float] = {}
+        for thread, share in perf_report(self.data, "pid", down_to=0):  # "tid:comm"; many small backends
+            tid, _, comm = thread.partition(":")
+            owner = self._owner(tid, comm)
+            processes[owner] = processes.get(owner, 0.0) + share
+        ranked = sorted(processes.items(), key=lambda item: -item[1])[:8]
+        return {
+            "machine by process": [(name, round(share, 1)) for name, share in ranked],
+            "machine by library": perf_report(self.data, "dso")[:8],
+        }
+
+    def _owner(self, tid: str, comm: str) -> str:
+        """The named process a thread belongs to; else postgres, kafka, or the thread's name."""
+        try:
+            tgid = re.search(r"^Tgid:\s*(\d+)", Path(f"/proc/{tid}/status").read_text(), re.MULTILINE)
+            pid = int(tgid[1]) if tgid else -1
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:  # the thread or process has ended
+            return comm
+        if pid in self.names:
+            return self.names[pid]
+        return "postgres" if command.startswith(b"postgres") else "kafka" if b"kafka.Kafka" in command else comm
+
+
+def perf_report(data: Path, key: str, down_to: float = 0.5) -> list[tuple[str, float]]:
+    """`perf report --sort key`: (value, % of all samples), largest first, down to `down_to` %."""
+    lines = subprocess.run(
+        ["perf", "report", "--input", str(data), "--sort", key, "--stdio", "--quiet", "--percent-limit", str(down_to)],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.splitlines()
+    found = (re.match(r"\s*([\d.]+)%\s+(.+?)\s*$", line) for line in lines)
+    return [(match[2], float(match[1])) for match in found if match]
+
+
 def top_costs(folded: Path, n: int = 5) -> list[tuple[str, float]]:
     """The `n` functions found running most often themselves (self time), each with its
     percentage of the samples in which the process was busy (py-spy leaves idle ones out)."""

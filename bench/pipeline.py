@@ -50,7 +50,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.common import BOOTSTRAP, DATABASE_URL, OUT, ROOT, Namespace, Profiler, Service, platform_cpu
+from bench.common import BOOTSTRAP, DATABASE_URL, OUT, ROOT, Machine, Namespace, Profiler, Service, platform_cpu
 from services.intake.core.commands import CreateTicketRequest
 from services.intake.core.tickets import command_id, new_ticket_id
 from shared import signing
@@ -326,18 +326,20 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
 
 
 class Profile:
-    """One phase's profile: each service's top costs (py-spy) and PostgreSQL's statements."""
+    """One phase's profile: each service's top costs (py-spy), PostgreSQL's statements, and
+    the whole machine's CPU by process and by library (perf)."""
 
-    def __init__(self, profiler: Profiler, statements: Statements) -> None:
-        self.profiler, self.statements = profiler, statements
+    def __init__(self, profiler: Profiler, statements: Statements, machine: Machine) -> None:
+        self.profiler, self.statements, self.machine = profiler, statements, machine
 
     @classmethod
     async def start(cls, services: dict[str, Service], phase: str) -> Profile:
         pids = {name: s.proc.pid for name, s in services.items()}
-        return cls(Profiler(pids, f"pipeline-{phase}"), await Statements.reset())
+        machine = Machine({pid: name for name, pid in pids.items()} | {os.getpid(): "bench"}, f"pipeline-{phase}")
+        return cls(Profiler(pids, f"pipeline-{phase}"), await Statements.reset(), machine)
 
     async def stop(self) -> dict[str, list[tuple[str, float]]]:
-        return self.profiler.stop() | {"postgres": await self.statements.top()}
+        return self.profiler.stop() | {"postgres": await self.statements.top()} | self.machine.stop()
 
 
 class Statements:
@@ -562,8 +564,8 @@ def main() -> None:
         "--profile",
         action="store_true",
         help="sample each service with py-spy in the burst and at the steady rate "
-        "(var/bench/profile-pipeline-*.folded) and print the top five costs of each, and PostgreSQL's five "
-        "costliest statements (pg_stat_statements)",
+        "(var/bench/profile-pipeline-*.folded) and print the top five costs of each, PostgreSQL's five "
+        "costliest statements (pg_stat_statements), and the machine's CPU by process and by library (perf)",
     )
     parser.add_argument("--out", type=Path, default=OUT / "pipeline.json", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -576,7 +578,12 @@ def main() -> None:
     print(table(*runs))
     for phase, profile in result.get("profile", {}).items():
         for name, costs in profile.items():
-            print(f"\n{name}: top costs, {phase} (% of its busy samples; PostgreSQL: of the statements' time)")
+            of = (
+                "the machine's samples, perf; py-spy is the profiler itself"
+                if name.startswith("machine")
+                else "its busy samples; PostgreSQL: of the statements' time"
+            )
+            print(f"\n{name}: top costs, {phase} (% of {of})")
             for frame, share in costs:
                 print(f"  {share:5.1f}%  {frame}")
 

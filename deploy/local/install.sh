@@ -8,7 +8,7 @@
 # from starting daemons (a temporary /usr/sbin/policy-rc.d), and anything that is listening
 # on Prometheus' 9090 (or node-exporter's 9100) afterwards but was not before is stopped:
 # the project starts what it needs itself.
-# Usage: deploy/local/install.sh            (LADDER_BENCH_TOOLS=1 adds wrk and hey for `make bench`)
+# Usage: deploy/local/install.sh            (LADDER_BENCH_TOOLS=1 adds wrk, hey and perf for `make bench`)
 set -euo pipefail
 LOG_PREFIX="install"
 # shellcheck source=deploy/local/lib.sh
@@ -37,6 +37,7 @@ command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 if [[ "${LADDER_BENCH_TOOLS:-0}" == 1 ]]; then
   command -v wrk >/dev/null 2>&1 || missing+=(wrk)
   command -v hey >/dev/null 2>&1 || missing+=(hey)
+  command -v perf >/dev/null 2>&1 || missing+=(linux-perf) # the machine's CPU split in `--profile`
 fi
 
 if ((${#missing[@]} == 0)); then
