@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import zlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 
 import asyncpg
 
@@ -34,23 +34,31 @@ def internal_key(name: str) -> tuple[int, int]:
     return LADDER, int.from_bytes(zlib.crc32(name.encode()).to_bytes(4, "big"), "big", signed=True)
 
 
-def lock_statement(kind: str, values: Iterable[str]) -> str:
-    """One statement taking transaction-scoped locks on `values`, sorted: concurrent
-    transactions always wait in the same order, so they never deadlock. The keys are
-    integers computed here, so inlining them is safe (and spares a round trip's parameters)."""
-    keys = ",".join(str(key) for key in sorted({client_key(kind, value) for value in values}))
-    return f"SELECT pg_advisory_xact_lock(k) FROM unnest('{{{keys}}}'::bigint[]) AS k"
+def lock_statement(locks: Mapping[str, Iterable[str]]) -> str:
+    """One statement taking transaction-scoped locks on the values of each kind (e.g.
+    `{"intake:ticket": ticket_ids}`), all sorted together: concurrent transactions always wait
+    in the same order, so they never deadlock. The keys are integers computed here, so
+    inlining them is safe (and spares a round trip's parameters)."""
+    keys = {client_key(kind, value) for kind, values in locks.items() for value in values}
+    listed = ",".join(str(key) for key in sorted(keys))
+    return f"SELECT pg_advisory_xact_lock(k) FROM unnest('{{{listed}}}'::bigint[]) AS k"
+
+
+async def begin_locked(conn: asyncpg.Connection, locks: Mapping[str, Iterable[str]]) -> None:
+    """Open a transaction holding these locks (`lock_statement`) until it ends. BEGIN and the
+    locks travel as one simple query, a round trip fewer than a BEGIN of its own. The locks
+    come before any read: in READ COMMITTED a statement reads from a snapshot taken when it
+    starts, i.e. before it waited for a lock."""
+    await conn.execute(f"BEGIN; {lock_statement(locks)}")
 
 
 @contextlib.asynccontextmanager
 async def tickets_locked(conn: asyncpg.Connection, schema: str, ticket_ids: Iterable[str]) -> AsyncIterator[None]:
     """A transaction holding this service's locks on these tickets until it ends (across its
     replicas; other services take their own locks): committed when the block returns,
-    rolled back when it raises. BEGIN and the locks travel as one simple query, a round trip
-    fewer than a BEGIN of its own. The locks come before any read: in READ COMMITTED a
-    statement reads from a snapshot taken when it starts, i.e. before it waited for a lock."""
+    rolled back when it raises."""
     try:
-        await conn.execute(f"BEGIN; {lock_statement(f'{schema}:ticket', ticket_ids)}")
+        await begin_locked(conn, {f"{schema}:ticket": ticket_ids})
         yield
     except BaseException:
         if not conn.is_closed() and conn.is_in_transaction():

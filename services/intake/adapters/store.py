@@ -12,7 +12,7 @@ import asyncpg
 
 from services.intake.core.tickets import PriorCommand, Ticket
 from services.intake.service import Parking, Waiting
-from shared.delivery.locks import client_key
+from shared.delivery.locks import begin_locked
 from shared.delivery.outbox import decode_headers, encode_headers
 from shared.delivery.records import OutboxRecord, SourceRecord
 from shared.lifecycle import Status
@@ -101,16 +101,8 @@ class PostgresTransaction:
         self.begun = False
 
     async def lock(self, ticket_ids: Sequence[str], command_ids: Sequence[str]) -> None:
-        # Locks come in their own statement, before the read: in READ COMMITTED a statement
-        # reads from a snapshot taken when it starts, i.e. before it waited for a lock.
-        # Sorted, in one statement: two transactions never wait on each other in a cycle.
-        # The keys are integers computed here (shared.delivery.locks), so inlining them is safe.
-        keys = sorted(
-            {client_key("intake:ticket", ticket) for ticket in ticket_ids}
-            | {client_key("intake:command", command) for command in command_ids}
-        )
-        listed = ",".join(map(str, keys))
-        await self._conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock(k) FROM unnest('{{{listed}}}'::bigint[]) AS k")
+        """Opens the transaction with its locks, before any read (shared.delivery.locks)."""
+        await begin_locked(self._conn, {"intake:ticket": ticket_ids, "intake:command": command_ids})
         self.begun = True
 
     async def load(

@@ -49,7 +49,7 @@ def test_any_headers_survive_the_outbox(headers):
 
 @given(st.lists(st.text(max_size=80), max_size=5))
 def test_lock_statements_hold_only_integers(values):
-    statement = lock_statement("intake:ticket", [*values, "'); DROP TABLE x; --"])
+    statement = lock_statement({"intake:ticket": [*values, "'); DROP TABLE x; --"], "intake:command": values})
     assert re.fullmatch(
         r"SELECT pg_advisory_xact_lock\(k\) FROM unnest\('\{-?\d+(,-?\d+)*\}'::bigint\[\]\) AS k", statement
     )
