@@ -36,10 +36,10 @@ from typing import Protocol
 
 import asyncpg
 
-from shared.delivery.inbox import claim
+from shared.delivery.inbox import Read, claim_and_read
 from shared.delivery.locks import tickets_locked
 from shared.delivery.metrics import DeliveryMetrics
-from shared.delivery.outbox import stage
+from shared.delivery.outbox import stage_arguments, stage_statement
 from shared.delivery.records import OutboxRecord, Rejection, SourceRecord, dead_letter
 from shared.emitters import not_allowed
 from shared.envelope import Envelope, EnvelopeError, decode
@@ -115,6 +115,18 @@ class EventConsumer:
         tracked = LIFECYCLE_TYPES | (OWNER_TYPES if handler.types & CLAIM_TYPES else frozenset())
         self._read = {name.encode() for name in handler.types | tracked}
         self._known = {name.encode() for name in EVENT_TYPES}
+        # Read with the claim (one round trip), and written with the outbox records (another).
+        self._lifecycles = f"SELECT {_LIFECYCLE} FROM {schema}.lifecycle WHERE ticket_id = ANY($3::text[])"
+        self._save = (
+            f"WITH moved AS (INSERT INTO {schema}.lifecycle ({_LIFECYCLE}) "
+            "SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::integer[], $5::text[], $6::text[], "
+            "$7::boolean[]) "
+            "ON CONFLICT (ticket_id) DO UPDATE "
+            "SET status = excluded.status, rated = excluded.rated, cycle = excluded.cycle, "
+            "owner = excluded.owner, communication_owner = excluded.communication_owner, "
+            "owners_known = excluded.owners_known) "
+            f"{stage_statement(schema, first=8)}"
+        )
 
     def read(
         self, records: Sequence[SourceRecord]
@@ -141,16 +153,18 @@ class EventConsumer:
         if not events and not poison:
             return
         now = self._clock()
-        tickets = [envelope.ticket_id for envelope, _ in events]
+        tickets = list({envelope.ticket_id: None for envelope, _ in events})
         async with self._pool().acquire() as conn, tickets_locked(conn, self.schema, tickets):
-            claims = await claim(
+            claims, rows = await claim_and_read(
                 conn,
                 self.schema,
                 [(envelope.id, record.identity) for envelope, record in events]
                 + [(record.identity_id, record.identity) for record, _ in poison],
+                Read(self._lifecycles, _LIFECYCLE_COLUMNS, [tickets]),
             )
             fresh = [envelope for index, (envelope, _) in enumerate(events) if index in claims.fresh]
-            applied, stale, mismatched = await self._judge(conn, fresh)
+            state = {row["ticket_id"]: _lifecycle(row) for row in rows}
+            applied, stale, mismatched, moved = self._judge(state, fresh)
             partitions = {envelope.ticket_id: record.partition for envelope, record in events}
             effects = await self.handler.apply(
                 conn, EventBatch(applied, stale, claims.duplicates, now, partitions, mismatched)
@@ -160,15 +174,14 @@ class EventConsumer:
                 for index, (record, rejection) in enumerate(poison, start=len(events))
                 if index in claims.fresh
             ]
-            await stage(
-                conn,
-                self.schema,
-                effects.records
-                + [
-                    dead_letter(record, rejection, topic=self.dead_letter_topic, service=self.service, at=now)
-                    for record, rejection in rejected
-                ],
-            )
+            outbox = effects.records + [
+                dead_letter(record, rejection, topic=self.dead_letter_topic, service=self.service, at=now)
+                for record, rejection in rejected
+            ]
+            if moved or outbox:
+                await conn.execute(
+                    self._save, *_lifecycle_columns({t: state[t] for t in moved}), *stage_arguments(outbox)
+                )
         ignored = effects.ignored + Counter(
             {
                 "duplicate": claims.duplicates,
@@ -185,29 +198,11 @@ class EventConsumer:
         for committed in effects.on_commit:
             committed()
 
-    async def _judge(
-        self, conn: asyncpg.Connection, fresh: list[Envelope]
-    ) -> tuple[list[Envelope], list[tuple[Envelope, Stale]], int]:
-        """Apply the shared lifecycle rule (staleness, tier claims) in stream order; persist
-        the lifecycles it moved."""
-        if not fresh:
-            return [], [], 0
-        tickets = list({envelope.ticket_id for envelope in fresh})
-        state: dict[str, Lifecycle] = {
-            row["ticket_id"]: Lifecycle(
-                Status(row["status"]),
-                row["rated"],
-                row["cycle"],
-                Tier(row["owner"]) if row["owner"] else None,
-                Tier(row["communication_owner"]) if row["communication_owner"] else None,
-                row["owners_known"],
-            )
-            for row in await conn.fetch(
-                f"SELECT ticket_id, status, rated, cycle, owner, communication_owner, owners_known "
-                f"FROM {self.schema}.lifecycle WHERE ticket_id = ANY($1::text[])",
-                tickets,
-            )
-        }
+    def _judge(
+        self, state: dict[str, Lifecycle], fresh: list[Envelope]
+    ) -> tuple[list[Envelope], list[tuple[Envelope, Stale]], int, set[str]]:
+        """Apply the shared lifecycle rule (staleness, tier claims) in stream order, moving
+        `state`; the events to apply, the stale, the mismatched count and the tickets moved."""
         applied, stale, mismatched, moved = [], [], 0, set()
         for envelope in fresh:
             verdict = judge(state.get(envelope.ticket_id), envelope.event, envelope.cycle)
@@ -222,22 +217,34 @@ class EventConsumer:
                 moved.add(envelope.ticket_id)
             if envelope.type in self.handler.types:
                 applied.append(envelope if envelope.cycle is not None else replace(envelope, cycle=verdict.cycle))
-        if moved:
-            await conn.execute(
-                f"INSERT INTO {self.schema}.lifecycle "
-                "(ticket_id, status, rated, cycle, owner, communication_owner, owners_known) "
-                "SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::integer[], $5::text[], "
-                "$6::text[], $7::boolean[]) "
-                "ON CONFLICT (ticket_id) DO UPDATE "
-                "SET status = excluded.status, rated = excluded.rated, cycle = excluded.cycle, "
-                "owner = excluded.owner, communication_owner = excluded.communication_owner, "
-                "owners_known = excluded.owners_known",
-                list(moved),
-                [state[t].status.value for t in moved],
-                [state[t].rated for t in moved],
-                [state[t].cycle for t in moved],
-                [state[t].owner for t in moved],
-                [state[t].communication_owner for t in moved],
-                [state[t].owners_known for t in moved],
-            )
-        return applied, stale, mismatched
+        return applied, stale, mismatched, moved
+
+
+_LIFECYCLE_COLUMNS = (
+    ("ticket_id", "text"), ("status", "text"), ("rated", "boolean"), ("cycle", "integer"), ("owner", "text"),
+    ("communication_owner", "text"), ("owners_known", "boolean"),
+)  # fmt: skip
+_LIFECYCLE = ", ".join(name for name, _ in _LIFECYCLE_COLUMNS)
+
+
+def _lifecycle(row: asyncpg.Record) -> Lifecycle:
+    return Lifecycle(
+        Status(row["status"]),
+        row["rated"],
+        row["cycle"],
+        Tier(row["owner"]) if row["owner"] else None,
+        Tier(row["communication_owner"]) if row["communication_owner"] else None,
+        row["owners_known"],
+    )
+
+
+def _lifecycle_columns(moved: Mapping[str, Lifecycle]) -> tuple[list[object], ...]:
+    return (
+        list(moved),
+        [lifecycle.status.value for lifecycle in moved.values()],
+        [lifecycle.rated for lifecycle in moved.values()],
+        [lifecycle.cycle for lifecycle in moved.values()],
+        [lifecycle.owner for lifecycle in moved.values()],
+        [lifecycle.communication_owner for lifecycle in moved.values()],
+        [lifecycle.owners_known for lifecycle in moved.values()],
+    )

@@ -20,6 +20,16 @@ import asyncpg
 
 
 @dataclass(frozen=True, slots=True)
+class Read:
+    """A query read along with a claim: its SQL (parameters from $3 on), its columns' names
+    and types, and its arguments."""
+
+    query: str
+    columns: Sequence[tuple[str, str]]
+    arguments: Sequence[object]
+
+
+@dataclass(frozen=True, slots=True)
 class Claims:
     fresh: frozenset[int]  # indexes (into the claimed items) to apply now
     duplicates: int  # newly seen duplicates (the id was claimed at another position)
@@ -28,21 +38,40 @@ class Claims:
 
 async def claim(conn: asyncpg.Connection, schema: str, items: Sequence[tuple[str, str]]) -> Claims:
     """Claim `(event_id, position)` items, in order; the first occurrence of an id may win."""
+    claims, _ = await claim_and_read(conn, schema, items)
+    return claims
+
+
+async def claim_and_read(
+    conn: asyncpg.Connection, schema: str, items: Sequence[tuple[str, str]], read: Read | None = None
+) -> tuple[Claims, list[asyncpg.Record]]:
+    """`claim`, and the rows of `read` in the same statement (a round trip fewer per batch).
+    The read sees the snapshot taken before the claim, so it must not read `inbox`."""
     first: dict[str, int] = {}
     for index, (event_id, _) in enumerate(items):
         first.setdefault(event_id, index)
-    claimed = {
-        row[0]
-        for row in await conn.fetch(
-            f"INSERT INTO {schema}.inbox (event_id, position) SELECT * FROM unnest($1::text[], $2::text[]) "
-            "ON CONFLICT DO NOTHING RETURNING event_id",
-            list(first),
-            [items[index][1] for index in first.values()],
+    insert = (
+        f"INSERT INTO {schema}.inbox (event_id, position) SELECT * FROM unnest($1::text[], $2::text[]) "
+        "ON CONFLICT DO NOTHING RETURNING event_id"
+    )
+    arguments: list[object] = [list(first), [items[index][1] for index in first.values()]]
+    if read is None:
+        claimed, rows = {row[0] for row in await conn.fetch(insert, *arguments)}, []
+    else:
+        # Claimed ids come as rows whose first column is the id, the read's as rows whose
+        # first column is NULL (its columns follow, named by the first branch of the union).
+        typed_nulls = ", ".join(f"NULL::{kind} AS {name}" for name, kind in read.columns)
+        found = await conn.fetch(
+            f"WITH claimed AS ({insert}) SELECT event_id, {typed_nulls} FROM claimed "
+            f"UNION ALL SELECT NULL::text, r.* FROM ({read.query}) AS r",
+            *arguments,
+            *read.arguments,
         )
-    }
+        claimed = {row[0] for row in found if row[0] is not None}
+        rows = [row for row in found if row[0] is None]
     fresh = frozenset(index for event_id, index in first.items() if event_id in claimed)
     if len(fresh) == len(items):
-        return Claims(fresh, 0, 0)
+        return Claims(fresh, 0, 0), rows
 
     others = [index for index in range(len(items)) if index not in fresh]
     known = dict(
@@ -59,4 +88,4 @@ async def claim(conn: asyncpg.Connection, schema: str, items: Sequence[tuple[str
         [items[index][1] for index in elsewhere],
         [items[index][0] for index in elsewhere],
     )
-    return Claims(fresh, len(counted), len(redelivered) + len(elsewhere) - len(counted))
+    return Claims(fresh, len(counted), len(redelivered) + len(elsewhere) - len(counted)), rows

@@ -69,11 +69,13 @@ def decode_headers(data: bytes) -> Headers:
     return headers
 
 
-def stage_statement(schema: str) -> str:
-    """Insert a batch of records given as four arrays (topic, key, value, headers)."""
+def stage_statement(schema: str, first: int = 1) -> str:
+    """Insert a batch of records given as four arrays (topic, key, value, headers), the
+    statement's parameters `first` to `first + 3`."""
+    t, k, v, h = range(first, first + 4)
     return (
         f"INSERT INTO {schema}.outbox (topic, key, value, headers) "
-        "SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::bytea[])"
+        f"SELECT * FROM unnest(${t}::text[], ${k}::bytea[], ${v}::bytea[], ${h}::bytea[])"
     )
 
 

@@ -21,7 +21,9 @@ Invariants (tests: tests/integration/kit/test_relay.py):
    unhealthy once records have waited so for 30 s. Nothing is dropped: once the topic
    exists they go, in order.
 6. `wake()` after each commit keeps latency low; polling covers rows committed by other
-   replicas and rows left by a crash. A pass that found a partial batch waits `linger`
+   replicas and rows left by a crash. A pass runs when a commit woke the relay since the
+   last one began, or to poll: a pass after a quiet spell finds nothing (that was an empty
+   read after most consumer batches). A pass that found a partial batch waits `linger`
    before the next, so under load each pass carries many records.
 7. The leader VACUUMs the outbox after every `vacuum_after` deleted rows (at most once a
    second). Each pass reads the head of the `seq` index, and every row published since the
@@ -230,13 +232,14 @@ class OutboxRelay:
                     return
                 if published:
                     await asyncio.sleep(self._linger)  # let the next pass carry more
-                else:
-                    await self._sleep()
+                await self._sleep()
         finally:
             self._metrics.relay_leader.set(0)
             await conn.close()  # also releases the leader lock
 
     async def _sleep(self) -> None:
+        if self._stopping:
+            return  # draining: pass after pass until nothing is left
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
         self._wakeup.clear()

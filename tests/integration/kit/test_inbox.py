@@ -6,7 +6,7 @@ import asyncio
 import asyncpg
 
 from shared.db import drop_schemas
-from shared.delivery.inbox import claim
+from shared.delivery.inbox import Read, claim, claim_and_read
 from shared.service import migrate
 
 
@@ -52,6 +52,40 @@ async def test_claims(platform, unique):
                 pass
             async with conn.transaction():
                 assert (await claim(conn, schema, [("e4", "p/0/5@1")])).fresh == frozenset({0})
+    finally:
+        await pool.close()
+        await drop_schemas(platform.database_url, schema)
+
+
+async def test_a_claim_carries_a_read_in_the_same_statement(platform, unique):
+    """The read's rows come back by their own column names, whether or not anything was
+    claimed, and apart from the claimed ids (even an id that looks like a read row)."""
+    schema = f"inbox_read_{unique}"
+    pool = await asyncpg.create_pool(platform.database_url, min_size=1, max_size=2)
+    read = Read(
+        f"SELECT ticket_id, status, cycle FROM {schema}.lifecycle WHERE ticket_id = ANY($3::text[]) ORDER BY ticket_id",
+        (("ticket_id", "text"), ("status", "text"), ("cycle", "integer")),
+        [["t1", "t2", "t3"]],
+    )
+    try:
+        await migrate(pool, schema, None)
+        async with pool.acquire() as conn, conn.transaction():
+            claims, rows = await claim_and_read(conn, schema, [("e1", "p/0/1@1")], read)
+            assert (claims.fresh, rows) == (frozenset({0}), [])  # nothing to read yet
+            await conn.execute(
+                f"INSERT INTO {schema}.lifecycle (ticket_id, status, rated, cycle) "
+                "VALUES ('t1', 'open', false, 1), ('t2', 'resolved', true, 3)"
+            )
+        async with pool.acquire() as conn, conn.transaction():
+            claims, rows = await claim_and_read(conn, schema, [("t1", "p/0/2@1"), ("e1", "p/0/1@1")], read)
+        assert (claims.fresh, claims.redelivered) == (frozenset({0}), 1)
+        assert [(row["ticket_id"], row["status"], row["cycle"]) for row in rows] == [
+            ("t1", "open", 1),
+            ("t2", "resolved", 3),
+        ]
+        async with pool.acquire() as conn, conn.transaction():
+            claims, rows = await claim_and_read(conn, schema, [("t1", "p/0/2@1")], read)  # all seen before
+        assert (claims.fresh, claims.redelivered, len(rows)) == (frozenset(), 1, 2)
     finally:
         await pool.close()
         await drop_schemas(platform.database_url, schema)

@@ -1,15 +1,20 @@
 """The kit's outbox relay on the real broker: a standby takes over from a killed leader, a
 record the broker refuses is quarantined, and records for a topic the broker lacks wait;
-neither holds back the records behind it; the leader vacuums the outbox it empties."""
+neither holds back the records behind it; the leader vacuums the outbox it empties; a pass
+runs when a commit woke the relay, not after every pass."""
 
 import asyncio
 import uuid
 
 import asyncpg
 import httpx
+from prometheus_client import CollectorRegistry
 
 from shared.db import drop_schemas
+from shared.delivery.metrics import DeliveryMetrics
 from shared.delivery.outbox import encode_headers
+from shared.delivery.relay import OutboxRelay
+from shared.service import migrate
 from shared.topics import Topics
 from tests.integration.kit.conftest import echo_env, running_echo
 from tests.kafka_tools import TopicReader, private_topics
@@ -154,4 +159,42 @@ async def test_the_leader_vacuums_the_outbox_it_empties(platform, echo_topics, o
             assert row["vacuum_count"] >= 1
             assert row["n_dead_tup"] < 10_000
     finally:
+        await drop_schemas(platform.database_url, schema)
+
+
+async def test_a_pass_runs_when_a_commit_woke_the_relay_not_after_every_pass(platform, echo_topics, outputs, unique):
+    """After a pass that published, the relay waits for the next wake (or its poll): a pass
+    right after would read an empty outbox, once per consumer batch."""
+    schema = f"kit_{unique}"
+    pool = await asyncpg.create_pool(platform.database_url, min_size=1, max_size=2)
+    passes: list[int] = []
+    looked = asyncio.Event()
+
+    class Counted(OutboxRelay):
+        async def _pass(self, conn: asyncpg.Connection) -> int:
+            passes.append(await super()._pass(conn))
+            looked.set()
+            return passes[-1]
+
+    relay = Counted(
+        service="echo",
+        schema=schema,
+        database_url=platform.database_url,
+        bootstrap_servers=platform.kafka_bootstrap_servers,
+        metrics=DeliveryMetrics(CollectorRegistry()),
+        poll_interval=60,  # no poll during the test: every pass is the start's or a wake's
+    )
+    try:
+        await migrate(pool, schema, None)
+        await relay.start()
+        await asyncio.wait_for(looked.wait(), 30)  # the leader's first look at the (empty) outbox
+        for n in range(1, 4):  # a consumer batch commits a record and wakes the relay
+            await stage(platform.database_url, schema, echo_topics[1], [f"batch-{n}".encode()])
+            relay.wake()
+            await outputs.wait_for(lambda rs, n=n: len(rs) >= n, timeout=30)
+        await asyncio.sleep(1)
+        assert passes == [0, 1, 1, 1]  # the leader's first look, then one pass per wake
+    finally:
+        await relay.stop()
+        await pool.close()
         await drop_schemas(platform.database_url, schema)
