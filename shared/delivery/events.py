@@ -117,15 +117,12 @@ class EventConsumer:
         self._known = {name.encode() for name in EVENT_TYPES}
         # Read with the claim (one round trip), and written with the outbox records (another).
         self._lifecycles = f"SELECT {_LIFECYCLE} FROM {schema}.lifecycle WHERE ticket_id = ANY($3::text[])"
+        arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(_LIFECYCLE_COLUMNS, start=1))
+        updates = ", ".join(f"{name} = excluded.{name}" for name, _ in _LIFECYCLE_COLUMNS[1:])
         self._save = (
-            f"WITH moved AS (INSERT INTO {schema}.lifecycle ({_LIFECYCLE}) "
-            "SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::integer[], $5::text[], $6::text[], "
-            "$7::boolean[]) "
-            "ON CONFLICT (ticket_id) DO UPDATE "
-            "SET status = excluded.status, rated = excluded.rated, cycle = excluded.cycle, "
-            "owner = excluded.owner, communication_owner = excluded.communication_owner, "
-            "owners_known = excluded.owners_known) "
-            f"{stage_statement(schema, first=8)}"
+            f"WITH moved AS (INSERT INTO {schema}.lifecycle ({_LIFECYCLE}) SELECT * FROM unnest({arrays}) "
+            f"ON CONFLICT (ticket_id) DO UPDATE SET {updates}) "
+            f"{stage_statement(schema, first=len(_LIFECYCLE_COLUMNS) + 1)}"
         )
 
     def read(
