@@ -105,6 +105,26 @@ class Namespace:
         await drop_schemas(DATABASE_URL, *self.schemas.values())
 
 
+def machine_ticks(stat: str = "/proc/stat") -> tuple[int, int, int]:
+    """The whole machine's CPU time so far, in clock ticks: (all, busy, stolen). Busy is
+    neither idle nor waiting for I/O; stolen is time the hypervisor gave this machine's CPUs
+    to others (a noisy neighbour makes the same run slower)."""
+    with open(stat) as lines:
+        _, *ticks = next(lines).split()  # "cpu user nice system idle iowait irq softirq steal ..."
+    user, nice, system, idle, iowait, irq, softirq, steal = (int(t) for t in ticks[:8])
+    everything = user + nice + system + idle + iowait + irq + softirq + steal
+    return everything, everything - idle - iowait - steal, steal
+
+
+def machine_shares(before: tuple[int, int, int], after: tuple[int, int, int]) -> dict[str, float]:
+    """Between two `machine_ticks` readings: the shares of the machine busy and stolen, in %."""
+    span = max(after[0] - before[0], 1)
+    return {
+        "busy_pct": round(100 * (after[1] - before[1]) / span, 1),
+        "stolen_pct": round(100 * (after[2] - before[2]) / span, 1),
+    }
+
+
 def platform_cpu() -> dict[str, float]:
     """CPU seconds so far of the local PostgreSQL and Kafka processes, and of the broker's JIT
     compiler threads (`kafka_jit`, part of `kafka`): a freshly started broker compiles for

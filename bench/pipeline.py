@@ -19,7 +19,8 @@ complete when the metrics service's KPIs count the resolution at L1.
    number of events on the same broker, so the pipeline's rate is also a ratio.
 Peak RSS, CPU seconds per service (and PostgreSQL, Kafka), CPU per lifecycle in each phase,
 each consumer's records and milliseconds per batch and the KPI refresh's duration say where
-the time goes;
+the time goes; the machine's busy and stolen shares in each phase say whether it was full,
+and whether the hypervisor gave its CPUs to others (then the same run is slower);
 `--profile` adds each service's top five costs (py-spy, bench/common.py) and PostgreSQL's
 five costliest statements (pg_stat_statements), in the burst and at the steady rate.
 Writes var/bench/pipeline.json and prints a markdown table. Numbers only: nothing asserts.
@@ -50,7 +51,19 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.common import BOOTSTRAP, DATABASE_URL, OUT, ROOT, Machine, Namespace, Profiler, Service, platform_cpu
+from bench.common import (
+    BOOTSTRAP,
+    DATABASE_URL,
+    OUT,
+    ROOT,
+    Machine,
+    Namespace,
+    Profiler,
+    Service,
+    machine_shares,
+    machine_ticks,
+    platform_cpu,
+)
 from services.intake.core.commands import CreateTicketRequest
 from services.intake.core.tickets import command_id, new_ticket_id
 from shared import signing
@@ -252,7 +265,7 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
             await asyncio.sleep(0.2)
         events_before = await events_written(space.topics.events)
         burst = range(args.warmup, args.warmup + args.lifecycles)
-        cpu_before = cpu_now(services)
+        cpu_before, ticks_before = cpu_now(services), machine_ticks()
         consumed_before = consumed(services)
         profile = await Profile.start(services, "burst") if args.profile else None
         started = time.time()
@@ -261,7 +274,7 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
             await asyncio.sleep(0.2)
         finished = kpis.reached(burst.stop) or time.time()
         completed = kpis.count() - args.warmup
-        cpu_after = cpu_now(services)
+        cpu_after, ticks_after = cpu_now(services), machine_ticks()
         if profile is not None:
             result["profile"] = {"burst": await profile.stop()}
         events = await events_written(space.topics.events) - events_before
@@ -275,13 +288,14 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
             "events": events,
             "events_per_s": round(events / elapsed),
             "cpu_seconds": {name: round(cpu_after[name] - cpu_before[name], 1) for name in cpu_after},
+            "machine": machine_shares(ticks_before, ticks_after),
             "batches": batches(consumed_before, consumed(services)),
         }
         # steady rate: latency from the resolution's acknowledgement to the KPI counting it
         base, seen = kpis.count(), set(resolved_at)
         steady = range(burst.stop, burst.stop + int(args.rate * args.seconds))
         created_at: dict[str, float] = {}
-        consumed_before, cpu_before = consumed(services), cpu_now(services)
+        consumed_before, cpu_before, ticks_before = consumed(services), cpu_now(services), machine_ticks()
         profile = await Profile.start(services, "steady") if args.profile else None
         await send_creates(producer, space.topics.commands, run, steady, args.rate, created_at)
         deadline = time.time() + args.timeout
@@ -310,6 +324,7 @@ async def pipeline(args: argparse.Namespace, space: Namespace) -> dict[str, Any]
             **percentiles("event_to_kpi_", to_kpi),
             "batches": batches(consumed_before, consumed_after),
             "cpu_seconds": {name: round(seconds - cpu_before[name], 1) for name, seconds in cpu_now(services).items()},
+            "machine": machine_shares(ticks_before, machine_ticks()),
             "kpi_refresh_ms": round(1000 * consumed_after["metrics"].get("refresh_seconds", 0), 1),
         }
         result["rss_mib"] = {
@@ -518,6 +533,13 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str]]:
         ),
     ]
     phases = ((burst, "in the burst"), (steady, f"at {steady['rate_per_s']:g} lifecycles/s"))
+    rows += [
+        (
+            f"the machine {label}: busy / stolen by the hypervisor ({os.cpu_count()} cores)",
+            f"{phase['machine']['busy_pct']}% / {phase['machine']['stolen_pct']}%",
+        )
+        for phase, label in phases
+    ]
     for phase, label in phases:
         rows += [
             (f"consumer batch {label}: {name}", f"{b['records']:g} records, {b['ms']:g} ms")
