@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, get_args
@@ -146,7 +146,11 @@ def header_map(headers: Iterable[tuple[str, bytes | None]] | None) -> dict[str, 
 
 def decode(key: bytes | None, value: bytes | None, headers: Iterable[tuple[str, bytes | None]] | None) -> Envelope:
     """Parse and validate one record. Raises `EnvelopeError` naming the offending header or field."""
-    attrs = header_map(headers)
+    return decode_attributes(header_map(headers), key, value)
+
+
+def decode_attributes(attrs: Mapping[str, str], key: bytes | None, value: bytes | None) -> Envelope:
+    """`decode`, for a record whose headers `header_map` has read already."""
     for name in ("ce_specversion", "ce_id", "ce_type", "ce_source", "ce_time", "ce_correlationid"):
         if not attrs.get(name):
             raise EnvelopeError(f"missing header {name}")

@@ -42,7 +42,7 @@ from shared.delivery.metrics import DeliveryMetrics
 from shared.delivery.outbox import stage_arguments, stage_statement
 from shared.delivery.records import OutboxRecord, Rejection, SourceRecord, dead_letter
 from shared.emitters import not_allowed
-from shared.envelope import Envelope, EnvelopeError, decode
+from shared.envelope import Envelope, EnvelopeError, decode_attributes, header_map
 from shared.events import EVENT_TYPES, Tier
 from shared.lifecycle import (
     CLAIM_TYPES,
@@ -113,8 +113,8 @@ class EventConsumer:
         self._pool = pool
         self._clock = clock
         tracked = LIFECYCLE_TYPES | (OWNER_TYPES if handler.types & CLAIM_TYPES else frozenset())
-        self._read = {name.encode() for name in handler.types | tracked}
-        self._known = {name.encode() for name in EVENT_TYPES}
+        self._unread = frozenset(EVENT_TYPES) - handler.types - tracked  # another service's
+        self._unread_raw = {name.encode() for name in self._unread}
         # Read with the claim (one round trip), and written with the outbox records (another).
         self._lifecycles = f"SELECT {_LIFECYCLE} FROM {schema}.lifecycle WHERE ticket_id = ANY($3::text[])"
         arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(_LIFECYCLE_COLUMNS, start=1))
@@ -131,11 +131,18 @@ class EventConsumer:
         """Envelopes worth this service's time, and poison. Pure."""
         events, poison = [], []
         for record in records:
-            ce_type = record.header("ce_type")
-            if ce_type in self._known and ce_type not in self._read:
-                continue
+            # The headers are read once, for the type and for the envelope.
             try:
-                envelope = decode(record.key, record.value, record.headers)
+                attributes = header_map(record.headers)
+            except EnvelopeError as error:  # an attribute that is not UTF-8
+                if record.header("ce_type") not in self._unread_raw:
+                    poison.append((record, Rejection(INVALID_EVENT, str(error))))
+                continue
+            ce_type = attributes.get("ce_type")
+            if ce_type in self._unread or (ce_type is None and record.header("ce_type") in self._unread_raw):
+                continue  # the second test: a header name in other letter case
+            try:
+                envelope = decode_attributes(attributes, record.key, record.value)
             except EnvelopeError as error:
                 poison.append((record, Rejection(INVALID_EVENT, str(error))))
                 continue

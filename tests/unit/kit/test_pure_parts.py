@@ -9,10 +9,13 @@ import pytest
 from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError, NotLeaderForPartitionError
 from hypothesis import given
 from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry
 
 from shared.delivery import outbox
+from shared.delivery.events import EventConsumer
 from shared.delivery.failures import Kind, Outage, Systemic, classify, describe, is_transient
 from shared.delivery.locks import LADDER, client_key, internal_key, lock_statement
+from shared.delivery.metrics import DeliveryMetrics
 from shared.delivery.outbox import decode_headers, encode_headers
 from shared.delivery.records import Rejection, SourceRecord, dead_letter
 from shared.events import (
@@ -315,3 +318,44 @@ def test_the_outbox_remembers_few_and_short_header_names():
         assert outbox.decode_headers(outbox.encode_headers(headers)) == headers
     assert len(outbox._HEADS) <= 256 and len(outbox._NAMES) <= 256
     assert max(map(len, outbox._HEADS)) <= 64 and max(map(len, outbox._NAMES)) <= 64
+
+
+class _ReadsCreated:
+    types = frozenset({"ticket.created"})
+
+    async def apply(self, conn, batch):  # pragma: no cover - `read` is pure
+        raise AssertionError
+
+
+def _record(headers, value=b"{}") -> SourceRecord:
+    return SourceRecord("support.ticket-events", 0, 1, 1, b"t", value, headers)
+
+
+def test_a_consumer_skips_other_services_types_unread_however_the_header_is_spelled():
+    consumer = EventConsumer(
+        service="s",
+        schema="s",
+        handler=_ReadsCreated(),
+        metrics=DeliveryMetrics(CollectorRegistry()),
+        pool=lambda: None,  # type: ignore[arg-type,return-value]
+        dead_letter_topic="dlq",
+    )
+    garbage = b"\xff not json"  # a skipped record's body is never parsed
+    events, poison = consumer.read(
+        [
+            _record([("ce_type", b"ticket.escalated")], garbage),  # router's and escalation's
+            _record([("CE_Type", b"ticket.escalated")], garbage),  # the same, any letter case
+            _record([("ce_type", b"ticket.escalated"), ("ce_source", b"\xff")], garbage),  # a bad attribute, unread
+            _record([("ce_type", b"ticket.resolved")], garbage),  # tracked: the lifecycle rule reads it
+            _record([("ce_type", b"ticket.created"), ("ce_source", b"\xff")]),
+            _record([("ce_type", b"ticket.teleported")]),
+            _record([("ce_type", None)]),
+        ]
+    )
+    assert events == []
+    assert [rejection.detail for _, rejection in poison] == [
+        "missing header ce_specversion",  # ticket.resolved: decoded, then refused
+        "header ce_source is not UTF-8",
+        "missing header ce_specversion",  # an unknown type is everybody's poison
+        "missing header ce_specversion",
+    ]
