@@ -96,11 +96,13 @@ psql_admin() { # run psql as the postgres superuser over the local socket
 }
 
 provision() { # create role and database from the URL if missing
+  # The database compares text byte by byte (LC_COLLATE C): every key is an id, and a locale's
+  # collation (C.UTF-8 included, before PostgreSQL 17) compares through strcoll (README: PostgreSQL).
   [[ -n "$PG_PASS" ]] || die "DATABASE_URL has no password; the local cluster needs one for TCP logins"
   psql_admin -v u="$PG_USER" -v p="$PG_PASS" -v d="$PG_DB" <<'SQL' >/dev/null || die "could not create role/database as the postgres user"
 SELECT format('CREATE ROLE %I LOGIN CREATEDB PASSWORD %L', :'u', :'p')
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'u') \gexec
-SELECT format('CREATE DATABASE %I OWNER %I', :'d', :'u')
+SELECT format('CREATE DATABASE %I OWNER %I TEMPLATE template0 ENCODING ''UTF8'' LC_COLLATE ''C''', :'d', :'u')
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'d') \gexec
 SQL
   # The admin may read and reset the statement statistics (`make bench BENCH_ARGS=--profile`).

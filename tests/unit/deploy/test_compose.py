@@ -132,6 +132,11 @@ def test_no_secret_is_in_the_file_every_one_is_a_generated_secret_file(compose):
     assert "POSTGRES_PASSWORD" not in compose["services"]["postgres"]["environment"]
 
 
+def test_the_database_compares_ids_byte_by_byte(compose):
+    # the image's default locale (en_US.utf8) would compare every key through strcoll
+    assert "--lc-collate=C" in compose["services"]["postgres"]["environment"]["POSTGRES_INITDB_ARGS"].split()
+
+
 def test_the_secrets_script_makes_every_secret_compose_mounts(compose, tmp_path):
     result = subprocess.run(
         ["bash", str(ROOT / "deploy/local/compose-secrets.sh")],
