@@ -141,6 +141,11 @@ async def lock_table_size(conn: asyncpg.Pool | asyncpg.Connection) -> int:
     )
 
 
+async def collation(conn: asyncpg.Pool | asyncpg.Connection) -> str:
+    """How the database compares text, in every index: `C` is byte by byte, anything else a locale."""
+    return str(await conn.fetchval("SELECT datcollate FROM pg_database WHERE datname = current_database()"))
+
+
 async def ping(pool: asyncpg.Pool, timeout: float = 2.0) -> bool:
     try:
         async with asyncio.timeout(timeout):
