@@ -3,6 +3,8 @@ on the real broker and database."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from aiokafka import AIOKafkaProducer
 
@@ -36,6 +38,17 @@ def echo_env(unique: str, input_topic: str, output_topic: str, **overrides: str)
 def running_echo(env: dict[str, str]):
     """The echo app in this process (its consumers and relay on the real broker)."""
     return in_process(create_app, EchoSettings, env)
+
+
+async def start_warnings(env: dict[str, str], database_url: str, prefix: str, caplog) -> list[logging.LogRecord]:
+    """The warnings starting with `prefix` the service runtime logs while the echo app with
+    `env` starts and stops; its schema is dropped afterwards."""
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="shared.service"):
+        async with running_echo(env):
+            pass
+    await drop_schemas(database_url, env["ECHO_SCHEMA_NAME"])
+    return [r for r in caplog.records if r.getMessage().startswith(prefix)]
 
 
 @pytest.fixture

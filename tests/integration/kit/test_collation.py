@@ -8,19 +8,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from shared.db import drop_schemas
-from tests.integration.kit.conftest import echo_env, running_echo
+from tests.integration.kit.conftest import echo_env, start_warnings
 
 WARNING = "PostgreSQL compares ids through a locale's collation"
 
 
 async def started_with(database_url: str, echo_topics, unique, caplog) -> list[logging.LogRecord]:
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="shared.service"):
-        async with running_echo(echo_env(unique, *echo_topics, DATABASE_URL=database_url)):
-            pass
-    await drop_schemas(database_url, f"kit_{unique}")
-    return [r for r in caplog.records if r.getMessage().startswith(WARNING)]
+    env = echo_env(unique, *echo_topics, DATABASE_URL=database_url)
+    return await start_warnings(env, database_url, WARNING, caplog)
 
 
 async def test_a_database_that_collates_through_a_locale_is_named_at_start(platform, echo_topics, unique, caplog):

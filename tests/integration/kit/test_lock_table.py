@@ -7,19 +7,15 @@ import logging
 
 import asyncpg
 
-from shared.db import drop_schemas, lock_table_size
-from tests.integration.kit.conftest import echo_env, running_echo
+from shared.db import lock_table_size
+from tests.integration.kit.conftest import echo_env, start_warnings
 
 WARNING = "PostgreSQL's lock table is small for these batches"
 
 
 async def started_with(platform, echo_topics, unique, caplog, batch_size: str) -> list[logging.LogRecord]:
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="shared.service"):
-        async with running_echo(echo_env(unique, *echo_topics, ECHO_BATCH_SIZE=batch_size, ECHO_CONSUMERS="2")):
-            pass
-    await drop_schemas(platform.database_url, f"kit_{unique}")
-    return [r for r in caplog.records if r.getMessage().startswith(WARNING)]
+    env = echo_env(unique, *echo_topics, ECHO_BATCH_SIZE=batch_size, ECHO_CONSUMERS="2")
+    return await start_warnings(env, platform.database_url, WARNING, caplog)
 
 
 async def test_batches_the_lock_table_cannot_hold_are_named_at_start(platform, echo_topics, unique, caplog):
